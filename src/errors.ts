@@ -1,0 +1,223 @@
+/**
+ * The warren error hierarchy. Every failure reaches the caller as one of these, so that
+ * `instanceof` tells what happened and what to do about it.
+ *
+ * ```
+ * AMQPError
+ * ├─ ConnectionError
+ * │  ├─ ConnectionClosedByServer   (replyCode, replyText, classId, methodId)
+ * │  ├─ HeartbeatTimeout
+ * │  ├─ SocketError
+ * │  └─ HandshakeError
+ * │     └─ AuthenticationError
+ * ├─ ChannelError
+ * │  └─ ChannelClosedByServer      (replyCode, replyText, classId, methodId)
+ * ├─ PublishNacked
+ * ├─ MessageReturned               (the returned message)
+ * ├─ FrameError                    (malformed input from the peer; replyCode to send)
+ * ├─ TimeoutError
+ * ├─ ClosedError                   (used after close)
+ * └─ InvalidArgumentError          (bad input from the caller, thrown before anything is written)
+ * ```
+ *
+ * @module
+ */
+
+/** Options common to every warren error. */
+export interface AMQPErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error warren raises.
+ *
+ * @example
+ * ```ts
+ * try { await ch.queueDeclare('q', { passive: true }); }
+ * catch (err) { if (err instanceof AMQPError) console.log(err.code, err.message); }
+ * ```
+ */
+export class AMQPError extends Error {
+  /** A stable machine-readable code, e.g. `'CHANNEL_CLOSED_BY_SERVER'`. */
+  readonly code: string = 'AMQP_ERROR';
+  /** Whether retrying the operation (on a new channel or connection) can succeed. */
+  readonly recoverable: boolean = false;
+
+  constructor(message: string, options?: AMQPErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+/** Fields carried by a close sent by the server (connection.close or channel.close). */
+export interface ServerCloseDetails {
+  replyCode: number;
+  replyText: string;
+  classId: number;
+  methodId: number;
+}
+
+/** Something went wrong with the connection as a whole; every channel on it is gone. */
+export class ConnectionError extends AMQPError {
+  override readonly code: string = 'CONNECTION_ERROR';
+  override readonly recoverable: boolean = true;
+}
+
+/**
+ * The broker closed the connection (connection.close). `replyCode` 320 means it was forced
+ * (e.g. `rabbitmqctl close_connection` or a broker shutdown).
+ */
+export class ConnectionClosedByServer extends ConnectionError implements ServerCloseDetails {
+  override readonly code: string = 'CONNECTION_CLOSED_BY_SERVER';
+  override readonly recoverable: boolean;
+  readonly replyCode: number;
+  readonly replyText: string;
+  readonly classId: number;
+  readonly methodId: number;
+  /** The method that caused the close, as `class.method` (e.g. `'basic.publish'`), when known. */
+  readonly method: string | undefined;
+
+  constructor(details: ServerCloseDetails, method?: string) {
+    super(
+      `connection closed by the broker: ${details.replyCode} ${details.replyText}` +
+        (method ? ` (caused by ${method})` : ''),
+    );
+    this.replyCode = details.replyCode;
+    this.replyText = details.replyText;
+    this.classId = details.classId;
+    this.methodId = details.methodId;
+    this.method = method;
+    // Forced closes and resource errors go away on a new connection; a 530 not-allowed or 402 path
+    // error (bad vhost) will not.
+    this.recoverable = details.replyCode === 320 || details.replyCode === 506 || details.replyCode === 541;
+  }
+}
+
+/** No frame arrived from the broker for two heartbeat intervals. */
+export class HeartbeatTimeout extends ConnectionError {
+  override readonly code: string = 'HEARTBEAT_TIMEOUT';
+}
+
+/** The socket failed (refused, reset, ended unexpectedly, TLS failure). */
+export class SocketError extends ConnectionError {
+  override readonly code: string = 'SOCKET_ERROR';
+}
+
+/** The AMQP handshake failed (protocol mismatch, vhost refused, timeout during open). */
+export class HandshakeError extends ConnectionError {
+  override readonly code: string = 'HANDSHAKE_ERROR';
+  override readonly recoverable: boolean = false;
+}
+
+/** The broker refused the credentials. Retrying with the same credentials will not help. */
+export class AuthenticationError extends HandshakeError {
+  override readonly code: string = 'AUTHENTICATION_ERROR';
+}
+
+/** Something went wrong on one channel; the connection and other channels go on. */
+export class ChannelError extends AMQPError {
+  override readonly code: string = 'CHANNEL_ERROR';
+  override readonly recoverable: boolean = true;
+}
+
+/**
+ * The broker closed the channel (channel.close), for example 404 NOT_FOUND for a missing queue or
+ * 406 PRECONDITION_FAILED for a declare whose arguments differ from the existing entity.
+ */
+export class ChannelClosedByServer extends ChannelError implements ServerCloseDetails {
+  override readonly code: string = 'CHANNEL_CLOSED_BY_SERVER';
+  readonly replyCode: number;
+  readonly replyText: string;
+  readonly classId: number;
+  readonly methodId: number;
+  /** The method that caused the close, as `class.method` (e.g. `'queue.declare'`), when known. */
+  readonly method: string | undefined;
+
+  constructor(details: ServerCloseDetails, method?: string) {
+    super(
+      `channel closed by the broker: ${details.replyCode} ${details.replyText}` +
+        (method ? ` (caused by ${method})` : ''),
+    );
+    this.replyCode = details.replyCode;
+    this.replyText = details.replyText;
+    this.classId = details.classId;
+    this.methodId = details.methodId;
+    this.method = method;
+  }
+}
+
+/** The broker nacked a published message (basic.nack in confirm mode): it was not stored. */
+export class PublishNacked extends AMQPError {
+  override readonly code: string = 'PUBLISH_NACKED';
+  override readonly recoverable: boolean = true;
+  constructor(message = 'the broker refused (nacked) the published message; it was not stored') {
+    super(message);
+  }
+}
+
+/** A message as returned by basic.return. */
+export interface ReturnedMessageInfo {
+  replyCode: number;
+  replyText: string;
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  properties: import('./protocol/generated/properties.js').BasicProperties;
+}
+
+/** A mandatory message could not be routed to any queue and was returned (basic.return). */
+export class MessageReturned extends AMQPError {
+  override readonly code: string = 'MESSAGE_RETURNED';
+  readonly replyCode: number;
+  readonly replyText: string;
+  /** The returned message. */
+  readonly returned: ReturnedMessageInfo;
+  constructor(returned: ReturnedMessageInfo) {
+    super(
+      `message returned by the broker: ${returned.replyCode} ${returned.replyText} ` +
+        `(exchange '${returned.exchange}', routing key '${returned.routingKey}'); bind a queue or drop 'mandatory'`,
+    );
+    this.replyCode = returned.replyCode;
+    this.replyText = returned.replyText;
+    this.returned = returned;
+  }
+}
+
+/**
+ * The peer sent bytes that are not valid AMQP. `replyCode` is the code the spec prescribes for the
+ * connection.close warren sends back (501 frame-error, 502 syntax-error, 503 command-invalid,
+ * 505 unexpected-frame).
+ */
+export class FrameError extends ConnectionError {
+  override readonly code: string = 'FRAME_ERROR';
+  readonly replyCode: number;
+  constructor(message: string, replyCode = 501, options?: AMQPErrorOptions) {
+    super(message, options);
+    this.replyCode = replyCode;
+  }
+}
+
+/** An operation did not finish within its time limit. */
+export class TimeoutError extends AMQPError {
+  override readonly code: string = 'TIMEOUT';
+  override readonly recoverable: boolean = true;
+}
+
+/** The connection, channel, consumer or client was used after it was closed. */
+export class ClosedError extends AMQPError {
+  override readonly code: string = 'CLOSED';
+}
+
+/** The caller passed a value warren cannot send (wrong type, out of range, too long). */
+export class InvalidArgumentError extends AMQPError {
+  override readonly code: string = 'INVALID_ARGUMENT';
+}
+
+/** An operation was abandoned through its `AbortSignal`. */
+export class AbortError extends AMQPError {
+  override readonly code: string = 'ABORTED';
+  constructor(message = 'the operation was aborted', options?: AMQPErrorOptions) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Incremental frame reader: socket chunks of any size in, whole frames out.
+ *
+ * A frame that lies whole inside one chunk is handed on as a view of that chunk (no copy). Only a
+ * frame split across chunks is copied, into a buffer allocated once its header has been read and its
+ * size checked against the negotiated frame-max, so a hostile size never causes a large allocation.
+ *
+ * @module
+ */
+import { FrameError } from '../errors.js';
+import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './generated/constants.js';
+
+/** Receives each frame: its type, channel and payload as `buf[start, end)`. */
+export type FrameSink = (type: number, channel: number, buf: Buffer, start: number, end: number) => void;
+
+/** Frame header (type, channel, size) plus the frame-end octet. */
+export const FRAME_OVERHEAD = 8;
+const HEADER_SIZE = 7;
+
+export class FrameDecoder {
+  /** Largest whole frame accepted, header and frame-end included (the negotiated frame-max). */
+  maxFrameSize: number;
+  private readonly sink: FrameSink;
+  private readonly header = Buffer.alloc(HEADER_SIZE);
+  private headerFill = 0;
+  private partial: Buffer | null = null;
+  private partialFill = 0;
+
+  constructor(maxFrameSize: number, sink: FrameSink) {
+    this.maxFrameSize = maxFrameSize;
+    this.sink = sink;
+  }
+
+  /** Bytes held for a frame not yet complete. */
+  get buffered(): number {
+    return this.headerFill + this.partialFill;
+  }
+
+  /** Feeds one chunk; calls the sink for every frame it completes. Throws `FrameError` on bad input. */
+  push(chunk: Buffer): void {
+    let off = 0;
+    const len = chunk.length;
+
+    if (this.headerFill > 0 || this.partial !== null) {
+      off = this.continuePartial(chunk);
+      if (off < 0) return;
+    }
+
+    // Fast path: whole frames inside this chunk.
+    while (len - off >= HEADER_SIZE) {
+      const type = chunk[off]!;
+      const channel = chunk.readUInt16BE(off + 1);
+      const size = chunk.readUInt32BE(off + 3);
+      this.checkHeader(type, size);
+      const frameEnd = off + HEADER_SIZE + size;
+      if (frameEnd >= len) break;
+      if (chunk[frameEnd] !== FRAME_END) throw badEnd(chunk[frameEnd]!);
+      this.sink(type, channel, chunk, off + HEADER_SIZE, frameEnd);
+      off = frameEnd + 1;
+    }
+
+    if (off < len) this.startPartial(chunk, off);
+  }
+
+  private checkHeader(type: number, size: number): void {
+    if (type !== FRAME_METHOD && type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT) {
+      throw new FrameError(`unknown frame type ${type}`, 501);
+    }
+    if (size + FRAME_OVERHEAD > this.maxFrameSize) {
+      throw new FrameError(`frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame-max ${this.maxFrameSize}`, 501);
+    }
+  }
+
+  /** Keeps the tail of a chunk that holds less than a whole frame. */
+  private startPartial(chunk: Buffer, off: number): void {
+    const rest = chunk.length - off;
+    if (rest < HEADER_SIZE) {
+      chunk.copy(this.header, 0, off);
+      this.headerFill = rest;
+      return;
+    }
+    const size = chunk.readUInt32BE(off + 3);
+    // checkHeader already ran for this header in the fast path loop.
+    this.partial = Buffer.allocUnsafe(HEADER_SIZE + size + 1);
+    chunk.copy(this.partial, 0, off);
+    this.partialFill = rest;
+  }
+
+  /** Completes a frame begun in earlier chunks. Returns the offset after it, or -1 if the chunk ran out. */
+  private continuePartial(chunk: Buffer): number {
+    let off = 0;
+    if (this.partial === null) {
+      const take = Math.min(HEADER_SIZE - this.headerFill, chunk.length);
+      chunk.copy(this.header, this.headerFill, 0, take);
+      this.headerFill += take;
+      off = take;
+      if (this.headerFill < HEADER_SIZE) return -1;
+      const size = this.header.readUInt32BE(3);
+      this.checkHeader(this.header[0]!, size);
+      this.partial = Buffer.allocUnsafe(HEADER_SIZE + size + 1);
+      this.header.copy(this.partial, 0);
+      this.partialFill = HEADER_SIZE;
+      this.headerFill = 0;
+    }
+    const frame = this.partial;
+    const take = Math.min(frame.length - this.partialFill, chunk.length - off);
+    chunk.copy(frame, this.partialFill, off, off + take);
+    this.partialFill += take;
+    off += take;
+    if (this.partialFill < frame.length) return -1;
+    this.partial = null;
+    this.partialFill = 0;
+    const last = frame.length - 1;
+    if (frame[last] !== FRAME_END) throw badEnd(frame[last]!);
+    this.sink(frame[0]!, frame.readUInt16BE(1), frame, HEADER_SIZE, last);
+    return off;
+  }
+}
+
+function badEnd(octet: number): FrameError {
+  return new FrameError(`frame-end octet is 0x${octet.toString(16).padStart(2, '0')}, expected 0xce`, 501);
+}

@@ -1,0 +1,180 @@
+/**
+ * Frame writer. Frames are appended to one arena buffer; `take()` hands out everything written
+ * since the last call as buffers ready for one socket write, so a burst of publishes in one tick
+ * becomes one contiguous write. Bodies above `LARGE_BODY` are not copied: their frames reference the
+ * caller's buffer.
+ *
+ * @module
+ */
+import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './generated/constants.js';
+import { encodeBasicPublish, METHOD_ENCODERS, type MethodInputByName, type MethodName } from './generated/methods.js';
+import { BASIC_CLASS_ID, type BasicProperties, encodeBasicProperties } from './generated/properties.js';
+import { Writer } from './primitives.js';
+
+const ARENA_SIZE = 256 * 1024;
+/** Bodies at least this large are written as views of the caller's buffer instead of being copied. */
+export const LARGE_BODY = 64 * 1024;
+const EMPTY: Buffer[] = [];
+
+/** A Writer whose earlier bytes are never moved once written, so views of them stay valid. */
+class ArenaWriter extends Writer {
+  /** Start of the bytes not yet taken. */
+  mark = 0;
+  constructor() {
+    super(ARENA_SIZE);
+  }
+  override ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const pendingBytes = this.pos - this.mark;
+    const next = Buffer.allocUnsafe(Math.max(ARENA_SIZE, (pendingBytes + n) * 2));
+    this.buf.copy(next, 0, this.mark, this.pos);
+    this.buf = next;
+    this.mark = 0;
+    this.pos = pendingBytes;
+  }
+}
+
+export class FrameEncoder {
+  /** Negotiated frame-max; body frames carry at most frameMax − 8 bytes. */
+  frameMax: number;
+  private readonly w = new ArenaWriter();
+  private chunks: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(frameMax: number) {
+    this.frameMax = frameMax;
+  }
+
+  /** Bytes encoded and not yet taken. */
+  get pending(): number {
+    return this.pendingBytes + (this.w.pos - this.w.mark);
+  }
+
+  /** Starts a frame; returns its position relative to the arena mark (an arena move keeps that valid). */
+  private begin(type: number, channel: number): number {
+    const w = this.w;
+    w.ensure(7);
+    const at = w.pos;
+    w.buf[at] = type;
+    w.buf.writeUInt16BE(channel, at + 1);
+    w.pos += 7;
+    return at - w.mark;
+  }
+
+  private finish(relativeAt: number): void {
+    const w = this.w;
+    const at = w.mark + relativeAt;
+    w.buf.writeUInt32BE(w.pos - at - 7, at + 3);
+    w.ensure(1);
+    w.buf[w.pos++] = FRAME_END;
+  }
+
+  /** Bytes pending in the arena; stable across arena moves, unlike absolute positions. */
+  private arenaPending(): number {
+    return this.w.pos - this.w.mark;
+  }
+
+  /** Drops whatever was appended after `pendingBefore`, so nothing half-written is ever sent. */
+  private rollback(pendingBefore: number): void {
+    this.w.pos = this.w.mark + pendingBefore;
+  }
+
+  /** Appends one method frame. Throws InvalidArgumentError (and writes nothing) on bad arguments. */
+  method<N extends MethodName>(channel: number, name: N, args: MethodInputByName[N]): void {
+    const before = this.arenaPending();
+    try {
+      const at = this.begin(FRAME_METHOD, channel);
+      (METHOD_ENCODERS[name] as (w: Writer, a: MethodInputByName[N]) => void)(this.w, args);
+      this.finish(at);
+    } catch (err) {
+      this.rollback(before);
+      throw err;
+    }
+  }
+
+  /** Appends a heartbeat frame. */
+  heartbeat(): void {
+    const at = this.begin(FRAME_HEARTBEAT, 0);
+    this.finish(at);
+  }
+
+  /**
+   * Appends basic.publish, its content header and body frames. All-or-nothing: if the arguments
+   * or properties are invalid it throws and nothing is appended.
+   */
+  publish(
+    channel: number,
+    exchange: string,
+    routingKey: string,
+    mandatory: boolean,
+    properties: BasicProperties | undefined,
+    body: Buffer,
+  ): void {
+    const w = this.w;
+    const before = this.arenaPending();
+    try {
+      let at = this.begin(FRAME_METHOD, channel);
+      encodeBasicPublish(w, { exchange, routingKey, mandatory });
+      this.finish(at);
+      at = this.begin(FRAME_HEADER, channel);
+      w.ensure(12);
+      w.buf.writeUInt16BE(BASIC_CLASS_ID, w.pos);
+      w.buf.writeUInt16BE(0, w.pos + 2);
+      w.pos += 4;
+      w.u64(body.length);
+      if (properties === undefined) w.u16(0);
+      else encodeBasicProperties(w, properties);
+      this.finish(at);
+    } catch (err) {
+      this.rollback(before);
+      throw err;
+    }
+    this.body(channel, body);
+  }
+
+  private body(channel: number, body: Buffer): void {
+    const max = this.frameMax - 8;
+    const w = this.w;
+    if (body.length < LARGE_BODY) {
+      for (let off = 0; off < body.length; off += max) {
+        const n = Math.min(max, body.length - off);
+        const at = this.begin(FRAME_BODY, channel);
+        w.ensure(n);
+        body.copy(w.buf, w.pos, off, off + n);
+        w.pos += n;
+        this.finish(at);
+      }
+      return;
+    }
+    for (let off = 0; off < body.length; off += max) {
+      const n = Math.min(max, body.length - off);
+      const at = this.begin(FRAME_BODY, channel);
+      w.buf.writeUInt32BE(n, w.mark + at + 3);
+      this.cut();
+      this.chunks.push(body.subarray(off, off + n));
+      this.pendingBytes += n;
+      w.ensure(1);
+      w.buf[w.pos++] = FRAME_END;
+    }
+  }
+
+  /** Moves the arena bytes written so far into the chunk list. */
+  private cut(): void {
+    const w = this.w;
+    if (w.pos > w.mark) {
+      this.chunks.push(w.buf.subarray(w.mark, w.pos));
+      this.pendingBytes += w.pos - w.mark;
+      w.mark = w.pos;
+    }
+  }
+
+  /** Everything encoded since the last call, in order; the encoder starts afresh. */
+  take(): Buffer[] {
+    this.cut();
+    if (this.chunks.length === 0) return EMPTY;
+    const out = this.chunks;
+    this.chunks = [];
+    this.pendingBytes = 0;
+    return out;
+  }
+}

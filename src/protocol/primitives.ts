@@ -1,0 +1,508 @@
+/**
+ * AMQP 0-9-1 primitive types and field tables: the only hand-written codec code. The generated
+ * method and property codecs are built from these.
+ *
+ * @module
+ */
+import { FrameError, InvalidArgumentError } from '../errors.js';
+
+/** A decimal field value: `value / 10^scale`. */
+export class Decimal {
+  constructor(
+    /** Number of decimal digits after the point (0–255). */
+    readonly scale: number,
+    /** The unscaled value, a signed 32-bit integer. */
+    readonly value: number,
+  ) {}
+  toNumber(): number {
+    return this.value / 10 ** this.scale;
+  }
+}
+
+/** Type tags of field values as RabbitMQ reads and writes them. */
+export type FieldTypeTag = 't' | 'b' | 'B' | 's' | 'u' | 'I' | 'i' | 'l' | 'f' | 'd' | 'D' | 'S' | 'x' | 'A' | 'T' | 'F' | 'V';
+
+/**
+ * A value with an explicit wire type, for when the natural mapping is not what the receiver
+ * expects (e.g. a float32 `'f'`, an unsigned byte `'B'`).
+ *
+ * @example
+ * ```ts
+ * await ch.basicPublish('', 'q', body, { headers: { 'x-priority': new TypedValue('b', 5) } });
+ * ```
+ */
+export class TypedValue {
+  constructor(
+    readonly type: FieldTypeTag,
+    readonly value: FieldValue,
+  ) {}
+}
+
+/** Any value a field table can hold. */
+export type FieldValue =
+  | boolean
+  | number
+  | bigint
+  | string
+  | Buffer
+  | Date
+  | Decimal
+  | TypedValue
+  | null
+  | undefined
+  | FieldValue[]
+  | FieldTable;
+
+/** An AMQP field table: string keys to field values. `undefined` entries are not sent. */
+export interface FieldTable {
+  [key: string]: FieldValue;
+}
+
+const INT32_MIN = -0x80000000;
+const INT32_MAX = 0x7fffffff;
+const TWO_32 = 0x100000000;
+
+/**
+ * A growable output buffer. One scratch writer is reused for every encode; callers copy out what
+ * they need, so encoding allocates nothing but the final frame.
+ */
+export class Writer {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initialSize = 65536) {
+    this.buf = Buffer.allocUnsafe(initialSize);
+  }
+
+  /** Makes room for `n` more bytes. */
+  ensure(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+  u16(v: number): void {
+    this.ensure(2);
+    this.buf.writeUInt16BE(v, this.pos);
+    this.pos += 2;
+  }
+  u32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32BE(v, this.pos);
+    this.pos += 4;
+  }
+  /** Unsigned 64-bit from a non-negative safe integer or bigint. */
+  u64(v: number | bigint): void {
+    this.ensure(8);
+    if (typeof v === 'bigint') {
+      this.buf.writeBigUInt64BE(v, this.pos);
+    } else {
+      this.buf.writeUInt32BE(Math.floor(v / TWO_32), this.pos);
+      this.buf.writeUInt32BE(v % TWO_32, this.pos + 4);
+    }
+    this.pos += 8;
+  }
+
+  shortstr(s: string, what = 'short string'): void {
+    this.ensure(1 + s.length * 3);
+    const len = this.buf.write(s, this.pos + 1, 'utf8');
+    if (len > 255) {
+      throw new InvalidArgumentError(`${what} is ${len} bytes long; AMQP short strings hold at most 255 bytes`);
+    }
+    this.buf[this.pos] = len;
+    this.pos += 1 + len;
+  }
+
+  longstr(s: string | Buffer): void {
+    if (typeof s === 'string') {
+      this.ensure(4 + s.length * 3);
+      const len = this.buf.write(s, this.pos + 4, 'utf8');
+      this.buf.writeUInt32BE(len, this.pos);
+      this.pos += 4 + len;
+    } else {
+      this.ensure(4 + s.length);
+      this.buf.writeUInt32BE(s.length, this.pos);
+      s.copy(this.buf, this.pos + 4);
+      this.pos += 4 + s.length;
+    }
+  }
+
+  timestamp(d: Date): void {
+    const ms = d.getTime();
+    if (!Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError('timestamp must be a valid Date after 1970');
+    this.u64(Math.floor(ms / 1000));
+  }
+
+  table(t: FieldTable | undefined): void {
+    const start = this.pos;
+    this.ensure(4);
+    this.pos += 4;
+    if (t !== undefined && t !== null) {
+      if (typeof t !== 'object' || Array.isArray(t) || Buffer.isBuffer(t)) {
+        throw new InvalidArgumentError('a field table must be a plain object');
+      }
+      for (const key in t) {
+        const value = t[key];
+        if (value === undefined) continue;
+        this.shortstr(key, `field table key '${key.slice(0, 40)}'`);
+        this.fieldValue(value, key);
+      }
+    }
+    this.buf.writeUInt32BE(this.pos - start - 4, start);
+  }
+
+  private array(values: readonly FieldValue[], key: string): void {
+    const start = this.pos;
+    this.ensure(4);
+    this.pos += 4;
+    for (const v of values) this.fieldValue(v === undefined ? null : v, key);
+    this.buf.writeUInt32BE(this.pos - start - 4, start);
+  }
+
+  /** Writes a tagged field value, choosing the type RabbitMQ expects for a plain JS value. */
+  fieldValue(v: FieldValue, key: string): void {
+    switch (typeof v) {
+      case 'string':
+        this.u8(0x53); // S
+        this.longstr(v);
+        return;
+      case 'boolean':
+        this.u8(0x74); // t
+        this.u8(v ? 1 : 0);
+        return;
+      case 'number':
+        if (Number.isInteger(v)) {
+          if (v >= INT32_MIN && v <= INT32_MAX) {
+            this.u8(0x49); // I
+            this.ensure(4);
+            this.buf.writeInt32BE(v, this.pos);
+            this.pos += 4;
+          } else if (Number.isSafeInteger(v)) {
+            this.u8(0x6c); // l
+            this.ensure(8);
+            this.buf.writeBigInt64BE(BigInt(v), this.pos);
+            this.pos += 8;
+          } else {
+            this.u8(0x64); // d: too large for int64 exactly; keep the float
+            this.ensure(8);
+            this.buf.writeDoubleBE(v, this.pos);
+            this.pos += 8;
+          }
+        } else {
+          this.u8(0x64); // d
+          this.ensure(8);
+          this.buf.writeDoubleBE(v, this.pos);
+          this.pos += 8;
+        }
+        return;
+      case 'bigint':
+        this.typed('l', v, key);
+        return;
+      case 'undefined':
+        this.u8(0x56); // V
+        return;
+      case 'object':
+        if (v === null) {
+          this.u8(0x56); // V
+        } else if (Buffer.isBuffer(v)) {
+          this.u8(0x78); // x
+          this.longstr(v);
+        } else if (v instanceof Date) {
+          this.u8(0x54); // T
+          this.timestamp(v);
+        } else if (Array.isArray(v)) {
+          this.u8(0x41); // A
+          this.array(v, key);
+        } else if (v instanceof TypedValue) {
+          this.typed(v.type, v.value, key);
+        } else if (v instanceof Decimal) {
+          this.typed('D', v, key);
+        } else if (v instanceof Uint8Array) {
+          this.u8(0x78);
+          this.longstr(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+        } else {
+          this.u8(0x46); // F
+          this.table(v as FieldTable);
+        }
+        return;
+      default:
+        throw new InvalidArgumentError(`field '${key}' has a value of type ${typeof v}, which AMQP cannot carry`);
+    }
+  }
+
+  private intIn(v: FieldValue, min: number, max: number, type: string, key: string): number {
+    const n = typeof v === 'bigint' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`field '${key}' of type '${type}' must be an integer from ${min} to ${max}`);
+    }
+    return n;
+  }
+
+  private typed(type: FieldTypeTag, v: FieldValue, key: string): void {
+    this.u8(type.charCodeAt(0));
+    this.ensure(9);
+    const b = this.buf;
+    switch (type) {
+      case 't':
+        b[this.pos++] = v ? 1 : 0;
+        return;
+      case 'b':
+        b.writeInt8(this.intIn(v, -128, 127, type, key), this.pos);
+        this.pos += 1;
+        return;
+      case 'B':
+        b.writeUInt8(this.intIn(v, 0, 255, type, key), this.pos);
+        this.pos += 1;
+        return;
+      case 's':
+        b.writeInt16BE(this.intIn(v, -32768, 32767, type, key), this.pos);
+        this.pos += 2;
+        return;
+      case 'u':
+        b.writeUInt16BE(this.intIn(v, 0, 65535, type, key), this.pos);
+        this.pos += 2;
+        return;
+      case 'I':
+        b.writeInt32BE(this.intIn(v, INT32_MIN, INT32_MAX, type, key), this.pos);
+        this.pos += 4;
+        return;
+      case 'i':
+        b.writeUInt32BE(this.intIn(v, 0, 0xffffffff, type, key), this.pos);
+        this.pos += 4;
+        return;
+      case 'l': {
+        let big: bigint;
+        if (typeof v === 'bigint') big = v;
+        else if (typeof v === 'number' && Number.isInteger(v)) big = BigInt(v);
+        else throw new InvalidArgumentError(`field '${key}' of type 'l' must be an integer or bigint`);
+        if (big < -(2n ** 63n) || big >= 2n ** 63n) {
+          throw new InvalidArgumentError(`field '${key}' of type 'l' is outside the signed 64-bit range`);
+        }
+        b.writeBigInt64BE(big, this.pos);
+        this.pos += 8;
+        return;
+      }
+      case 'f':
+        if (typeof v !== 'number') throw new InvalidArgumentError(`field '${key}' of type 'f' must be a number`);
+        b.writeFloatBE(v, this.pos);
+        this.pos += 4;
+        return;
+      case 'd':
+        if (typeof v !== 'number') throw new InvalidArgumentError(`field '${key}' of type 'd' must be a number`);
+        b.writeDoubleBE(v, this.pos);
+        this.pos += 8;
+        return;
+      case 'D': {
+        if (!(v instanceof Decimal)) throw new InvalidArgumentError(`field '${key}' of type 'D' must be a Decimal`);
+        b.writeUInt8(this.intIn(v.scale, 0, 255, 'D scale', key), this.pos);
+        b.writeInt32BE(this.intIn(v.value, INT32_MIN, INT32_MAX, 'D value', key), this.pos + 1);
+        this.pos += 5;
+        return;
+      }
+      case 'S':
+      case 'x':
+        if (typeof v !== 'string' && !Buffer.isBuffer(v)) {
+          throw new InvalidArgumentError(`field '${key}' of type '${type}' must be a string or Buffer`);
+        }
+        this.longstr(v);
+        return;
+      case 'A':
+        if (!Array.isArray(v)) throw new InvalidArgumentError(`field '${key}' of type 'A' must be an array`);
+        this.array(v, key);
+        return;
+      case 'T':
+        if (!(v instanceof Date)) throw new InvalidArgumentError(`field '${key}' of type 'T' must be a Date`);
+        this.timestamp(v);
+        return;
+      case 'F':
+        this.table(v as FieldTable);
+        return;
+      case 'V':
+        return;
+      default:
+        throw new InvalidArgumentError(`field '${key}' has unknown type tag '${String(type)}'`);
+    }
+  }
+}
+
+/** Reads primitives from `buf` between `pos` and `end`; every read is bounds-checked. */
+export class Reader {
+  constructor(
+    readonly buf: Buffer,
+    public pos: number,
+    readonly end: number,
+  ) {}
+
+  private need(n: number): void {
+    if (this.pos + n > this.end) {
+      throw new FrameError(`truncated field: needed ${n} bytes at offset ${this.pos}, frame ends at ${this.end}`, 502);
+    }
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  /** Unsigned 64-bit as a number (exact up to 2^53; delivery tags and counts never exceed it). */
+  u64(): number {
+    this.need(8);
+    const v = this.buf.readUInt32BE(this.pos) * TWO_32 + this.buf.readUInt32BE(this.pos + 4);
+    this.pos += 8;
+    return v;
+  }
+  shortstr(): string {
+    const len = this.u8();
+    this.need(len);
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+  longstr(): string {
+    const len = this.u32();
+    this.need(len);
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+  bytes(): Buffer {
+    const len = this.u32();
+    this.need(len);
+    const out = Buffer.from(this.buf.subarray(this.pos, this.pos + len));
+    this.pos += len;
+    return out;
+  }
+  timestamp(): Date {
+    return new Date(this.u64() * 1000);
+  }
+
+  table(): FieldTable {
+    const len = this.u32();
+    this.need(len);
+    const end = this.pos + len;
+    const out: FieldTable = {};
+    while (this.pos < end) {
+      const key = this.shortstr();
+      const value = this.fieldValue(end);
+      // A key named __proto__ must not change the object's prototype.
+      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    }
+    if (this.pos !== end) throw new FrameError('field table overruns its declared length', 502);
+    return out;
+  }
+
+  private array(): FieldValue[] {
+    const len = this.u32();
+    this.need(len);
+    const end = this.pos + len;
+    const out: FieldValue[] = [];
+    while (this.pos < end) out.push(this.fieldValue(end));
+    if (this.pos !== end) throw new FrameError('field array overruns its declared length', 502);
+    return out;
+  }
+
+  private fieldValue(limit: number): FieldValue {
+    const savedEnd = this.end;
+    if (this.pos >= limit) throw new FrameError('field value missing', 502);
+    const tag = this.u8();
+    const b = this.buf;
+    let v: FieldValue;
+    switch (tag) {
+      case 0x74: // t
+        v = this.u8() !== 0;
+        break;
+      case 0x62: // b
+        this.need(1);
+        v = b.readInt8(this.pos);
+        this.pos += 1;
+        break;
+      case 0x42: // B
+        v = this.u8();
+        break;
+      case 0x73: // s
+        this.need(2);
+        v = b.readInt16BE(this.pos);
+        this.pos += 2;
+        break;
+      case 0x75: // u
+        v = this.u16();
+        break;
+      case 0x49: // I
+        this.need(4);
+        v = b.readInt32BE(this.pos);
+        this.pos += 4;
+        break;
+      case 0x69: // i
+        v = this.u32();
+        break;
+      case 0x6c: {
+        // l
+        this.need(8);
+        const big = b.readBigInt64BE(this.pos);
+        this.pos += 8;
+        v = big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+        break;
+      }
+      case 0x66: // f
+        this.need(4);
+        v = b.readFloatBE(this.pos);
+        this.pos += 4;
+        break;
+      case 0x64: // d
+        this.need(8);
+        v = b.readDoubleBE(this.pos);
+        this.pos += 8;
+        break;
+      case 0x44: {
+        // D
+        this.need(5);
+        const scale = b[this.pos]!;
+        const value = b.readInt32BE(this.pos + 1);
+        this.pos += 5;
+        v = new Decimal(scale, value);
+        break;
+      }
+      case 0x53: // S
+        v = this.longstr();
+        break;
+      case 0x78: // x
+        v = this.bytes();
+        break;
+      case 0x41: // A
+        v = this.array();
+        break;
+      case 0x54: // T
+        v = this.timestamp();
+        break;
+      case 0x46: // F
+        v = this.table();
+        break;
+      case 0x56: // V
+        v = null;
+        break;
+      default:
+        throw new FrameError(`unknown field type tag 0x${tag.toString(16).padStart(2, '0')}`, 502);
+    }
+    if (this.pos > limit || this.end !== savedEnd) throw new FrameError('field value overruns its table', 502);
+    return v;
+  }
+}
