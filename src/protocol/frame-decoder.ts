@@ -67,7 +67,10 @@ export class FrameDecoder {
       throw new FrameError(`unknown frame type ${type}`, 501);
     }
     if (size + FRAME_OVERHEAD > this.maxFrameSize) {
-      throw new FrameError(`frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame-max ${this.maxFrameSize}`, 501);
+      throw new FrameError(
+        `frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame-max ${this.maxFrameSize}`,
+        501,
+      );
     }
   }
 

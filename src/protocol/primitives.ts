@@ -20,7 +20,24 @@ export class Decimal {
 }
 
 /** Type tags of field values as RabbitMQ reads and writes them. */
-export type FieldTypeTag = 't' | 'b' | 'B' | 's' | 'u' | 'I' | 'i' | 'l' | 'f' | 'd' | 'D' | 'S' | 'x' | 'A' | 'T' | 'F' | 'V';
+export type FieldTypeTag =
+  | 't'
+  | 'b'
+  | 'B'
+  | 's'
+  | 'u'
+  | 'I'
+  | 'i'
+  | 'l'
+  | 'f'
+  | 'd'
+  | 'D'
+  | 'S'
+  | 'x'
+  | 'A'
+  | 'T'
+  | 'F'
+  | 'V';
 
 /**
  * A value with an explicit wire type, for when the natural mapping is not what the receiver
@@ -335,10 +352,11 @@ export class Writer {
 
 /** Reads primitives from `buf` between `pos` and `end`; every read is bounds-checked. */
 export class Reader {
+  // Mutable so one Reader can be pointed at frame after frame without allocating.
   constructor(
-    readonly buf: Buffer,
+    public buf: Buffer,
     public pos: number,
-    readonly end: number,
+    public end: number,
   ) {}
 
   private need(n: number): void {

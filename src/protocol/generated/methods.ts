@@ -227,7 +227,13 @@ export interface ConnectionStartArgs {
   locales: string;
 }
 /** connection.start arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionStartInput = Omit<ConnectionStartArgs, 'versionMajor' | 'versionMinor' | 'mechanisms' | 'locales'> & Partial<Pick<ConnectionStartArgs, 'versionMajor' | 'versionMinor' | 'mechanisms' | 'locales'>>;
+export interface ConnectionStartInput {
+  versionMajor?: number | undefined;
+  versionMinor?: number | undefined;
+  serverProperties: FieldTable;
+  mechanisms?: string | Buffer | undefined;
+  locales?: string | Buffer | undefined;
+}
 
 /** Arguments of connection.start-ok (class 10, method 11). */
 export interface ConnectionStartOkArgs {
@@ -237,21 +243,30 @@ export interface ConnectionStartOkArgs {
   locale: string;
 }
 /** connection.start-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionStartOkInput = Omit<ConnectionStartOkArgs, 'mechanism' | 'locale'> & Partial<Pick<ConnectionStartOkArgs, 'mechanism' | 'locale'>>;
+export interface ConnectionStartOkInput {
+  clientProperties: FieldTable;
+  mechanism?: string | undefined;
+  response: string | Buffer;
+  locale?: string | undefined;
+}
 
 /** Arguments of connection.secure (class 10, method 20). */
 export interface ConnectionSecureArgs {
   challenge: string;
 }
 /** connection.secure arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionSecureInput = ConnectionSecureArgs;
+export interface ConnectionSecureInput {
+  challenge: string | Buffer;
+}
 
 /** Arguments of connection.secure-ok (class 10, method 21). */
 export interface ConnectionSecureOkArgs {
   response: string;
 }
 /** connection.secure-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionSecureOkInput = ConnectionSecureOkArgs;
+export interface ConnectionSecureOkInput {
+  response: string | Buffer;
+}
 
 /** Arguments of connection.tune (class 10, method 30). */
 export interface ConnectionTuneArgs {
@@ -260,7 +275,11 @@ export interface ConnectionTuneArgs {
   heartbeat: number;
 }
 /** connection.tune arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionTuneInput = Omit<ConnectionTuneArgs, 'channelMax' | 'frameMax' | 'heartbeat'> & Partial<Pick<ConnectionTuneArgs, 'channelMax' | 'frameMax' | 'heartbeat'>>;
+export interface ConnectionTuneInput {
+  channelMax?: number | undefined;
+  frameMax?: number | undefined;
+  heartbeat?: number | undefined;
+}
 
 /** Arguments of connection.tune-ok (class 10, method 31). */
 export interface ConnectionTuneOkArgs {
@@ -269,7 +288,11 @@ export interface ConnectionTuneOkArgs {
   heartbeat: number;
 }
 /** connection.tune-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionTuneOkInput = Omit<ConnectionTuneOkArgs, 'channelMax' | 'frameMax' | 'heartbeat'> & Partial<Pick<ConnectionTuneOkArgs, 'channelMax' | 'frameMax' | 'heartbeat'>>;
+export interface ConnectionTuneOkInput {
+  channelMax?: number | undefined;
+  frameMax?: number | undefined;
+  heartbeat?: number | undefined;
+}
 
 /** Arguments of connection.open (class 10, method 40). */
 export interface ConnectionOpenArgs {
@@ -278,14 +301,20 @@ export interface ConnectionOpenArgs {
   insist: boolean;
 }
 /** connection.open arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionOpenInput = Omit<ConnectionOpenArgs, 'virtualHost' | 'capabilities' | 'insist'> & Partial<Pick<ConnectionOpenArgs, 'virtualHost' | 'capabilities' | 'insist'>>;
+export interface ConnectionOpenInput {
+  virtualHost?: string | undefined;
+  capabilities?: string | undefined;
+  insist?: boolean | undefined;
+}
 
 /** Arguments of connection.open-ok (class 10, method 41). */
 export interface ConnectionOpenOkArgs {
   knownHosts: string;
 }
 /** connection.open-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionOpenOkInput = Omit<ConnectionOpenOkArgs, 'knownHosts'> & Partial<Pick<ConnectionOpenOkArgs, 'knownHosts'>>;
+export interface ConnectionOpenOkInput {
+  knownHosts?: string | undefined;
+}
 
 /** Arguments of connection.close (class 10, method 50). */
 export interface ConnectionCloseArgs {
@@ -295,7 +324,12 @@ export interface ConnectionCloseArgs {
   methodId: number;
 }
 /** connection.close arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionCloseInput = Omit<ConnectionCloseArgs, 'replyText'> & Partial<Pick<ConnectionCloseArgs, 'replyText'>>;
+export interface ConnectionCloseInput {
+  replyCode: number;
+  replyText?: string | undefined;
+  classId: number;
+  methodId: number;
+}
 
 /** Arguments of connection.close-ok (class 10, method 51). */
 export type ConnectionCloseOkArgs = Record<string, never>;
@@ -307,7 +341,9 @@ export interface ConnectionBlockedArgs {
   reason: string;
 }
 /** connection.blocked arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionBlockedInput = Omit<ConnectionBlockedArgs, 'reason'> & Partial<Pick<ConnectionBlockedArgs, 'reason'>>;
+export interface ConnectionBlockedInput {
+  reason?: string | undefined;
+}
 
 /** Arguments of connection.unblocked (class 10, method 61). */
 export type ConnectionUnblockedArgs = Record<string, never>;
@@ -320,7 +356,10 @@ export interface ConnectionUpdateSecretArgs {
   reason: string;
 }
 /** connection.update-secret arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionUpdateSecretInput = ConnectionUpdateSecretArgs;
+export interface ConnectionUpdateSecretInput {
+  newSecret: string | Buffer;
+  reason: string;
+}
 
 /** Arguments of connection.update-secret-ok (class 10, method 71). */
 export type ConnectionUpdateSecretOkArgs = Record<string, never>;
@@ -332,28 +371,36 @@ export interface ChannelOpenArgs {
   outOfBand: string;
 }
 /** channel.open arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ChannelOpenInput = Omit<ChannelOpenArgs, 'outOfBand'> & Partial<Pick<ChannelOpenArgs, 'outOfBand'>>;
+export interface ChannelOpenInput {
+  outOfBand?: string | undefined;
+}
 
 /** Arguments of channel.open-ok (class 20, method 11). */
 export interface ChannelOpenOkArgs {
   channelId: string;
 }
 /** channel.open-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ChannelOpenOkInput = Omit<ChannelOpenOkArgs, 'channelId'> & Partial<Pick<ChannelOpenOkArgs, 'channelId'>>;
+export interface ChannelOpenOkInput {
+  channelId?: string | Buffer | undefined;
+}
 
 /** Arguments of channel.flow (class 20, method 20). */
 export interface ChannelFlowArgs {
   active: boolean;
 }
 /** channel.flow arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ChannelFlowInput = ChannelFlowArgs;
+export interface ChannelFlowInput {
+  active: boolean;
+}
 
 /** Arguments of channel.flow-ok (class 20, method 21). */
 export interface ChannelFlowOkArgs {
   active: boolean;
 }
 /** channel.flow-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ChannelFlowOkInput = ChannelFlowOkArgs;
+export interface ChannelFlowOkInput {
+  active: boolean;
+}
 
 /** Arguments of channel.close (class 20, method 40). */
 export interface ChannelCloseArgs {
@@ -363,7 +410,12 @@ export interface ChannelCloseArgs {
   methodId: number;
 }
 /** channel.close arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ChannelCloseInput = Omit<ChannelCloseArgs, 'replyText'> & Partial<Pick<ChannelCloseArgs, 'replyText'>>;
+export interface ChannelCloseInput {
+  replyCode: number;
+  replyText?: string | undefined;
+  classId: number;
+  methodId: number;
+}
 
 /** Arguments of channel.close-ok (class 20, method 41). */
 export type ChannelCloseOkArgs = Record<string, never>;
@@ -380,14 +432,23 @@ export interface AccessRequestArgs {
   read: boolean;
 }
 /** access.request arguments as accepted by the encoder: those with a spec default may be left out. */
-export type AccessRequestInput = Omit<AccessRequestArgs, 'realm' | 'exclusive' | 'passive' | 'active' | 'write' | 'read'> & Partial<Pick<AccessRequestArgs, 'realm' | 'exclusive' | 'passive' | 'active' | 'write' | 'read'>>;
+export interface AccessRequestInput {
+  realm?: string | undefined;
+  exclusive?: boolean | undefined;
+  passive?: boolean | undefined;
+  active?: boolean | undefined;
+  write?: boolean | undefined;
+  read?: boolean | undefined;
+}
 
 /** Arguments of access.request-ok (class 30, method 11). */
 export interface AccessRequestOkArgs {
   ticket: number;
 }
 /** access.request-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type AccessRequestOkInput = Omit<AccessRequestOkArgs, 'ticket'> & Partial<Pick<AccessRequestOkArgs, 'ticket'>>;
+export interface AccessRequestOkInput {
+  ticket?: number | undefined;
+}
 
 /** Arguments of exchange.declare (class 40, method 10). */
 export interface ExchangeDeclareArgs {
@@ -402,7 +463,17 @@ export interface ExchangeDeclareArgs {
   arguments: FieldTable;
 }
 /** exchange.declare arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ExchangeDeclareInput = Omit<ExchangeDeclareArgs, 'ticket' | 'type' | 'passive' | 'durable' | 'autoDelete' | 'internal' | 'nowait' | 'arguments'> & Partial<Pick<ExchangeDeclareArgs, 'ticket' | 'type' | 'passive' | 'durable' | 'autoDelete' | 'internal' | 'nowait' | 'arguments'>>;
+export interface ExchangeDeclareInput {
+  ticket?: number | undefined;
+  exchange: string;
+  type?: string | undefined;
+  passive?: boolean | undefined;
+  durable?: boolean | undefined;
+  autoDelete?: boolean | undefined;
+  internal?: boolean | undefined;
+  nowait?: boolean | undefined;
+  arguments?: FieldTable | undefined;
+}
 
 /** Arguments of exchange.declare-ok (class 40, method 11). */
 export type ExchangeDeclareOkArgs = Record<string, never>;
@@ -417,7 +488,12 @@ export interface ExchangeDeleteArgs {
   nowait: boolean;
 }
 /** exchange.delete arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ExchangeDeleteInput = Omit<ExchangeDeleteArgs, 'ticket' | 'ifUnused' | 'nowait'> & Partial<Pick<ExchangeDeleteArgs, 'ticket' | 'ifUnused' | 'nowait'>>;
+export interface ExchangeDeleteInput {
+  ticket?: number | undefined;
+  exchange: string;
+  ifUnused?: boolean | undefined;
+  nowait?: boolean | undefined;
+}
 
 /** Arguments of exchange.delete-ok (class 40, method 21). */
 export type ExchangeDeleteOkArgs = Record<string, never>;
@@ -434,7 +510,14 @@ export interface ExchangeBindArgs {
   arguments: FieldTable;
 }
 /** exchange.bind arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ExchangeBindInput = Omit<ExchangeBindArgs, 'ticket' | 'routingKey' | 'nowait' | 'arguments'> & Partial<Pick<ExchangeBindArgs, 'ticket' | 'routingKey' | 'nowait' | 'arguments'>>;
+export interface ExchangeBindInput {
+  ticket?: number | undefined;
+  destination: string;
+  source: string;
+  routingKey?: string | undefined;
+  nowait?: boolean | undefined;
+  arguments?: FieldTable | undefined;
+}
 
 /** Arguments of exchange.bind-ok (class 40, method 31). */
 export type ExchangeBindOkArgs = Record<string, never>;
@@ -451,7 +534,14 @@ export interface ExchangeUnbindArgs {
   arguments: FieldTable;
 }
 /** exchange.unbind arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ExchangeUnbindInput = Omit<ExchangeUnbindArgs, 'ticket' | 'routingKey' | 'nowait' | 'arguments'> & Partial<Pick<ExchangeUnbindArgs, 'ticket' | 'routingKey' | 'nowait' | 'arguments'>>;
+export interface ExchangeUnbindInput {
+  ticket?: number | undefined;
+  destination: string;
+  source: string;
+  routingKey?: string | undefined;
+  nowait?: boolean | undefined;
+  arguments?: FieldTable | undefined;
+}
 
 /** Arguments of exchange.unbind-ok (class 40, method 51). */
 export type ExchangeUnbindOkArgs = Record<string, never>;
@@ -470,7 +560,16 @@ export interface QueueDeclareArgs {
   arguments: FieldTable;
 }
 /** queue.declare arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueueDeclareInput = Omit<QueueDeclareArgs, 'ticket' | 'queue' | 'passive' | 'durable' | 'exclusive' | 'autoDelete' | 'nowait' | 'arguments'> & Partial<Pick<QueueDeclareArgs, 'ticket' | 'queue' | 'passive' | 'durable' | 'exclusive' | 'autoDelete' | 'nowait' | 'arguments'>>;
+export interface QueueDeclareInput {
+  ticket?: number | undefined;
+  queue?: string | undefined;
+  passive?: boolean | undefined;
+  durable?: boolean | undefined;
+  exclusive?: boolean | undefined;
+  autoDelete?: boolean | undefined;
+  nowait?: boolean | undefined;
+  arguments?: FieldTable | undefined;
+}
 
 /** Arguments of queue.declare-ok (class 50, method 11). */
 export interface QueueDeclareOkArgs {
@@ -479,7 +578,11 @@ export interface QueueDeclareOkArgs {
   consumerCount: number;
 }
 /** queue.declare-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueueDeclareOkInput = QueueDeclareOkArgs;
+export interface QueueDeclareOkInput {
+  queue: string;
+  messageCount: number;
+  consumerCount: number;
+}
 
 /** Arguments of queue.bind (class 50, method 20). */
 export interface QueueBindArgs {
@@ -491,7 +594,14 @@ export interface QueueBindArgs {
   arguments: FieldTable;
 }
 /** queue.bind arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueueBindInput = Omit<QueueBindArgs, 'ticket' | 'queue' | 'routingKey' | 'nowait' | 'arguments'> & Partial<Pick<QueueBindArgs, 'ticket' | 'queue' | 'routingKey' | 'nowait' | 'arguments'>>;
+export interface QueueBindInput {
+  ticket?: number | undefined;
+  queue?: string | undefined;
+  exchange: string;
+  routingKey?: string | undefined;
+  nowait?: boolean | undefined;
+  arguments?: FieldTable | undefined;
+}
 
 /** Arguments of queue.bind-ok (class 50, method 21). */
 export type QueueBindOkArgs = Record<string, never>;
@@ -505,14 +615,20 @@ export interface QueuePurgeArgs {
   nowait: boolean;
 }
 /** queue.purge arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueuePurgeInput = Omit<QueuePurgeArgs, 'ticket' | 'queue' | 'nowait'> & Partial<Pick<QueuePurgeArgs, 'ticket' | 'queue' | 'nowait'>>;
+export interface QueuePurgeInput {
+  ticket?: number | undefined;
+  queue?: string | undefined;
+  nowait?: boolean | undefined;
+}
 
 /** Arguments of queue.purge-ok (class 50, method 31). */
 export interface QueuePurgeOkArgs {
   messageCount: number;
 }
 /** queue.purge-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueuePurgeOkInput = QueuePurgeOkArgs;
+export interface QueuePurgeOkInput {
+  messageCount: number;
+}
 
 /** Arguments of queue.delete (class 50, method 40). */
 export interface QueueDeleteArgs {
@@ -523,14 +639,22 @@ export interface QueueDeleteArgs {
   nowait: boolean;
 }
 /** queue.delete arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueueDeleteInput = Omit<QueueDeleteArgs, 'ticket' | 'queue' | 'ifUnused' | 'ifEmpty' | 'nowait'> & Partial<Pick<QueueDeleteArgs, 'ticket' | 'queue' | 'ifUnused' | 'ifEmpty' | 'nowait'>>;
+export interface QueueDeleteInput {
+  ticket?: number | undefined;
+  queue?: string | undefined;
+  ifUnused?: boolean | undefined;
+  ifEmpty?: boolean | undefined;
+  nowait?: boolean | undefined;
+}
 
 /** Arguments of queue.delete-ok (class 50, method 41). */
 export interface QueueDeleteOkArgs {
   messageCount: number;
 }
 /** queue.delete-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueueDeleteOkInput = QueueDeleteOkArgs;
+export interface QueueDeleteOkInput {
+  messageCount: number;
+}
 
 /** Arguments of queue.unbind (class 50, method 50). */
 export interface QueueUnbindArgs {
@@ -541,7 +665,13 @@ export interface QueueUnbindArgs {
   arguments: FieldTable;
 }
 /** queue.unbind arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueueUnbindInput = Omit<QueueUnbindArgs, 'ticket' | 'queue' | 'routingKey' | 'arguments'> & Partial<Pick<QueueUnbindArgs, 'ticket' | 'queue' | 'routingKey' | 'arguments'>>;
+export interface QueueUnbindInput {
+  ticket?: number | undefined;
+  queue?: string | undefined;
+  exchange: string;
+  routingKey?: string | undefined;
+  arguments?: FieldTable | undefined;
+}
 
 /** Arguments of queue.unbind-ok (class 50, method 51). */
 export type QueueUnbindOkArgs = Record<string, never>;
@@ -555,7 +685,11 @@ export interface BasicQosArgs {
   global: boolean;
 }
 /** basic.qos arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicQosInput = Omit<BasicQosArgs, 'prefetchSize' | 'prefetchCount' | 'global'> & Partial<Pick<BasicQosArgs, 'prefetchSize' | 'prefetchCount' | 'global'>>;
+export interface BasicQosInput {
+  prefetchSize?: number | undefined;
+  prefetchCount?: number | undefined;
+  global?: boolean | undefined;
+}
 
 /** Arguments of basic.qos-ok (class 60, method 11). */
 export type BasicQosOkArgs = Record<string, never>;
@@ -574,14 +708,25 @@ export interface BasicConsumeArgs {
   arguments: FieldTable;
 }
 /** basic.consume arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicConsumeInput = Omit<BasicConsumeArgs, 'ticket' | 'queue' | 'consumerTag' | 'noLocal' | 'noAck' | 'exclusive' | 'nowait' | 'arguments'> & Partial<Pick<BasicConsumeArgs, 'ticket' | 'queue' | 'consumerTag' | 'noLocal' | 'noAck' | 'exclusive' | 'nowait' | 'arguments'>>;
+export interface BasicConsumeInput {
+  ticket?: number | undefined;
+  queue?: string | undefined;
+  consumerTag?: string | undefined;
+  noLocal?: boolean | undefined;
+  noAck?: boolean | undefined;
+  exclusive?: boolean | undefined;
+  nowait?: boolean | undefined;
+  arguments?: FieldTable | undefined;
+}
 
 /** Arguments of basic.consume-ok (class 60, method 21). */
 export interface BasicConsumeOkArgs {
   consumerTag: string;
 }
 /** basic.consume-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicConsumeOkInput = BasicConsumeOkArgs;
+export interface BasicConsumeOkInput {
+  consumerTag: string;
+}
 
 /** Arguments of basic.cancel (class 60, method 30). */
 export interface BasicCancelArgs {
@@ -589,14 +734,19 @@ export interface BasicCancelArgs {
   nowait: boolean;
 }
 /** basic.cancel arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicCancelInput = Omit<BasicCancelArgs, 'nowait'> & Partial<Pick<BasicCancelArgs, 'nowait'>>;
+export interface BasicCancelInput {
+  consumerTag: string;
+  nowait?: boolean | undefined;
+}
 
 /** Arguments of basic.cancel-ok (class 60, method 31). */
 export interface BasicCancelOkArgs {
   consumerTag: string;
 }
 /** basic.cancel-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicCancelOkInput = BasicCancelOkArgs;
+export interface BasicCancelOkInput {
+  consumerTag: string;
+}
 
 /** Arguments of basic.publish (class 60, method 40). */
 export interface BasicPublishArgs {
@@ -607,7 +757,13 @@ export interface BasicPublishArgs {
   immediate: boolean;
 }
 /** basic.publish arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicPublishInput = Omit<BasicPublishArgs, 'ticket' | 'exchange' | 'routingKey' | 'mandatory' | 'immediate'> & Partial<Pick<BasicPublishArgs, 'ticket' | 'exchange' | 'routingKey' | 'mandatory' | 'immediate'>>;
+export interface BasicPublishInput {
+  ticket?: number | undefined;
+  exchange?: string | undefined;
+  routingKey?: string | undefined;
+  mandatory?: boolean | undefined;
+  immediate?: boolean | undefined;
+}
 
 /** Arguments of basic.return (class 60, method 50). */
 export interface BasicReturnArgs {
@@ -617,7 +773,12 @@ export interface BasicReturnArgs {
   routingKey: string;
 }
 /** basic.return arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicReturnInput = Omit<BasicReturnArgs, 'replyText'> & Partial<Pick<BasicReturnArgs, 'replyText'>>;
+export interface BasicReturnInput {
+  replyCode: number;
+  replyText?: string | undefined;
+  exchange: string;
+  routingKey: string;
+}
 
 /** Arguments of basic.deliver (class 60, method 60). */
 export interface BasicDeliverArgs {
@@ -628,7 +789,13 @@ export interface BasicDeliverArgs {
   routingKey: string;
 }
 /** basic.deliver arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicDeliverInput = Omit<BasicDeliverArgs, 'redelivered'> & Partial<Pick<BasicDeliverArgs, 'redelivered'>>;
+export interface BasicDeliverInput {
+  consumerTag: string;
+  deliveryTag: number;
+  redelivered?: boolean | undefined;
+  exchange: string;
+  routingKey: string;
+}
 
 /** Arguments of basic.get (class 60, method 70). */
 export interface BasicGetArgs {
@@ -637,7 +804,11 @@ export interface BasicGetArgs {
   noAck: boolean;
 }
 /** basic.get arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicGetInput = Omit<BasicGetArgs, 'ticket' | 'queue' | 'noAck'> & Partial<Pick<BasicGetArgs, 'ticket' | 'queue' | 'noAck'>>;
+export interface BasicGetInput {
+  ticket?: number | undefined;
+  queue?: string | undefined;
+  noAck?: boolean | undefined;
+}
 
 /** Arguments of basic.get-ok (class 60, method 71). */
 export interface BasicGetOkArgs {
@@ -648,14 +819,22 @@ export interface BasicGetOkArgs {
   messageCount: number;
 }
 /** basic.get-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicGetOkInput = Omit<BasicGetOkArgs, 'redelivered'> & Partial<Pick<BasicGetOkArgs, 'redelivered'>>;
+export interface BasicGetOkInput {
+  deliveryTag: number;
+  redelivered?: boolean | undefined;
+  exchange: string;
+  routingKey: string;
+  messageCount: number;
+}
 
 /** Arguments of basic.get-empty (class 60, method 72). */
 export interface BasicGetEmptyArgs {
   clusterId: string;
 }
 /** basic.get-empty arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicGetEmptyInput = Omit<BasicGetEmptyArgs, 'clusterId'> & Partial<Pick<BasicGetEmptyArgs, 'clusterId'>>;
+export interface BasicGetEmptyInput {
+  clusterId?: string | undefined;
+}
 
 /** Arguments of basic.ack (class 60, method 80). */
 export interface BasicAckArgs {
@@ -663,7 +842,10 @@ export interface BasicAckArgs {
   multiple: boolean;
 }
 /** basic.ack arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicAckInput = Omit<BasicAckArgs, 'deliveryTag' | 'multiple'> & Partial<Pick<BasicAckArgs, 'deliveryTag' | 'multiple'>>;
+export interface BasicAckInput {
+  deliveryTag?: number | undefined;
+  multiple?: boolean | undefined;
+}
 
 /** Arguments of basic.reject (class 60, method 90). */
 export interface BasicRejectArgs {
@@ -671,21 +853,28 @@ export interface BasicRejectArgs {
   requeue: boolean;
 }
 /** basic.reject arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicRejectInput = Omit<BasicRejectArgs, 'requeue'> & Partial<Pick<BasicRejectArgs, 'requeue'>>;
+export interface BasicRejectInput {
+  deliveryTag: number;
+  requeue?: boolean | undefined;
+}
 
 /** Arguments of basic.recover-async (class 60, method 100). */
 export interface BasicRecoverAsyncArgs {
   requeue: boolean;
 }
 /** basic.recover-async arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicRecoverAsyncInput = Omit<BasicRecoverAsyncArgs, 'requeue'> & Partial<Pick<BasicRecoverAsyncArgs, 'requeue'>>;
+export interface BasicRecoverAsyncInput {
+  requeue?: boolean | undefined;
+}
 
 /** Arguments of basic.recover (class 60, method 110). */
 export interface BasicRecoverArgs {
   requeue: boolean;
 }
 /** basic.recover arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicRecoverInput = Omit<BasicRecoverArgs, 'requeue'> & Partial<Pick<BasicRecoverArgs, 'requeue'>>;
+export interface BasicRecoverInput {
+  requeue?: boolean | undefined;
+}
 
 /** Arguments of basic.recover-ok (class 60, method 111). */
 export type BasicRecoverOkArgs = Record<string, never>;
@@ -699,7 +888,11 @@ export interface BasicNackArgs {
   requeue: boolean;
 }
 /** basic.nack arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicNackInput = Omit<BasicNackArgs, 'deliveryTag' | 'multiple' | 'requeue'> & Partial<Pick<BasicNackArgs, 'deliveryTag' | 'multiple' | 'requeue'>>;
+export interface BasicNackInput {
+  deliveryTag?: number | undefined;
+  multiple?: boolean | undefined;
+  requeue?: boolean | undefined;
+}
 
 /** Arguments of tx.select (class 90, method 10). */
 export type TxSelectArgs = Record<string, never>;
@@ -736,7 +929,9 @@ export interface ConfirmSelectArgs {
   nowait: boolean;
 }
 /** confirm.select arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConfirmSelectInput = Omit<ConfirmSelectArgs, 'nowait'> & Partial<Pick<ConfirmSelectArgs, 'nowait'>>;
+export interface ConfirmSelectInput {
+  nowait?: boolean | undefined;
+}
 
 /** Arguments of confirm.select-ok (class 85, method 11). */
 export type ConfirmSelectOkArgs = Record<string, never>;

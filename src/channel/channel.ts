@@ -1,0 +1,759 @@
+/**
+ * An AMQP channel: every 0-9-1 method as a typed async call.
+ *
+ * One synchronous method is in flight at a time; later calls wait in a FIFO. Content (deliveries,
+ * get-ok, returns) is assembled from method, header and body frames. A channel error rejects what is
+ * pending on this channel only.
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import type { ChannelEndpoint, ChannelHost } from '../connection/endpoint.js';
+import {
+  type AMQPError,
+  AbortError,
+  ChannelClosedByServer,
+  ClosedError,
+  FrameError,
+  InvalidArgumentError,
+  MessageReturned,
+  type ReturnedMessageInfo,
+} from '../errors.js';
+import {
+  type AMQPMethod,
+  METHOD_IDS,
+  METHOD_NAMES,
+  type MethodInputByName,
+  type MethodName,
+  SYNC_RESPONSES,
+} from '../protocol/generated/methods.js';
+import { BASIC_CLASS_ID, type BasicProperties, decodeBasicProperties } from '../protocol/generated/properties.js';
+import { type FieldTable, Reader } from '../protocol/primitives.js';
+import { ConfirmTracker, type PendingConfirm } from './confirms.js';
+import { Consumer, type MessageHandler } from './consumer.js';
+import { Message } from './message.js';
+
+/** Options of `exchangeDeclare`. */
+export interface ExchangeDeclareOptions {
+  durable?: boolean;
+  autoDelete?: boolean;
+  internal?: boolean;
+  /** Only check that the exchange exists (404 if not). */
+  passive?: boolean;
+  arguments?: FieldTable;
+}
+
+/** Options of `queueDeclare`. */
+export interface QueueDeclareOptions {
+  durable?: boolean;
+  exclusive?: boolean;
+  autoDelete?: boolean;
+  /** Only check that the queue exists (404 if not). */
+  passive?: boolean;
+  /** e.g. `{ 'x-queue-type': 'quorum' }`, `{ 'x-message-ttl': 60000 }`. */
+  arguments?: FieldTable;
+}
+
+/** Result of `queueDeclare`. */
+export interface QueueDeclareResult {
+  /** The queue name (the broker's choice when declared with `''`). */
+  queue: string;
+  messageCount: number;
+  consumerCount: number;
+}
+
+/** Options of `basicConsume`. */
+export interface ConsumeOptions {
+  /** The broker considers messages acknowledged as soon as it sends them. */
+  noAck?: boolean;
+  exclusive?: boolean;
+  /** A tag of your own; the broker makes one up when empty. */
+  consumerTag?: string;
+  noLocal?: boolean;
+  /** e.g. `{ 'x-priority': 10 }`, `{ 'x-stream-offset': 'first' }`. */
+  arguments?: FieldTable;
+}
+
+/** Options of `basicPublish`. */
+export interface PublishOptions {
+  /** Return the message (reject with `MessageReturned` in confirm mode) if no queue is bound for it. */
+  mandatory?: boolean;
+  /** Stops waiting for the socket or the confirm; the message may still reach the broker. */
+  signal?: AbortSignal;
+}
+
+/** A message returned by the broker (basic.return). */
+export type ReturnedMessage = ReturnedMessageInfo;
+
+/** Events of a channel. */
+export interface ChannelEvents {
+  /** The channel closed: by `close()` (no error), by the broker or with its connection (the error). */
+  close: [error: AMQPError | undefined];
+  /** A mandatory message came back. In confirm mode its publish also rejects with `MessageReturned`. */
+  return: [message: ReturnedMessage];
+  /** The broker asked to stop (false) or resume (true) publishing (channel.flow). */
+  flow: [active: boolean];
+}
+
+interface PendingCall {
+  name: MethodName;
+  args: unknown;
+  replies: readonly number[];
+  resolve(method: AMQPMethod | Message | null): void;
+  reject(error: AMQPError): void;
+  /** For basic.consume: the handler to register when consume-ok arrives. */
+  handler?: MessageHandler;
+}
+
+interface Assembly {
+  method: AMQPMethod;
+  properties: BasicProperties;
+  bodySize: number;
+  received: number;
+  body: Buffer | undefined;
+  /** Body frames kept as views until the whole body has arrived. */
+  parts: Buffer[] | undefined;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const NO_REPLY: readonly number[] = [];
+
+let generations = 0;
+
+/**
+ * A channel on a connection. Get one with `connection.openChannel()`.
+ *
+ * @example
+ * ```ts
+ * const ch = await conn.openChannel();
+ * const { queue } = await ch.queueDeclare('', { exclusive: true });
+ * await ch.basicPublish('', queue, Buffer.from('hello'));
+ * const msg = await ch.basicGet(queue, { noAck: true });
+ * await ch.close();
+ * ```
+ */
+export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpoint {
+  /** The channel number on its connection. */
+  readonly id: number;
+  private readonly host: ChannelHost;
+  /** Distinguishes this channel from earlier ones that had the same id, so stale acks are dropped. */
+  private readonly generation = ++generations;
+  private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
+  private closeError: AMQPError | undefined;
+  private calls: PendingCall[] = [];
+  private callHead = 0;
+  private assembly: Assembly | undefined;
+  private readonly consumers = new Map<string, Consumer>();
+  private confirms: ConfirmTracker | undefined;
+  private readonly reader = new Reader(Buffer.alloc(0), 0, 0);
+  /** False while the broker asked us (channel.flow) to stop publishing. */
+  private flowActive = true;
+
+  /** @internal Use `connection.openChannel()`. */
+  constructor(host: ChannelHost, id: number) {
+    super();
+    this.host = host;
+    this.id = id;
+  }
+
+  /** True until the channel is closed by either side or its connection dies. */
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Why the channel closed, once it has. */
+  get closeReason(): AMQPError | undefined {
+    return this.closeError;
+  }
+
+  /** True after `confirmSelect()`. */
+  get confirmMode(): boolean {
+    return this.confirms !== undefined;
+  }
+
+  /** Publishes sent in confirm mode and not yet confirmed. */
+  get unconfirmedCount(): number {
+    return this.confirms?.size ?? 0;
+  }
+
+  /** @internal Sends channel.open; resolves when the broker answers. */
+  async open(): Promise<void> {
+    await this.call('channel.open', {}, true);
+    if (this.state === 'opening') this.state = 'open';
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  private send<N extends MethodName>(name: N, args: MethodInputByName[N]): void {
+    this.host.transport.encoder.method(this.id, name, args);
+    this.host.transport.scheduleFlush();
+  }
+
+  private unusable(): AMQPError {
+    return (
+      this.closeError ??
+      this.host.closeReason ??
+      new ClosedError(`channel ${this.id} is ${this.state === 'closing' ? 'closing' : 'closed'}`)
+    );
+  }
+
+  /**
+   * Queues a synchronous method and resolves with its reply. Arguments are encoded up front so that
+   * invalid input is reported before anything is queued.
+   */
+  private call<N extends MethodName>(
+    name: N,
+    args: MethodInputByName[N],
+    opening = false,
+    handler?: MessageHandler,
+  ): Promise<AMQPMethod> {
+    if (!(this.state === 'open' || (opening && this.state === 'opening'))) return Promise.reject(this.unusableError());
+    const replies = SYNC_RESPONSES.get(METHOD_IDS[name]) ?? NO_REPLY;
+    return new Promise<AMQPMethod | Message | null>((resolve, reject) => {
+      const call: PendingCall = { name, args, replies, resolve, reject };
+      if (handler !== undefined) call.handler = handler;
+      this.calls.push(call);
+      if (this.calls.length - this.callHead === 1) this.sendHead();
+    }) as Promise<AMQPMethod>;
+  }
+
+  private unusableError(): AMQPError {
+    const reason = this.unusable();
+    return reason instanceof ClosedError
+      ? reason
+      : new ClosedError(`channel ${this.id} is closed: ${reason.message}`, { cause: reason });
+  }
+
+  private sendHead(): void {
+    const head = this.calls[this.callHead];
+    if (head === undefined) return;
+    try {
+      this.send(head.name, head.args as never);
+    } catch (err) {
+      // Invalid arguments: nothing was written. Fail this call and move on to the next.
+      this.shiftCall();
+      head.reject(err instanceof InvalidArgumentError ? err : new InvalidArgumentError(String(err)));
+      this.sendHead();
+    }
+  }
+
+  private shiftCall(): PendingCall | undefined {
+    const head = this.calls[this.callHead];
+    if (head === undefined) return undefined;
+    this.calls[this.callHead] = undefined as never;
+    this.callHead++;
+    if (this.callHead === this.calls.length) {
+      this.calls = [];
+      this.callHead = 0;
+    }
+    return head;
+  }
+
+  /** Completes the in-flight call if `id` answers it. */
+  private answer(id: number, value: AMQPMethod | Message | null): boolean {
+    const head = this.calls[this.callHead];
+    if (head === undefined || !head.replies.includes(id)) return false;
+    this.shiftCall();
+    head.resolve(value);
+    this.sendHead();
+    return true;
+  }
+
+  // ------------------------------------------------------------------ exchanges
+
+  /** Declares an exchange (exchange.declare). */
+  async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
+    await this.call('exchange.declare', {
+      exchange,
+      type,
+      passive: options.passive ?? false,
+      durable: options.durable ?? false,
+      autoDelete: options.autoDelete ?? false,
+      internal: options.internal ?? false,
+      arguments: options.arguments ?? {},
+    });
+  }
+
+  /** Deletes an exchange (exchange.delete). With `ifUnused`, fails (406) while it has bindings. */
+  async exchangeDelete(exchange: string, options: { ifUnused?: boolean } = {}): Promise<void> {
+    await this.call('exchange.delete', { exchange, ifUnused: options.ifUnused ?? false });
+  }
+
+  /** Binds exchange `destination` to exchange `source` (exchange.bind, a RabbitMQ extension). */
+  async exchangeBind(destination: string, source: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+    await this.call('exchange.bind', { destination, source, routingKey, arguments: args });
+  }
+
+  /** Removes an exchange-to-exchange binding (exchange.unbind). */
+  async exchangeUnbind(destination: string, source: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+    await this.call('exchange.unbind', { destination, source, routingKey, arguments: args });
+  }
+
+  // ------------------------------------------------------------------ queues
+
+  /** Declares a queue (queue.declare). An empty name asks the broker to make one up. */
+  async queueDeclare(queue = '', options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
+    const reply = await this.call('queue.declare', {
+      queue,
+      passive: options.passive ?? false,
+      durable: options.durable ?? false,
+      exclusive: options.exclusive ?? false,
+      autoDelete: options.autoDelete ?? false,
+      arguments: options.arguments ?? {},
+    });
+    const args = (reply as Extract<AMQPMethod, { name: 'queue.declare-ok' }>).args;
+    return { queue: args.queue, messageCount: args.messageCount, consumerCount: args.consumerCount };
+  }
+
+  /** Binds a queue to an exchange (queue.bind). */
+  async queueBind(queue: string, exchange: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+    await this.call('queue.bind', { queue, exchange, routingKey, arguments: args });
+  }
+
+  /** Removes a binding (queue.unbind). */
+  async queueUnbind(queue: string, exchange: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+    await this.call('queue.unbind', { queue, exchange, routingKey, arguments: args });
+  }
+
+  /** Removes every ready message from a queue (queue.purge); resolves with how many. */
+  async queuePurge(queue: string): Promise<{ messageCount: number }> {
+    const reply = await this.call('queue.purge', { queue });
+    return { messageCount: (reply as Extract<AMQPMethod, { name: 'queue.purge-ok' }>).args.messageCount };
+  }
+
+  /** Deletes a queue (queue.delete); resolves with how many messages it held. */
+  async queueDelete(
+    queue: string,
+    options: { ifUnused?: boolean; ifEmpty?: boolean } = {},
+  ): Promise<{ messageCount: number }> {
+    const reply = await this.call('queue.delete', {
+      queue,
+      ifUnused: options.ifUnused ?? false,
+      ifEmpty: options.ifEmpty ?? false,
+    });
+    return { messageCount: (reply as Extract<AMQPMethod, { name: 'queue.delete-ok' }>).args.messageCount };
+  }
+
+  // ------------------------------------------------------------------ basic
+
+  /**
+   * Limits unacknowledged deliveries (basic.qos). `global: false` (default) applies the limit to each
+   * consumer started afterwards on this channel; `true` to the channel as a whole.
+   */
+  async basicQos(prefetchCount: number, options: { prefetchSize?: number; global?: boolean } = {}): Promise<void> {
+    if (!Number.isInteger(prefetchCount) || prefetchCount < 0 || prefetchCount > 65535) {
+      throw new InvalidArgumentError(`prefetchCount must be a whole number from 0 to 65535, got ${prefetchCount}`);
+    }
+    await this.call('basic.qos', {
+      prefetchCount,
+      prefetchSize: options.prefetchSize ?? 0,
+      global: options.global ?? false,
+    });
+  }
+
+  /**
+   * Starts a consumer (basic.consume). `handler` runs for every delivery; call `msg.ack()` unless
+   * `noAck` is set.
+   */
+  async basicConsume(queue: string, options: ConsumeOptions, handler: MessageHandler): Promise<Consumer> {
+    if (typeof handler !== 'function') throw new InvalidArgumentError('basicConsume needs a handler function');
+    const reply = await this.call(
+      'basic.consume',
+      {
+        queue,
+        consumerTag: options.consumerTag ?? '',
+        noLocal: options.noLocal ?? false,
+        noAck: options.noAck ?? false,
+        exclusive: options.exclusive ?? false,
+        arguments: options.arguments ?? {},
+      },
+      false,
+      handler,
+    );
+    // Deliveries can only follow consume-ok, and the consumer is registered as the reply is handled
+    // (see onMethod), so none is missed.
+    const tag = (reply as Extract<AMQPMethod, { name: 'basic.consume-ok' }>).args.consumerTag;
+    const consumer = this.consumers.get(tag);
+    if (consumer === undefined) throw this.unusableError();
+    return consumer;
+  }
+
+  /** Stops a consumer (basic.cancel). Resolves once the broker confirmed; deliveries may precede that. */
+  async basicCancel(consumerTag: string): Promise<void> {
+    const consumer = this.consumers.get(consumerTag);
+    if (this.state !== 'open') {
+      consumer?.stopped(false, undefined);
+      return;
+    }
+    await this.call('basic.cancel', { consumerTag });
+    this.consumers.delete(consumerTag);
+    consumer?.stopped(false, undefined);
+  }
+
+  /** @internal */
+  cancelConsumer(consumerTag: string): Promise<void> {
+    return this.basicCancel(consumerTag);
+  }
+
+  /**
+   * Publishes a message (basic.publish). Resolves when written to the socket (waiting while the
+   * socket is backed up), or, after `confirmSelect()`, when the broker confirms it. Rejects with
+   * `PublishNacked`, `MessageReturned` (mandatory and unroutable, confirm mode), or the error that
+   * closed the channel.
+   */
+  basicPublish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    properties?: BasicProperties,
+    options?: PublishOptions,
+  ): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(this.unusableError());
+    if (!Buffer.isBuffer(body)) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          `message body must be a Buffer, got ${body === null ? 'null' : typeof body}; use Buffer.from(...)`,
+        ),
+      );
+    }
+    const mandatory = options?.mandatory ?? false;
+    const transport = this.host.transport;
+    try {
+      transport.encoder.publish(this.id, exchange, routingKey, mandatory, properties, body);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    transport.scheduleFlush();
+    const signal = options?.signal;
+    if (this.confirms !== undefined) {
+      const confirms = this.confirms;
+      return new Promise<void>((resolve, reject) => {
+        const pending: PendingConfirm = {
+          resolve,
+          reject,
+          mandatory,
+          exchange,
+          routingKey,
+          returned: undefined,
+          settled: false,
+        };
+        confirms.add(pending);
+        if (signal !== undefined) abortable(signal, pending);
+      });
+    }
+    if (transport.writable) return RESOLVED;
+    const wait = transport.waitWritable();
+    if (signal === undefined) return wait;
+    return new Promise<void>((resolve, reject) => {
+      const waiter = { resolve, reject };
+      abortable(signal, waiter);
+      wait.then(() => waiter.resolve());
+    });
+  }
+
+  /** Fetches one message (basic.get); `null` when the queue is empty. */
+  async basicGet(queue: string, options: { noAck?: boolean } = {}): Promise<Message | null> {
+    const result = (await this.call('basic.get', { queue, noAck: options.noAck ?? false })) as unknown;
+    return result instanceof Message ? result : null;
+  }
+
+  /** Acknowledges a delivery by tag (basic.ack). Prefer `msg.ack()`. A no-op when the channel is closed. */
+  basicAck(deliveryTag: number, options: { multiple?: boolean } = {}): void {
+    if (this.state !== 'open') return;
+    this.send('basic.ack', { deliveryTag, multiple: options.multiple ?? false });
+  }
+
+  /** Negatively acknowledges (basic.nack). A no-op when the channel is closed. */
+  basicNack(deliveryTag: number, options: { multiple?: boolean; requeue?: boolean } = {}): void {
+    if (this.state !== 'open') return;
+    this.send('basic.nack', { deliveryTag, multiple: options.multiple ?? false, requeue: options.requeue ?? true });
+  }
+
+  /** Rejects one delivery (basic.reject). A no-op when the channel is closed. */
+  basicReject(deliveryTag: number, options: { requeue?: boolean } = {}): void {
+    if (this.state !== 'open') return;
+    this.send('basic.reject', { deliveryTag, requeue: options.requeue ?? true });
+  }
+
+  /** Asks the broker to redeliver every unacknowledged message on this channel (basic.recover). */
+  async basicRecover(options: { requeue?: boolean } = {}): Promise<void> {
+    await this.call('basic.recover', { requeue: options.requeue ?? true });
+  }
+
+  /** @internal Acknowledgement from a Message: dropped if this channel is not the one that delivered it. */
+  settle(
+    kind: 'ack' | 'nack' | 'reject',
+    deliveryTag: number,
+    generation: number,
+    multiple: boolean,
+    requeue: boolean,
+  ): boolean {
+    if (generation !== this.generation || this.state !== 'open' || this.host.transport.isFailed) return false;
+    if (kind === 'ack') this.send('basic.ack', { deliveryTag, multiple });
+    else if (kind === 'nack') this.send('basic.nack', { deliveryTag, multiple, requeue });
+    else this.send('basic.reject', { deliveryTag, requeue });
+    return true;
+  }
+
+  // ------------------------------------------------------------------ confirm, tx, flow
+
+  /** Puts the channel in confirm mode: from now on `basicPublish` resolves when the broker confirms. */
+  async confirmSelect(): Promise<void> {
+    if (this.confirms !== undefined) return;
+    await this.call('confirm.select', { nowait: false });
+    this.confirms = new ConfirmTracker();
+  }
+
+  /** Starts transactional mode (tx.select). */
+  async txSelect(): Promise<void> {
+    await this.call('tx.select', {});
+  }
+
+  /** Commits the current transaction (tx.commit). */
+  async txCommit(): Promise<void> {
+    await this.call('tx.commit', {});
+  }
+
+  /** Abandons the current transaction (tx.rollback). */
+  async txRollback(): Promise<void> {
+    await this.call('tx.rollback', {});
+  }
+
+  /** Asks the broker to pause (`false`) or resume (`true`) deliveries to this channel (channel.flow). */
+  async flow(active: boolean): Promise<boolean> {
+    const reply = await this.call('channel.flow', { active });
+    return (reply as Extract<AMQPMethod, { name: 'channel.flow-ok' }>).args.active;
+  }
+
+  /** True unless the broker asked this channel to stop publishing. */
+  get isFlowActive(): boolean {
+    return this.flowActive;
+  }
+
+  // ------------------------------------------------------------------ close
+
+  /**
+   * Closes the channel (channel.close) after the calls already queued. Publishes awaiting a confirm
+   * are rejected if the broker has not confirmed them by then. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') {
+      if (this.state === 'closing') await new Promise((resolve) => this.once('close', resolve));
+      return;
+    }
+    if (!this.host.isOpen) {
+      this.finish(this.host.closeReason ?? new ClosedError('connection closed'));
+      return;
+    }
+    const closing = this.call('channel.close', { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 });
+    this.state = 'closing';
+    try {
+      await closing;
+    } catch {
+      // Closed by the broker or the connection meanwhile: closed either way.
+    }
+    this.finish(undefined);
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  /** @internal */
+  onMethod(m: AMQPMethod): void {
+    if (this.assembly !== undefined) {
+      throw new FrameError(`${m.name} arrived on channel ${this.id} while a message body was expected`, 505);
+    }
+    switch (m.name) {
+      case 'basic.deliver':
+      case 'basic.get-ok':
+      case 'basic.return':
+        this.assembly = { method: m, properties: {}, bodySize: -1, received: 0, body: undefined, parts: undefined };
+        return;
+      case 'basic.ack':
+        this.confirms?.confirm(m.args.deliveryTag, m.args.multiple, true);
+        return;
+      case 'basic.nack':
+        this.confirms?.confirm(m.args.deliveryTag, m.args.multiple, false);
+        return;
+      case 'basic.consume-ok': {
+        const head = this.calls[this.callHead];
+        if (head?.name === 'basic.consume') {
+          const args = head.args as MethodInputByName['basic.consume'];
+          const consumer = new Consumer(this, m.args.consumerTag, args.queue ?? '', head.handler ?? (() => {}));
+          this.consumers.set(m.args.consumerTag, consumer);
+          this.noAckTags.set(m.args.consumerTag, args.noAck ?? false);
+        }
+        this.answer(m.id, m);
+        return;
+      }
+      case 'basic.cancel': {
+        // The broker cancelled a consumer (queue deleted, node down): consumer_cancel_notify.
+        const consumer = this.consumers.get(m.args.consumerTag);
+        this.consumers.delete(m.args.consumerTag);
+        if (!m.args.nowait) this.send('basic.cancel-ok', { consumerTag: m.args.consumerTag });
+        consumer?.stopped(true, undefined);
+        return;
+      }
+      case 'channel.flow':
+        this.flowActive = m.args.active;
+        this.send('channel.flow-ok', { active: m.args.active });
+        this.emit('flow', m.args.active);
+        return;
+      case 'channel.close': {
+        this.send('channel.close-ok', {});
+        const method = METHOD_NAMES.get(m.args.classId * 65536 + m.args.methodId);
+        this.finish(new ChannelClosedByServer(m.args, method));
+        return;
+      }
+      case 'channel.close-ok':
+        this.answer(m.id, m);
+        return;
+      default:
+        if (this.answer(m.id, m)) return;
+        throw new FrameError(`unexpected ${m.name} on channel ${this.id}`, 505);
+    }
+  }
+
+  /** Whether each consumer was started with noAck, so its messages need no acknowledgement. */
+  private readonly noAckTags = new Map<string, boolean>();
+
+  /** @internal */
+  onHeader(buf: Buffer, start: number, end: number): void {
+    const a = this.assembly;
+    if (a === undefined || a.bodySize >= 0) {
+      throw new FrameError(`content header without a method on channel ${this.id}`, 505);
+    }
+    const r = this.reader;
+    r.buf = buf;
+    r.pos = start;
+    r.end = end;
+    const classId = this.reader.u16();
+    if (classId !== BASIC_CLASS_ID) throw new FrameError(`content header of class ${classId}, expected 60`, 501);
+    this.reader.u16(); // weight, unused
+    a.bodySize = this.reader.u64();
+    a.properties = decodeBasicProperties(this.reader);
+    if (a.bodySize === 0) this.completeContent(a, Buffer.alloc(0));
+  }
+
+  /** @internal */
+  onBody(buf: Buffer, start: number, end: number): void {
+    const a = this.assembly;
+    if (a === undefined || a.bodySize < 0) {
+      throw new FrameError(`body frame without a content header on channel ${this.id}`, 505);
+    }
+    const n = end - start;
+    if (a.received + n > a.bodySize) {
+      throw new FrameError(`body longer than the ${a.bodySize} bytes its header announced on channel ${this.id}`, 501);
+    }
+    if (a.received === 0 && n === a.bodySize) {
+      this.completeContent(a, buf.subarray(start, end));
+      return;
+    }
+    if (a.body === undefined) a.body = Buffer.allocUnsafe(a.bodySize);
+    buf.copy(a.body, a.received, start, end);
+    a.received += n;
+    if (a.received === a.bodySize) this.completeContent(a, a.body);
+  }
+
+  private completeContent(a: Assembly, body: Buffer): void {
+    this.assembly = undefined;
+    const m = a.method;
+    if (m.name === 'basic.deliver') {
+      const consumer = this.consumers.get(m.args.consumerTag);
+      const noAck = this.noAckTags.get(m.args.consumerTag) ?? false;
+      const message = new Message(
+        {
+          body,
+          properties: a.properties,
+          deliveryTag: m.args.deliveryTag,
+          redelivered: m.args.redelivered,
+          exchange: m.args.exchange,
+          routingKey: m.args.routingKey,
+          consumerTag: m.args.consumerTag,
+        },
+        noAck ? undefined : this,
+        this.generation,
+      );
+      if (consumer !== undefined) consumer.deliver(message);
+      else if (!noAck) message.reject({ requeue: true }); // consumer gone (cancel in flight): give it back
+    } else if (m.name === 'basic.get-ok') {
+      const head = this.calls[this.callHead];
+      const noAck = head?.name === 'basic.get' && ((head.args as { noAck?: boolean }).noAck ?? false);
+      const message = new Message(
+        {
+          body,
+          properties: a.properties,
+          deliveryTag: m.args.deliveryTag,
+          redelivered: m.args.redelivered,
+          exchange: m.args.exchange,
+          routingKey: m.args.routingKey,
+          messageCount: m.args.messageCount,
+        },
+        noAck ? undefined : this,
+        this.generation,
+      );
+      if (!this.answer(m.id, message)) throw new FrameError('basic.get-ok without a basic.get', 505);
+    } else if (m.name === 'basic.return') {
+      const returned: ReturnedMessage = {
+        replyCode: m.args.replyCode,
+        replyText: m.args.replyText,
+        exchange: m.args.exchange,
+        routingKey: m.args.routingKey,
+        body,
+        properties: a.properties,
+      };
+      this.confirms?.markReturned(new MessageReturned(returned));
+      if (this.listenerCount('return') > 0) this.emit('return', returned);
+    }
+  }
+
+  /** @internal The connection died. */
+  onConnectionLost(error: AMQPError): void {
+    this.finish(error);
+  }
+
+  /** Moves to closed: rejects pending calls and confirms, stops consumers, frees the id. */
+  private finish(error: AMQPError | undefined): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closeError = error;
+    this.assembly = undefined;
+    const reason = error ?? new ClosedError(`channel ${this.id} was closed`);
+    const calls = this.calls.slice(this.callHead);
+    this.calls = [];
+    this.callHead = 0;
+    for (const c of calls) {
+      // A close we asked for completes normally when the broker closes or the connection drops.
+      if (c.name === 'channel.close') c.resolve(null);
+      else c.reject(reason);
+    }
+    this.confirms?.failAll(reason);
+    const consumers = [...this.consumers.values()];
+    this.consumers.clear();
+    for (const consumer of consumers) consumer.stopped(false, error);
+    this.host.releaseChannel(this.id);
+    this.emit('close', error);
+  }
+}
+
+/**
+ * Makes a waiter end early with `AbortError` when `signal` fires, and removes its listener once the
+ * waiter settles either way, so a long-lived signal does not collect one listener per publish.
+ */
+function abortable(signal: AbortSignal, waiter: { resolve(): void; reject(error: AMQPError): void }): void {
+  const abortError = () => new AbortError('publish aborted', { cause: signal.reason });
+  if (signal.aborted) {
+    waiter.reject(abortError());
+    return;
+  }
+  const { resolve, reject } = waiter;
+  const onAbort = () => reject(abortError());
+  signal.addEventListener('abort', onAbort, { once: true });
+  waiter.resolve = () => {
+    signal.removeEventListener('abort', onAbort);
+    resolve();
+  };
+  waiter.reject = (error) => {
+    signal.removeEventListener('abort', onAbort);
+    reject(error);
+  };
+}

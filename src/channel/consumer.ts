@@ -1,0 +1,101 @@
+/**
+ * A subscription created by basic.consume.
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import type { AMQPError } from '../errors.js';
+import type { Message } from './message.js';
+
+/** Called for each delivered message. May return a promise; a rejection is reported as `handlerError`. */
+export type MessageHandler = (message: Message) => void | Promise<void>;
+
+/** Events of a consumer. */
+export interface ConsumerEvents {
+  /**
+   * Delivery stopped: by `cancel()` (no error), by the broker (basic.cancel, e.g. the queue was
+   * deleted: `serverCancelled` true), or because the channel closed (the error).
+   */
+  cancel: [info: { serverCancelled: boolean; error: AMQPError | undefined }];
+  /** The handler threw or its promise rejected. The message stays unacknowledged unless the handler settled it. */
+  handlerError: [error: unknown, message: Message];
+}
+
+/** What a consumer needs from its channel. */
+export interface ConsumerHost {
+  cancelConsumer(consumerTag: string): Promise<void>;
+}
+
+/**
+ * A running consumer.
+ *
+ * @example
+ * ```ts
+ * const consumer = await ch.basicConsume('jobs', {}, (msg) => msg.ack());
+ * consumer.on('cancel', ({ serverCancelled }) => console.log('stopped', serverCancelled));
+ * await consumer.cancel();
+ * ```
+ */
+export class Consumer extends EventEmitter<ConsumerEvents> {
+  readonly consumerTag: string;
+  readonly queue: string;
+  /** @internal */
+  readonly handler: MessageHandler;
+  private readonly host: ConsumerHost;
+  private active = true;
+  /** Resolves when delivery has stopped, for whatever reason. */
+  readonly cancelled: Promise<{ serverCancelled: boolean; error: AMQPError | undefined }>;
+  private resolveCancelled!: (info: { serverCancelled: boolean; error: AMQPError | undefined }) => void;
+
+  /** @internal */
+  constructor(host: ConsumerHost, consumerTag: string, queue: string, handler: MessageHandler) {
+    super();
+    this.host = host;
+    this.consumerTag = consumerTag;
+    this.queue = queue;
+    this.handler = handler;
+    this.cancelled = new Promise((resolve) => {
+      this.resolveCancelled = resolve;
+    });
+  }
+
+  /** True until the consumer is cancelled by either side or its channel closes. */
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /** Stops delivery (basic.cancel). Messages already delivered can still be acknowledged. Idempotent. */
+  async cancel(): Promise<void> {
+    if (!this.active) return;
+    await this.host.cancelConsumer(this.consumerTag);
+  }
+
+  /** @internal Called by the channel when delivery has stopped. */
+  stopped(serverCancelled: boolean, error: AMQPError | undefined): void {
+    if (!this.active) return;
+    this.active = false;
+    const info = { serverCancelled, error };
+    this.resolveCancelled(info);
+    this.emit('cancel', info);
+  }
+
+  /** @internal Runs the handler for one message, reporting a throw or rejection as `handlerError`. */
+  deliver(message: Message): void {
+    try {
+      const result = this.handler(message);
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+        (result as Promise<void>).then(undefined, (err: unknown) => this.reportHandlerError(err, message));
+      }
+    } catch (err) {
+      this.reportHandlerError(err, message);
+    }
+  }
+
+  private reportHandlerError(err: unknown, message: Message): void {
+    if (this.listenerCount('handlerError') > 0) this.emit('handlerError', err, message);
+    else
+      process.emitWarning(
+        `warren: the handler of consumer ${this.consumerTag} threw and nobody listens for 'handlerError': ${String(err)}`,
+      );
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * A delivered message and its single-use acknowledgement.
+ *
+ * @module
+ */
+import type { BasicProperties } from '../protocol/generated/properties.js';
+
+/** What a message needs from its channel to be acknowledged. */
+export interface AckTarget {
+  /**
+   * Sends ack/nack/reject for `deliveryTag` if the channel that delivered it (identified by
+   * `generation`) is still open; otherwise does nothing.
+   */
+  settle(
+    kind: 'ack' | 'nack' | 'reject',
+    deliveryTag: number,
+    generation: number,
+    multiple: boolean,
+    requeue: boolean,
+  ): boolean;
+}
+
+/** Options for `nack()` and `reject()`. */
+export interface RequeueOptions {
+  /** Put the message back in the queue (default `true`); `false` dead-letters or drops it. */
+  requeue?: boolean;
+}
+
+/** Options for `ack()` and `nack()`. */
+export interface MultipleOptions {
+  /** Also settle every earlier unsettled delivery on this channel. */
+  multiple?: boolean;
+}
+
+/**
+ * A message received by a consumer or `basicGet`.
+ *
+ * @example
+ * ```ts
+ * await ch.basicConsume('jobs', {}, (msg) => {
+ *   console.log(msg.body.toString(), msg.properties.messageId);
+ *   msg.ack();
+ * });
+ * ```
+ */
+export class Message {
+  /** The body bytes. */
+  readonly body: Buffer;
+  readonly properties: BasicProperties;
+  readonly deliveryTag: number;
+  /** True when the broker delivered this message before (it may have been processed already). */
+  readonly redelivered: boolean;
+  readonly exchange: string;
+  readonly routingKey: string;
+  /** The consumer it was delivered to; `undefined` for `basicGet`. */
+  readonly consumerTag: string | undefined;
+  /** Messages left in the queue, for `basicGet` only. */
+  readonly messageCount: number | undefined;
+  private readonly target: AckTarget | undefined;
+  private readonly generation: number;
+  private settled: boolean;
+
+  /** @internal */
+  constructor(
+    fields: {
+      body: Buffer;
+      properties: BasicProperties;
+      deliveryTag: number;
+      redelivered: boolean;
+      exchange: string;
+      routingKey: string;
+      consumerTag?: string | undefined;
+      messageCount?: number | undefined;
+    },
+    target: AckTarget | undefined,
+    generation: number,
+  ) {
+    this.body = fields.body;
+    this.properties = fields.properties;
+    this.deliveryTag = fields.deliveryTag;
+    this.redelivered = fields.redelivered;
+    this.exchange = fields.exchange;
+    this.routingKey = fields.routingKey;
+    this.consumerTag = fields.consumerTag;
+    this.messageCount = fields.messageCount;
+    this.target = target;
+    this.generation = generation;
+    // A message received with noAck needs no acknowledgement: treat it as settled.
+    this.settled = target === undefined;
+  }
+
+  /** True once ack, nack or reject was called (or the message needs no acknowledgement). */
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
+  /**
+   * Acknowledges the message. Single-use: later calls do nothing. Does nothing (and never throws)
+   * if the channel that delivered the message is gone; the broker has then requeued it.
+   * @returns whether an ack was sent.
+   */
+  ack(options?: MultipleOptions): boolean {
+    return this.settle('ack', options?.multiple ?? false, false);
+  }
+
+  /** Negatively acknowledges the message (requeued unless `requeue: false`). Same rules as `ack()`. */
+  nack(options?: RequeueOptions & MultipleOptions): boolean {
+    return this.settle('nack', options?.multiple ?? false, options?.requeue ?? true);
+  }
+
+  /** Rejects the message (requeued unless `requeue: false`). Same rules as `ack()`. */
+  reject(options?: RequeueOptions): boolean {
+    return this.settle('reject', false, options?.requeue ?? true);
+  }
+
+  /** The body parsed as JSON. Throws `SyntaxError` naming the message when the body is not valid JSON. */
+  json<T = unknown>(): T {
+    try {
+      return JSON.parse(this.body.toString('utf8')) as T;
+    } catch (err) {
+      throw new SyntaxError(
+        `message ${this.properties.messageId ?? `#${this.deliveryTag}`} does not hold valid JSON: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  private settle(kind: 'ack' | 'nack' | 'reject', multiple: boolean, requeue: boolean): boolean {
+    if (this.settled || this.target === undefined) return false;
+    this.settled = true;
+    return this.target.settle(kind, this.deliveryTag, this.generation, multiple, requeue);
+  }
+}

@@ -1,0 +1,476 @@
+/**
+ * The AMQP connection: handshake, channel 0, frame demultiplexing to channels, close in both
+ * directions, blocked/unblocked, update-secret and channel-id allocation. A connection dies once;
+ * reconnecting is the robust client's job.
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import {
+  type AMQPError,
+  AuthenticationError,
+  ChannelError,
+  ClosedError,
+  ConnectionClosedByServer,
+  FrameError,
+  HandshakeError,
+  InvalidArgumentError,
+  SocketError,
+  TimeoutError,
+} from '../errors.js';
+import {
+  CHANNEL_ZERO_CLASSES,
+  type MethodArgsByName,
+  type MethodInputByName,
+  type MethodName,
+  METHOD_NAMES,
+  decodeMethod,
+  type AMQPMethod,
+} from '../protocol/generated/methods.js';
+import {
+  FRAME_BODY,
+  FRAME_HEADER,
+  FRAME_HEARTBEAT,
+  FRAME_METHOD,
+  FRAME_MIN_SIZE,
+  PROTOCOL_HEADER,
+} from '../protocol/generated/constants.js';
+import { type FieldTable, Reader } from '../protocol/primitives.js';
+import { FrameTransport } from '../transport/frame-transport.js';
+import { openSocket } from '../transport/socket.js';
+import { VERSION } from '../version.js';
+import { checkMechanism, saslResponse } from './auth.js';
+import type { ChannelEndpoint, ChannelHost } from './endpoint.js';
+import { FrameTracer } from './frame-trace.js';
+import type { ResolvedConnectionOptions } from './options.js';
+
+/** Events of a connection. */
+export interface ConnectionEvents {
+  /** The connection closed: `undefined` after `close()`, otherwise why (server close, socket error, heartbeat loss…). */
+  close: [error: AMQPError | undefined];
+  /** The broker stopped reading from this connection (resource alarm); publishes will wait. */
+  blocked: [reason: string];
+  /** The broker reads again. */
+  unblocked: [];
+}
+
+/** Frame size used until tune: the spec's minimum, raised so a large connection.start still fits. */
+const PRE_TUNE_FRAME_MAX = 131072;
+/** How long `close()` waits for close-ok before dropping the socket. */
+const CLOSE_TIMEOUT = 5000;
+
+interface ZeroWaiter {
+  expect: readonly string[];
+  resolve(m: AMQPMethod): void;
+  reject(e: AMQPError): void;
+}
+
+/** Take the lower of two limits where 0 means "no limit" on that side. */
+export function negotiate(client: number, server: number): number {
+  if (client === 0) return server;
+  if (server === 0) return client;
+  return Math.min(client, server);
+}
+
+export class ConnectionBase extends EventEmitter<ConnectionEvents> implements ChannelHost {
+  /** The transport; exposed to channels. @internal */
+  readonly transport: FrameTransport;
+  /** Properties the broker sent in connection.start (product, version, capabilities…). */
+  serverProperties: FieldTable = {};
+  /** Negotiated limits. */
+  frameMax = PRE_TUNE_FRAME_MAX;
+  channelMax = 0;
+  heartbeat = 0;
+  protected readonly options: ResolvedConnectionOptions;
+  private readonly socket: Duplex;
+  private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
+  private closeError: AMQPError | undefined;
+  private readonly channels: (ChannelEndpoint | undefined)[] = [];
+  private lastChannelId = 0;
+  private channelCount = 0;
+  private zeroWaiters: ZeroWaiter[] = [];
+  private readonly reader = new Reader(Buffer.alloc(0), 0, 0);
+  private blockedReason: string | undefined;
+  private handshakeStage: 'start' | 'auth' | 'tune' | 'open' | 'done' = 'start';
+  private readonly tracer: FrameTracer | undefined;
+  /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
+  readonly closed: Promise<AMQPError | undefined>;
+  private resolveClosed!: (error: AMQPError | undefined) => void;
+
+  protected constructor(socket: Duplex, options: ResolvedConnectionOptions) {
+    super();
+    this.socket = socket;
+    this.options = options;
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    this.tracer = FrameTracer.fromOption(options.debug);
+    this.transport = new FrameTransport(socket, PRE_TUNE_FRAME_MAX, {
+      onFrame: (type, channel, buf, start, end) => this.onFrame(type, channel, buf, start, end),
+      onFailure: (error) => this.fail(error),
+    });
+    if (this.tracer) {
+      const tracer = this.tracer;
+      this.transport.onWrite = (chunk) => tracer.outgoing(chunk);
+    }
+  }
+
+  /** Opens the socket and runs the handshake. */
+  protected static async establish<T extends ConnectionBase>(
+    options: ResolvedConnectionOptions,
+    create: (socket: Duplex, options: ResolvedConnectionOptions) => T,
+  ): Promise<T> {
+    if (options.frameMax !== 0 && options.frameMax < FRAME_MIN_SIZE) {
+      throw new InvalidArgumentError(
+        `frameMax must be 0 (no limit) or at least ${FRAME_MIN_SIZE}, got ${options.frameMax}`,
+      );
+    }
+    const deadline = Date.now() + options.connectionTimeout;
+    const socket = await openSocket({
+      host: options.host,
+      port: options.port,
+      tls: options.tls,
+      timeout: options.connectionTimeout,
+      signal: options.signal,
+    });
+    const conn = create(socket, options);
+    await conn.handshake(Math.max(1, deadline - Date.now()));
+    return conn;
+  }
+
+  /** True while the connection is open. */
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Why the connection closed, once it has. */
+  get closeReason(): AMQPError | undefined {
+    return this.closeError;
+  }
+
+  /** True while the broker has blocked this connection (resource alarm). */
+  get isBlocked(): boolean {
+    return this.blockedReason !== undefined;
+  }
+
+  // ------------------------------------------------------------------ handshake
+
+  private async handshake(timeoutMs: number): Promise<void> {
+    const o = this.options;
+    const timer = setTimeout(() => {
+      this.fail(
+        new TimeoutError(`the AMQP handshake with ${o.host}:${o.port} did not finish within ${o.connectionTimeout} ms`),
+      );
+    }, timeoutMs);
+    const abort = () => this.fail(new HandshakeError('connect aborted'));
+    o.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      this.socket.write(PROTOCOL_HEADER);
+      const start = (await this.nextZero(['connection.start'])) as Extract<AMQPMethod, { name: 'connection.start' }>;
+      this.serverProperties = start.args.serverProperties;
+      checkMechanism(o.mechanism, start.args.mechanisms);
+      this.handshakeStage = 'auth';
+      this.sendZero('connection.start-ok', {
+        clientProperties: this.clientProperties(),
+        mechanism: o.mechanism,
+        response: saslResponse(o.mechanism, o.username, o.password),
+        locale: o.locale,
+      });
+      let next = await this.nextZero(['connection.tune', 'connection.secure']);
+      while (next.name === 'connection.secure') {
+        // PLAIN, AMQPLAIN and EXTERNAL never need a second round; answer as EXTERNAL would.
+        this.sendZero('connection.secure-ok', { response: Buffer.alloc(0) });
+        next = await this.nextZero(['connection.tune', 'connection.secure']);
+      }
+      const tune = (next as Extract<AMQPMethod, { name: 'connection.tune' }>).args;
+      this.handshakeStage = 'tune';
+      this.channelMax = negotiate(o.channelMax, tune.channelMax) || 65535;
+      this.frameMax = negotiate(o.frameMax, tune.frameMax) || 0xffffffff;
+      this.heartbeat = negotiate(o.heartbeat, tune.heartbeat);
+      this.sendZero('connection.tune-ok', {
+        channelMax: this.channelMax,
+        frameMax: this.frameMax,
+        heartbeat: this.heartbeat,
+      });
+      this.transport.decoder.maxFrameSize = this.frameMax;
+      this.transport.encoder.frameMax = this.frameMax;
+      this.transport.startHeartbeat(this.heartbeat);
+      this.handshakeStage = 'open';
+      this.sendZero('connection.open', { virtualHost: o.vhost });
+      await this.nextZero(['connection.open-ok']);
+      this.handshakeStage = 'done';
+      if (this.state === 'opening') this.state = 'open';
+    } catch (err) {
+      const error = this.closeError ?? (err as AMQPError);
+      this.fail(error);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  private clientProperties(): FieldTable {
+    const o = this.options;
+    const props: FieldTable = {
+      product: 'warren',
+      version: VERSION,
+      platform: `Node.js ${process.version}`,
+      information: 'https://www.npmjs.com/package/warren',
+      capabilities: {
+        publisher_confirms: true,
+        exchange_exchange_bindings: true,
+        'basic.nack': true,
+        consumer_cancel_notify: true,
+        'connection.blocked': true,
+        authentication_failure_close: true,
+        per_consumer_qos: true,
+        direct_reply_to: true,
+      },
+      ...o.clientProperties,
+    };
+    if (o.name !== undefined) props.connection_name = o.name;
+    return props;
+  }
+
+  /** Waits for the next method on channel 0 that is one of `expect`. */
+  private nextZero(expect: readonly string[]): Promise<AMQPMethod> {
+    if (this.state === 'closed') return Promise.reject(this.closeError);
+    return new Promise((resolve, reject) => this.zeroWaiters.push({ expect, resolve, reject }));
+  }
+
+  private sendZero<N extends MethodName>(name: N, args: MethodInputByName[N]): void {
+    this.transport.encoder.method(0, name, args);
+    this.transport.flush();
+  }
+
+  // ------------------------------------------------------------------ frames in
+
+  private onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
+    if (this.tracer) this.tracer.incoming(type, channelId, buf, start, end);
+    try {
+      if (type === FRAME_METHOD) {
+        const r = this.reader;
+        r.buf = buf;
+        r.pos = start;
+        r.end = end;
+        const method = decodeMethod(r);
+        if (method === undefined) {
+          const id = buf.readUInt32BE(start);
+          throw new FrameError(`unknown method ${id >>> 16}.${id & 0xffff} on channel ${channelId}`, 503);
+        }
+        if (r.pos !== end) throw new FrameError(`${method.name} has ${end - r.pos} bytes of trailing garbage`, 502);
+        if (channelId === 0) this.onChannelZero(method);
+        else {
+          if (CHANNEL_ZERO_CLASSES.has(method.id >>> 16)) {
+            throw new FrameError(`${method.name} arrived on channel ${channelId}; it belongs on channel 0`, 503);
+          }
+          this.channelFor(channelId, method.name)?.onMethod(method);
+        }
+      } else if (type === FRAME_HEADER) {
+        if (channelId === 0) throw new FrameError('content header on channel 0', 504);
+        this.channelFor(channelId, 'content header')?.onHeader(buf, start, end);
+      } else if (type === FRAME_BODY) {
+        if (channelId === 0) throw new FrameError('body frame on channel 0', 504);
+        this.channelFor(channelId, 'body')?.onBody(buf, start, end);
+      } else if (type === FRAME_HEARTBEAT) {
+        if (channelId !== 0) throw new FrameError(`heartbeat on channel ${channelId}`, 501);
+      }
+    } catch (err) {
+      const error =
+        err instanceof FrameError
+          ? err
+          : new FrameError(`failed to process a frame: ${err instanceof Error ? err.message : String(err)}`, 541, {
+              cause: err,
+            });
+      this.transport.fail(error);
+    }
+  }
+
+  private channelFor(id: number, what: string): ChannelEndpoint | undefined {
+    const ch = this.channels[id];
+    if (ch === undefined) {
+      // Frames for a channel we never opened are a protocol error; after a close they are ignored.
+      if (id > this.channelMax || id > this.lastChannelId) {
+        throw new FrameError(`${what} for channel ${id}, which is not open`, 504);
+      }
+    }
+    return ch;
+  }
+
+  private onChannelZero(m: AMQPMethod): void {
+    const waiter = this.zeroWaiters[0];
+    if (waiter?.expect.includes(m.name)) {
+      this.zeroWaiters.shift();
+      waiter.resolve(m);
+      return;
+    }
+    switch (m.name) {
+      case 'connection.close': {
+        this.sendZero('connection.close-ok', {});
+        const method = METHOD_NAMES.get(m.args.classId * 65536 + m.args.methodId);
+        this.fail(this.serverCloseError(m.args, method));
+        return;
+      }
+      case 'connection.close-ok':
+        this.fail(undefined);
+        return;
+      case 'connection.blocked':
+        this.blockedReason = m.args.reason;
+        this.emit('blocked', m.args.reason);
+        return;
+      case 'connection.unblocked':
+        this.blockedReason = undefined;
+        this.emit('unblocked');
+        return;
+      default:
+        throw new FrameError(`unexpected ${m.name} on channel 0`, 505);
+    }
+  }
+
+  /** Turns a server close into the right error, knowing how far the handshake had got. */
+  private serverCloseError(args: MethodArgsByName['connection.close'], method: string | undefined): AMQPError {
+    const text = `${args.replyCode} ${args.replyText}`;
+    if (
+      this.handshakeStage === 'auth' ||
+      (this.handshakeStage !== 'done' && args.replyCode === 403 && this.handshakeStage !== 'open')
+    ) {
+      return new AuthenticationError(`the broker refused the credentials of user '${this.options.username}' (${text})`);
+    }
+    if (this.handshakeStage === 'open') {
+      return new HandshakeError(
+        `the broker refused to open virtual host '${this.options.vhost}' for user '${this.options.username}' (${text}); check that it exists and the user has permissions on it`,
+      );
+    }
+    if (this.handshakeStage !== 'done')
+      return new HandshakeError(`the broker closed the connection during the handshake (${text})`);
+    return new ConnectionClosedByServer(args, method);
+  }
+
+  // ------------------------------------------------------------------ channels
+
+  /** @internal Allocates a channel id and registers the endpoint `create` makes for it. */
+  protected allocateChannel<T extends ChannelEndpoint>(create: (id: number) => T): T {
+    if (this.state !== 'open') {
+      throw new ClosedError(`the connection is ${this.state}${this.closeError ? `: ${this.closeError.message}` : ''}`, {
+        cause: this.closeError,
+      });
+    }
+    const max = this.channelMax;
+    if (this.channelCount >= max) {
+      throw new ChannelError(`all ${max} channels the broker allows are in use; close some or raise channel_max`);
+    }
+    let id = this.lastChannelId;
+    do {
+      id = id >= max ? 1 : id + 1;
+    } while (this.channels[id] !== undefined);
+    this.lastChannelId = Math.max(this.lastChannelId, id);
+    const endpoint = create(id);
+    this.channels[id] = endpoint;
+    this.channelCount++;
+    return endpoint;
+  }
+
+  /** @internal */
+  releaseChannel(id: number): void {
+    if (this.channels[id] === undefined) return;
+    this.channels[id] = undefined;
+    this.channelCount--;
+  }
+
+  // ------------------------------------------------------------------ control
+
+  /**
+   * Replaces the credential of this connection without reconnecting (connection.update-secret),
+   * e.g. a refreshed OAuth 2 token.
+   */
+  async updateSecret(newSecret: string | Buffer, reason = 'token refresh'): Promise<void> {
+    this.assertOpen();
+    const reply = this.nextZero(['connection.update-secret-ok']);
+    this.sendZero('connection.update-secret', { newSecret, reason });
+    await reply;
+  }
+
+  private assertOpen(): void {
+    if (this.state !== 'open') {
+      throw new ClosedError(`the connection is ${this.state}${this.closeError ? `: ${this.closeError.message}` : ''}`, {
+        cause: this.closeError,
+      });
+    }
+  }
+
+  /**
+   * Closes the connection (connection.close) and every channel on it. Idempotent; resolves once the
+   * broker has answered or after a short timeout.
+   */
+  async close(reason = 'Goodbye'): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'closing') {
+      await this.closed;
+      return;
+    }
+    this.state = 'closing';
+    this.transport.encoder.method(0, 'connection.close', {
+      replyCode: 200,
+      replyText: reason,
+      classId: 0,
+      methodId: 0,
+    });
+    this.transport.flush();
+    const timer = setTimeout(() => this.fail(undefined), CLOSE_TIMEOUT);
+    timer.unref();
+    await this.closed;
+    clearTimeout(timer);
+  }
+
+  /**
+   * Ends the connection once: with `error` (it died) or `undefined` (clean close). Everything pending
+   * is rejected and every channel told.
+   */
+  private fail(error: AMQPError | undefined): void {
+    if (this.state === 'closed') return;
+    const wasClosing = this.state === 'closing';
+    if (error instanceof SocketError && this.handshakeStage === 'auth') {
+      // RabbitMQ without authentication_failure_close drops the socket on bad credentials.
+      error = new AuthenticationError(
+        `the broker closed the connection after authentication; it probably refused the credentials of user '${this.options.username}'`,
+        { cause: error },
+      );
+    } else if (
+      error instanceof FrameError &&
+      this.handshakeStage === 'start' &&
+      /frame type 65\b/.test(error.message)
+    ) {
+      error = new HandshakeError('the server does not speak AMQP 0-9-1 (it answered with another protocol header)');
+    }
+    // A socket that ends while we are closing is the clean end of our close.
+    if (wasClosing && error instanceof SocketError) error = undefined;
+    this.state = 'closed';
+    this.closeError = error;
+    if (error instanceof FrameError) {
+      // Tell the peer why, as the spec asks, while the socket may still be writable. The transport
+      // may already count as failed (the decoder found the error), so write to the socket directly.
+      try {
+        this.transport.encoder.method(0, 'connection.close', {
+          replyCode: error.replyCode,
+          replyText: error.message.slice(0, 255),
+          classId: 0,
+          methodId: 0,
+        });
+        this.socket.write(Buffer.concat(this.transport.encoder.take()));
+      } catch {
+        // The socket is gone; nothing more to say.
+      }
+    }
+    this.transport.fail(error ?? new ClosedError('connection closed'));
+    this.transport.end();
+    const reason = error ?? new ClosedError('the connection was closed');
+    const waiters = this.zeroWaiters;
+    this.zeroWaiters = [];
+    for (const w of waiters) w.reject(reason);
+    for (const ch of this.channels) ch?.onConnectionLost(reason);
+    this.resolveClosed(error);
+    this.emit('close', error);
+  }
+}

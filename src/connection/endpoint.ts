@@ -1,0 +1,31 @@
+/**
+ * The contract between a connection and the channels it carries. The connection layer knows
+ * channels only through this interface, so it never imports the channel layer above it.
+ *
+ * @module
+ */
+import type { AMQPError } from '../errors.js';
+import type { AMQPMethod } from '../protocol/generated/methods.js';
+import type { FrameTransport } from '../transport/frame-transport.js';
+
+/** What a channel receives from its connection. Throwing `FrameError` closes the connection with its code. */
+export interface ChannelEndpoint {
+  onMethod(method: AMQPMethod): void;
+  onHeader(buf: Buffer, start: number, end: number): void;
+  onBody(buf: Buffer, start: number, end: number): void;
+  /** The connection is gone; reject everything pending with `error`. */
+  onConnectionLost(error: AMQPError): void;
+}
+
+/** What a channel may use of its connection. */
+export interface ChannelHost {
+  readonly transport: FrameTransport;
+  /** Negotiated frame-max. */
+  readonly frameMax: number;
+  /** True while the connection is open and usable. */
+  readonly isOpen: boolean;
+  /** The reason the connection is not usable, if it is not. */
+  readonly closeReason: AMQPError | undefined;
+  /** Frees the channel id once the close handshake is over. */
+  releaseChannel(id: number): void;
+}

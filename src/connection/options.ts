@@ -1,0 +1,204 @@
+/**
+ * Connection options, AMQP URL parsing and defaults.
+ *
+ * @module
+ */
+import type * as tls from 'node:tls';
+import { InvalidArgumentError } from '../errors.js';
+import type { FieldTable } from '../protocol/primitives.js';
+
+/** SASL mechanisms warren can authenticate with. */
+export type AuthMechanism = 'PLAIN' | 'AMQPLAIN' | 'EXTERNAL';
+
+/**
+ * Everything that says where and how to connect. Every field is optional; what a URL gives is
+ * overridden by the same field given here.
+ */
+export interface ConnectionOptions {
+  /** An `amqp://` or `amqps://` URL; its parts fill in the fields not given here. */
+  url?: string;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  /** Virtual host, default `/`. */
+  vhost?: string;
+  /** `true` (or an `amqps://` URL) for TLS; an object is passed on to `tls.connect`. Verification stays on unless you turn it off. */
+  tls?: boolean | tls.ConnectionOptions;
+  /** Heartbeat interval in seconds that warren asks for; 0 turns heartbeats off. Default 60. */
+  heartbeat?: number;
+  /** Largest frame warren accepts, in bytes (0 = no limit from our side). Default 131072. */
+  frameMax?: number;
+  /** Most channels warren asks for (0 = no limit from our side). Default 2047. */
+  channelMax?: number;
+  /** Milliseconds allowed for the socket to connect and the handshake to finish. Default 10000. */
+  connectionTimeout?: number;
+  /** Shown in the management UI as the connection's name (client property `connection_name`). */
+  name?: string;
+  /** Extra client properties sent to the broker (merged over warren's own). */
+  clientProperties?: FieldTable;
+  /** SASL mechanism; default PLAIN (EXTERNAL when a TLS client certificate is given and no password). */
+  mechanism?: AuthMechanism;
+  /** Locale asked for in connection.start-ok. Default `en_US`. */
+  locale?: string;
+  /** Abandons the connection attempt. */
+  signal?: AbortSignal;
+  /** Prints every frame in one readable line (passwords redacted): `true`, or a function that receives each line. */
+  debug?: boolean | ((line: string) => void);
+}
+
+/** Options with every default filled in. */
+export interface ResolvedConnectionOptions {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  vhost: string;
+  tls: boolean | tls.ConnectionOptions;
+  heartbeat: number;
+  frameMax: number;
+  channelMax: number;
+  connectionTimeout: number;
+  name: string | undefined;
+  clientProperties: FieldTable;
+  mechanism: AuthMechanism;
+  locale: string;
+  signal: AbortSignal | undefined;
+  debug: boolean | ((line: string) => void);
+}
+
+export const DEFAULT_FRAME_MAX = 131072;
+export const DEFAULT_CHANNEL_MAX = 2047;
+export const DEFAULT_HEARTBEAT = 60;
+export const DEFAULT_CONNECTION_TIMEOUT = 10_000;
+
+function intInRange(value: string | number, name: string, min: number, max: number, source: string): number {
+  const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`${name} in ${source} must be a whole number from ${min} to ${max}, got '${value}'`);
+  }
+  return n;
+}
+
+function decode(part: string, what: string, url: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new InvalidArgumentError(`the ${what} in ${redactUrl(url)} is not valid percent-encoding`);
+  }
+}
+
+/** The URL with its password replaced by `***`, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(amqps?:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
+}
+
+/** Parses an `amqp://user:pass@host:port/vhost?heartbeat=…` URL into options. */
+export function parseUrl(url: string): ConnectionOptions {
+  const m =
+    /^(amqps?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?(\/[^?#]*)?(?:\?([^#]*))?$/i.exec(
+      url,
+    );
+  if (m === null) {
+    throw new InvalidArgumentError(
+      `not an AMQP URL: '${redactUrl(url)}' (expected amqp://user:password@host:port/vhost or amqps://…)`,
+    );
+  }
+  const [, scheme, user, pass, rawHost, rawPort, rawPath, query] = m;
+  const secure = scheme!.toLowerCase() === 'amqps';
+  const out: ConnectionOptions = { tls: secure };
+  if (user !== undefined && user !== '') out.username = decode(user, 'user name', url);
+  if (pass !== undefined) out.password = decode(pass, 'password', url);
+  if (rawHost !== undefined && rawHost !== '') {
+    out.host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : decode(rawHost, 'host', url);
+  }
+  if (rawPort !== undefined && rawPort !== '') out.port = intInRange(rawPort, 'the port', 1, 65535, redactUrl(url));
+  out.port ??= secure ? 5671 : 5672;
+  if (rawPath !== undefined && rawPath.length > 1) {
+    // The vhost is the whole path after the first slash: '/%2f' is '/', '/a%2Fb' is 'a/b'.
+    out.vhost = decode(rawPath.slice(1), 'vhost', url);
+  } else if (rawPath === '/') {
+    out.vhost = '/';
+  }
+  if (query) {
+    const src = redactUrl(url);
+    for (const pair of query.split('&')) {
+      if (pair === '') continue;
+      const eq = pair.indexOf('=');
+      const key = decode(eq < 0 ? pair : pair.slice(0, eq), 'query', url);
+      const value = decode(eq < 0 ? '' : pair.slice(eq + 1), 'query', url);
+      switch (key) {
+        case 'heartbeat':
+          out.heartbeat = intInRange(value, 'heartbeat', 0, 65535, src);
+          break;
+        case 'frame_max':
+          out.frameMax = intInRange(value, 'frame_max', 0, 0xffffffff, src);
+          break;
+        case 'channel_max':
+          out.channelMax = intInRange(value, 'channel_max', 0, 65535, src);
+          break;
+        case 'connection_timeout':
+          out.connectionTimeout = intInRange(value, 'connection_timeout', 1, 3_600_000, src);
+          break;
+        case 'auth_mechanism': {
+          const mech = value.toUpperCase();
+          if (mech !== 'PLAIN' && mech !== 'AMQPLAIN' && mech !== 'EXTERNAL') {
+            throw new InvalidArgumentError(`auth_mechanism in ${src} must be PLAIN, AMQPLAIN or EXTERNAL`);
+          }
+          out.mechanism = mech;
+          break;
+        }
+        case 'server_name_indication':
+          out.tls = { servername: value };
+          break;
+        default:
+          // Unknown keys (e.g. options of other clients) are ignored, as RabbitMQ's URI spec suggests.
+          break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Merges URL and explicit options and fills in defaults; validates every number. */
+export function resolveOptions(input: string | ConnectionOptions = {}): ResolvedConnectionOptions {
+  const given: ConnectionOptions = typeof input === 'string' ? { url: input } : input;
+  if (typeof given !== 'object' || given === null) {
+    throw new InvalidArgumentError('connection options must be a URL string or an options object');
+  }
+  const fromUrl = given.url === undefined ? {} : parseUrl(given.url);
+  const o: ConnectionOptions = { ...fromUrl };
+  for (const [k, v] of Object.entries(given)) if (v !== undefined && k !== 'url') Object.assign(o, { [k]: v });
+  if (fromUrl.tls && typeof fromUrl.tls === 'object' && typeof given.tls === 'object') {
+    o.tls = { ...fromUrl.tls, ...given.tls };
+  }
+  const tlsOption = o.tls ?? false;
+  const port = intInRange(o.port ?? (tlsOption ? 5671 : 5672), 'port', 1, 65535, 'the options');
+  const hasClientCert = typeof tlsOption === 'object' && (tlsOption.cert !== undefined || tlsOption.pfx !== undefined);
+  return {
+    host: o.host ?? '127.0.0.1',
+    port,
+    username: o.username ?? 'guest',
+    password: o.password ?? 'guest',
+    vhost: o.vhost ?? '/',
+    tls: tlsOption,
+    heartbeat: intInRange(o.heartbeat ?? DEFAULT_HEARTBEAT, 'heartbeat', 0, 65535, 'the options'),
+    frameMax: intInRange(o.frameMax ?? DEFAULT_FRAME_MAX, 'frameMax', 0, 0xffffffff, 'the options'),
+    channelMax: intInRange(o.channelMax ?? DEFAULT_CHANNEL_MAX, 'channelMax', 0, 65535, 'the options'),
+    connectionTimeout: intInRange(
+      o.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT,
+      'connectionTimeout',
+      1,
+      3_600_000,
+      'the options',
+    ),
+    name: o.name,
+    clientProperties: o.clientProperties ?? {},
+    mechanism:
+      o.mechanism ??
+      (hasClientCert && given.password === undefined && fromUrl.password === undefined ? 'EXTERNAL' : 'PLAIN'),
+    locale: o.locale ?? 'en_US',
+    signal: o.signal,
+    debug: o.debug ?? false,
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * warren: an AMQP 0-9-1 client for Node.js and RabbitMQ.
+ *
+ * @example
+ * ```ts
+ * import { connect } from 'warren';
+ * const conn = await connect('amqp://guest:guest@127.0.0.1:5672');
+ * const ch = await conn.openChannel();
+ * await ch.queueDeclare('hello');
+ * await ch.basicPublish('', 'hello', Buffer.from('world'));
+ * await conn.close();
+ * ```
+ * @module
+ */
+export { Channel } from './channel/channel.js';
+export type {
+  ChannelEvents,
+  ConsumeOptions,
+  ExchangeDeclareOptions,
+  PublishOptions,
+  QueueDeclareOptions,
+  QueueDeclareResult,
+  ReturnedMessage,
+} from './channel/channel.js';
+export { Consumer } from './channel/consumer.js';
+export type { ConsumerEvents, MessageHandler } from './channel/consumer.js';
+export { Message } from './channel/message.js';
+export type { MultipleOptions, RequeueOptions } from './channel/message.js';
+export { Connection, connect } from './connect.js';
+export type { ConnectionEvents } from './connection/connection-base.js';
+export type { AuthMechanism, ConnectionOptions } from './connection/options.js';
+export { parseUrl, redactUrl } from './connection/options.js';
+export {
+  AbortError,
+  AMQPError,
+  AuthenticationError,
+  ChannelClosedByServer,
+  ChannelError,
+  ClosedError,
+  ConnectionClosedByServer,
+  ConnectionError,
+  FrameError,
+  HandshakeError,
+  HeartbeatTimeout,
+  InvalidArgumentError,
+  MessageReturned,
+  PublishNacked,
+  SocketError,
+  TimeoutError,
+} from './errors.js';
+export type { AMQPErrorOptions, ReturnedMessageInfo, ServerCloseDetails } from './errors.js';
+export type { BasicProperties } from './protocol/generated/properties.js';
+export { Decimal, TypedValue } from './protocol/primitives.js';
+export type { FieldTable, FieldTypeTag, FieldValue } from './protocol/primitives.js';
+export { VERSION } from './version.js';

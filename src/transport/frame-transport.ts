@@ -1,0 +1,177 @@
+/**
+ * Frames over a socket: incremental decoding of what arrives, coalesced writes of what leaves,
+ * socket backpressure as a promise, and heartbeats.
+ *
+ * @module
+ */
+import type { Duplex } from 'node:stream';
+import { type AMQPError, FrameError, HeartbeatTimeout, SocketError } from '../errors.js';
+import { FrameDecoder, type FrameSink } from '../protocol/frame-decoder.js';
+import { FrameEncoder } from '../protocol/frame-encoder.js';
+
+/** Bytes buffered (encoded or in the socket) above which writers are asked to wait. */
+const HIGH_WATER_MARK = 4 * 1024 * 1024;
+/** Encoded bytes above which a flush is done at once rather than at the end of the tick. */
+const FLUSH_NOW = 512 * 1024;
+
+/** What the transport tells its owner. */
+export interface TransportEvents {
+  /** A whole frame arrived. */
+  onFrame: FrameSink;
+  /** The transport is dead: socket error or end, heartbeat loss, or a malformed frame. Called once. */
+  onFailure(error: AMQPError): void;
+}
+
+export class FrameTransport {
+  readonly decoder: FrameDecoder;
+  readonly encoder: FrameEncoder;
+  private readonly socket: Duplex;
+  private readonly events: TransportEvents;
+  private flushScheduled = false;
+  private drainWaiters: (() => void)[] = [];
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readSinceTick = false;
+  private wroteSinceTick = false;
+  private silentTicks = 0;
+  private failed = false;
+  /** Optional hook that sees every outgoing chunk (frame tracing). */
+  onWrite: ((chunk: Buffer) => void) | undefined;
+
+  constructor(socket: Duplex, frameMax: number, events: TransportEvents) {
+    this.socket = socket;
+    this.events = events;
+    this.encoder = new FrameEncoder(frameMax);
+    this.decoder = new FrameDecoder(frameMax, events.onFrame);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err: Error) => this.fail(new SocketError(`socket error: ${err.message}`, { cause: err })));
+    socket.on('close', () => this.fail(new SocketError('the connection to the broker was closed')));
+    socket.on('end', () => this.fail(new SocketError('the broker ended the connection')));
+    socket.on('drain', () => this.releaseWriters());
+  }
+
+  private onData(chunk: Buffer): void {
+    this.readSinceTick = true;
+    if (this.failed) return;
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      const error = err instanceof FrameError ? err : new FrameError(`failed to decode a frame: ${String(err)}`, 501);
+      this.fail(error);
+    }
+  }
+
+  /** Marks the transport dead and tells the owner once. The socket is left for the owner to close. */
+  fail(error: AMQPError): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.stopHeartbeat();
+    this.releaseWriters();
+    this.events.onFailure(error);
+  }
+
+  get isFailed(): boolean {
+    return this.failed;
+  }
+
+  /** Asks for a flush at the end of this tick, so frames written in one burst leave in one write. */
+  scheduleFlush(): void {
+    if (this.encoder.pending >= FLUSH_NOW) {
+      this.flush();
+      return;
+    }
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushTask);
+  }
+
+  private readonly flushTask = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** Writes everything encoded so far. */
+  flush(): void {
+    const chunks = this.encoder.take();
+    if (chunks.length === 0 || this.failed) return;
+    this.wroteSinceTick = true;
+    const socket = this.socket;
+    if (chunks.length === 1) {
+      const chunk = chunks[0]!;
+      this.onWrite?.(chunk);
+      socket.write(chunk);
+      return;
+    }
+    socket.cork();
+    for (const chunk of chunks) {
+      this.onWrite?.(chunk);
+      socket.write(chunk);
+    }
+    socket.uncork();
+  }
+
+  /** True while the buffered output is below the high-water mark. */
+  get writable(): boolean {
+    return this.encoder.pending + this.socket.writableLength < HIGH_WATER_MARK;
+  }
+
+  /** Resolves when the buffered output has fallen below the high-water mark (or the transport died). */
+  waitWritable(): Promise<void> {
+    if (this.writable || this.failed) return Promise.resolve();
+    this.flush();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private releaseWriters(): void {
+    if (this.drainWaiters.length === 0) return;
+    if (!this.failed && !this.writable) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Sends a heartbeat when nothing was written for half an interval, and declares the peer dead when
+   * nothing was read for two whole intervals.
+   */
+  startHeartbeat(seconds: number): void {
+    this.stopHeartbeat();
+    if (seconds <= 0) return;
+    const tick = (seconds * 1000) / 2;
+    this.heartbeatTimer = setInterval(() => {
+      if (this.readSinceTick) this.silentTicks = 0;
+      else this.silentTicks++;
+      this.readSinceTick = false;
+      if (this.silentTicks >= 4) {
+        this.fail(new HeartbeatTimeout(`no heartbeat or data from the broker for ${seconds * 2} seconds`));
+        return;
+      }
+      if (!this.wroteSinceTick) {
+        this.encoder.heartbeat();
+        this.flush();
+      }
+      this.wroteSinceTick = false;
+    }, tick);
+    this.heartbeatTimer.unref();
+  }
+
+  stopHeartbeat(): void {
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  /** Flushes and half-closes; the socket is destroyed after `graceMs` if the peer does not close it. */
+  end(graceMs = 1000): void {
+    this.flush();
+    this.stopHeartbeat();
+    const socket = this.socket;
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), graceMs);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.stopHeartbeat();
+    this.socket.destroy();
+  }
+}
