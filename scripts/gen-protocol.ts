@@ -90,7 +90,11 @@ const header = [
   '//',
   '// The AMQP definitions this file is derived from carry the following notice:',
   '//',
-  ...spec.copyright.join('').trimEnd().split('\n').map((l) => `// ${l}`.trimEnd()),
+  ...spec.copyright
+    .join('')
+    .trimEnd()
+    .split('\n')
+    .map((l) => `// ${l}`.trimEnd()),
   '',
 ].join('\n');
 
@@ -304,20 +308,27 @@ function genMethods(): string {
       for (const a of mi.args) out.push(`  ${a.prop}: ${TS_TYPE[a.prim]};`);
       out.push('}');
     }
-    const optional = mi.args.filter((a) => a.hasDefault).map((a) => `'${a.prop}'`);
+    // The encoder input: arguments with a spec default may be left out, and long strings may be
+    // given as bytes (SASL responses are binary).
     out.push(`/** ${mi.fullName} arguments as accepted by the encoder: those with a spec default may be left out. */`);
-    if (optional.length === 0) out.push(`export type ${mi.typeName}Input = ${mi.typeName}Args;`);
-    else
-      out.push(
-        `export type ${mi.typeName}Input = Omit<${mi.typeName}Args, ${optional.join(' | ')}> & Partial<Pick<${mi.typeName}Args, ${optional.join(' | ')}>>;`,
-      );
+    if (mi.args.length === 0) out.push(`export type ${mi.typeName}Input = ${mi.typeName}Args;`);
+    else {
+      out.push(`export interface ${mi.typeName}Input {`);
+      for (const a of mi.args) {
+        const t = a.prim === 'longstr' ? 'string | Buffer' : TS_TYPE[a.prim];
+        out.push(`  ${a.prop}${a.hasDefault ? '?' : ''}: ${t}${a.hasDefault ? ' | undefined' : ''};`);
+      }
+      out.push('}');
+    }
     out.push('');
   }
 
   out.push('/** A decoded method: discriminate on `name` (or the numeric `id`). */');
   out.push('export type AMQPMethod =');
   for (const mi of methods) {
-    out.push(`  | { readonly id: ${hex(mi.id, 8)}; readonly name: '${mi.fullName}'; readonly args: ${mi.typeName}Args }`);
+    out.push(
+      `  | { readonly id: ${hex(mi.id, 8)}; readonly name: '${mi.fullName}'; readonly args: ${mi.typeName}Args }`,
+    );
   }
   out.push(';');
   out.push('');
@@ -340,7 +351,9 @@ function genMethods(): string {
     out.push('');
   }
   out.push('/** Encoders by method name: each writes class id, method id and arguments. */');
-  out.push('export const METHOD_ENCODERS: { readonly [N in MethodName]: (w: Writer, a: MethodInputByName[N]) => void } = {');
+  out.push(
+    'export const METHOD_ENCODERS: { readonly [N in MethodName]: (w: Writer, a: MethodInputByName[N]) => void } = {',
+  );
   for (const mi of methods) out.push(`  '${mi.fullName}': encode${mi.typeName},`);
   out.push('};');
   out.push('');
