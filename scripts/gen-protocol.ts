@@ -367,20 +367,21 @@ function genMethods(): string {
     out.push(...genDecoder(mi));
     out.push('');
   }
+  // A table of small functions rather than one large switch: V8 optimizes and inlines small
+  // functions, and a lookup by id is one hash probe.
+  out.push('const METHOD_DECODERS: ReadonlyMap<number, (r: Reader) => AMQPMethod> = new Map<number, (r: Reader) => AMQPMethod>([');
+  for (const mi of methods) {
+    out.push(`  [${hex(mi.id, 8)}, (r) => ({ id: ${hex(mi.id, 8)}, name: '${mi.fullName}', args: decode${mi.typeName}(r) })],`);
+  }
+  out.push(']);');
+  out.push('');
   out.push('/**');
   out.push(' * Decodes a method frame payload (class id, method id, arguments). Returns `undefined` for an');
   out.push(' * unknown class or method; throws `FrameError` when the arguments are truncated.');
   out.push(' */');
   out.push('export function decodeMethod(r: Reader): AMQPMethod | undefined {');
-  out.push('  const id = r.u32();');
-  out.push('  switch (id) {');
-  for (const mi of methods) {
-    out.push(`    case ${hex(mi.id, 8)}:`);
-    out.push(`      return { id, name: '${mi.fullName}', args: decode${mi.typeName}(r) };`);
-  }
-  out.push('    default:');
-  out.push('      return undefined;');
-  out.push('  }');
+  out.push('  const decoder = METHOD_DECODERS.get(r.u32());');
+  out.push('  return decoder === undefined ? undefined : decoder(r);');
   out.push('}');
   out.push('');
   return out.join('\n');

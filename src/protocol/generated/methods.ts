@@ -2120,146 +2120,80 @@ function decodeConfirmSelectOk(_r: Reader): ConfirmSelectOkArgs {
   return {};
 }
 
+const METHOD_DECODERS: ReadonlyMap<number, (r: Reader) => AMQPMethod> = new Map<number, (r: Reader) => AMQPMethod>([
+  [0x000a000a, (r) => ({ id: 0x000a000a, name: 'connection.start', args: decodeConnectionStart(r) })],
+  [0x000a000b, (r) => ({ id: 0x000a000b, name: 'connection.start-ok', args: decodeConnectionStartOk(r) })],
+  [0x000a0014, (r) => ({ id: 0x000a0014, name: 'connection.secure', args: decodeConnectionSecure(r) })],
+  [0x000a0015, (r) => ({ id: 0x000a0015, name: 'connection.secure-ok', args: decodeConnectionSecureOk(r) })],
+  [0x000a001e, (r) => ({ id: 0x000a001e, name: 'connection.tune', args: decodeConnectionTune(r) })],
+  [0x000a001f, (r) => ({ id: 0x000a001f, name: 'connection.tune-ok', args: decodeConnectionTuneOk(r) })],
+  [0x000a0028, (r) => ({ id: 0x000a0028, name: 'connection.open', args: decodeConnectionOpen(r) })],
+  [0x000a0029, (r) => ({ id: 0x000a0029, name: 'connection.open-ok', args: decodeConnectionOpenOk(r) })],
+  [0x000a0032, (r) => ({ id: 0x000a0032, name: 'connection.close', args: decodeConnectionClose(r) })],
+  [0x000a0033, (r) => ({ id: 0x000a0033, name: 'connection.close-ok', args: decodeConnectionCloseOk(r) })],
+  [0x000a003c, (r) => ({ id: 0x000a003c, name: 'connection.blocked', args: decodeConnectionBlocked(r) })],
+  [0x000a003d, (r) => ({ id: 0x000a003d, name: 'connection.unblocked', args: decodeConnectionUnblocked(r) })],
+  [0x000a0046, (r) => ({ id: 0x000a0046, name: 'connection.update-secret', args: decodeConnectionUpdateSecret(r) })],
+  [0x000a0047, (r) => ({ id: 0x000a0047, name: 'connection.update-secret-ok', args: decodeConnectionUpdateSecretOk(r) })],
+  [0x0014000a, (r) => ({ id: 0x0014000a, name: 'channel.open', args: decodeChannelOpen(r) })],
+  [0x0014000b, (r) => ({ id: 0x0014000b, name: 'channel.open-ok', args: decodeChannelOpenOk(r) })],
+  [0x00140014, (r) => ({ id: 0x00140014, name: 'channel.flow', args: decodeChannelFlow(r) })],
+  [0x00140015, (r) => ({ id: 0x00140015, name: 'channel.flow-ok', args: decodeChannelFlowOk(r) })],
+  [0x00140028, (r) => ({ id: 0x00140028, name: 'channel.close', args: decodeChannelClose(r) })],
+  [0x00140029, (r) => ({ id: 0x00140029, name: 'channel.close-ok', args: decodeChannelCloseOk(r) })],
+  [0x001e000a, (r) => ({ id: 0x001e000a, name: 'access.request', args: decodeAccessRequest(r) })],
+  [0x001e000b, (r) => ({ id: 0x001e000b, name: 'access.request-ok', args: decodeAccessRequestOk(r) })],
+  [0x0028000a, (r) => ({ id: 0x0028000a, name: 'exchange.declare', args: decodeExchangeDeclare(r) })],
+  [0x0028000b, (r) => ({ id: 0x0028000b, name: 'exchange.declare-ok', args: decodeExchangeDeclareOk(r) })],
+  [0x00280014, (r) => ({ id: 0x00280014, name: 'exchange.delete', args: decodeExchangeDelete(r) })],
+  [0x00280015, (r) => ({ id: 0x00280015, name: 'exchange.delete-ok', args: decodeExchangeDeleteOk(r) })],
+  [0x0028001e, (r) => ({ id: 0x0028001e, name: 'exchange.bind', args: decodeExchangeBind(r) })],
+  [0x0028001f, (r) => ({ id: 0x0028001f, name: 'exchange.bind-ok', args: decodeExchangeBindOk(r) })],
+  [0x00280028, (r) => ({ id: 0x00280028, name: 'exchange.unbind', args: decodeExchangeUnbind(r) })],
+  [0x00280033, (r) => ({ id: 0x00280033, name: 'exchange.unbind-ok', args: decodeExchangeUnbindOk(r) })],
+  [0x0032000a, (r) => ({ id: 0x0032000a, name: 'queue.declare', args: decodeQueueDeclare(r) })],
+  [0x0032000b, (r) => ({ id: 0x0032000b, name: 'queue.declare-ok', args: decodeQueueDeclareOk(r) })],
+  [0x00320014, (r) => ({ id: 0x00320014, name: 'queue.bind', args: decodeQueueBind(r) })],
+  [0x00320015, (r) => ({ id: 0x00320015, name: 'queue.bind-ok', args: decodeQueueBindOk(r) })],
+  [0x0032001e, (r) => ({ id: 0x0032001e, name: 'queue.purge', args: decodeQueuePurge(r) })],
+  [0x0032001f, (r) => ({ id: 0x0032001f, name: 'queue.purge-ok', args: decodeQueuePurgeOk(r) })],
+  [0x00320028, (r) => ({ id: 0x00320028, name: 'queue.delete', args: decodeQueueDelete(r) })],
+  [0x00320029, (r) => ({ id: 0x00320029, name: 'queue.delete-ok', args: decodeQueueDeleteOk(r) })],
+  [0x00320032, (r) => ({ id: 0x00320032, name: 'queue.unbind', args: decodeQueueUnbind(r) })],
+  [0x00320033, (r) => ({ id: 0x00320033, name: 'queue.unbind-ok', args: decodeQueueUnbindOk(r) })],
+  [0x003c000a, (r) => ({ id: 0x003c000a, name: 'basic.qos', args: decodeBasicQos(r) })],
+  [0x003c000b, (r) => ({ id: 0x003c000b, name: 'basic.qos-ok', args: decodeBasicQosOk(r) })],
+  [0x003c0014, (r) => ({ id: 0x003c0014, name: 'basic.consume', args: decodeBasicConsume(r) })],
+  [0x003c0015, (r) => ({ id: 0x003c0015, name: 'basic.consume-ok', args: decodeBasicConsumeOk(r) })],
+  [0x003c001e, (r) => ({ id: 0x003c001e, name: 'basic.cancel', args: decodeBasicCancel(r) })],
+  [0x003c001f, (r) => ({ id: 0x003c001f, name: 'basic.cancel-ok', args: decodeBasicCancelOk(r) })],
+  [0x003c0028, (r) => ({ id: 0x003c0028, name: 'basic.publish', args: decodeBasicPublish(r) })],
+  [0x003c0032, (r) => ({ id: 0x003c0032, name: 'basic.return', args: decodeBasicReturn(r) })],
+  [0x003c003c, (r) => ({ id: 0x003c003c, name: 'basic.deliver', args: decodeBasicDeliver(r) })],
+  [0x003c0046, (r) => ({ id: 0x003c0046, name: 'basic.get', args: decodeBasicGet(r) })],
+  [0x003c0047, (r) => ({ id: 0x003c0047, name: 'basic.get-ok', args: decodeBasicGetOk(r) })],
+  [0x003c0048, (r) => ({ id: 0x003c0048, name: 'basic.get-empty', args: decodeBasicGetEmpty(r) })],
+  [0x003c0050, (r) => ({ id: 0x003c0050, name: 'basic.ack', args: decodeBasicAck(r) })],
+  [0x003c005a, (r) => ({ id: 0x003c005a, name: 'basic.reject', args: decodeBasicReject(r) })],
+  [0x003c0064, (r) => ({ id: 0x003c0064, name: 'basic.recover-async', args: decodeBasicRecoverAsync(r) })],
+  [0x003c006e, (r) => ({ id: 0x003c006e, name: 'basic.recover', args: decodeBasicRecover(r) })],
+  [0x003c006f, (r) => ({ id: 0x003c006f, name: 'basic.recover-ok', args: decodeBasicRecoverOk(r) })],
+  [0x003c0078, (r) => ({ id: 0x003c0078, name: 'basic.nack', args: decodeBasicNack(r) })],
+  [0x005a000a, (r) => ({ id: 0x005a000a, name: 'tx.select', args: decodeTxSelect(r) })],
+  [0x005a000b, (r) => ({ id: 0x005a000b, name: 'tx.select-ok', args: decodeTxSelectOk(r) })],
+  [0x005a0014, (r) => ({ id: 0x005a0014, name: 'tx.commit', args: decodeTxCommit(r) })],
+  [0x005a0015, (r) => ({ id: 0x005a0015, name: 'tx.commit-ok', args: decodeTxCommitOk(r) })],
+  [0x005a001e, (r) => ({ id: 0x005a001e, name: 'tx.rollback', args: decodeTxRollback(r) })],
+  [0x005a001f, (r) => ({ id: 0x005a001f, name: 'tx.rollback-ok', args: decodeTxRollbackOk(r) })],
+  [0x0055000a, (r) => ({ id: 0x0055000a, name: 'confirm.select', args: decodeConfirmSelect(r) })],
+  [0x0055000b, (r) => ({ id: 0x0055000b, name: 'confirm.select-ok', args: decodeConfirmSelectOk(r) })],
+]);
+
 /**
  * Decodes a method frame payload (class id, method id, arguments). Returns `undefined` for an
  * unknown class or method; throws `FrameError` when the arguments are truncated.
  */
 export function decodeMethod(r: Reader): AMQPMethod | undefined {
-  const id = r.u32();
-  switch (id) {
-    case 0x000a000a:
-      return { id, name: 'connection.start', args: decodeConnectionStart(r) };
-    case 0x000a000b:
-      return { id, name: 'connection.start-ok', args: decodeConnectionStartOk(r) };
-    case 0x000a0014:
-      return { id, name: 'connection.secure', args: decodeConnectionSecure(r) };
-    case 0x000a0015:
-      return { id, name: 'connection.secure-ok', args: decodeConnectionSecureOk(r) };
-    case 0x000a001e:
-      return { id, name: 'connection.tune', args: decodeConnectionTune(r) };
-    case 0x000a001f:
-      return { id, name: 'connection.tune-ok', args: decodeConnectionTuneOk(r) };
-    case 0x000a0028:
-      return { id, name: 'connection.open', args: decodeConnectionOpen(r) };
-    case 0x000a0029:
-      return { id, name: 'connection.open-ok', args: decodeConnectionOpenOk(r) };
-    case 0x000a0032:
-      return { id, name: 'connection.close', args: decodeConnectionClose(r) };
-    case 0x000a0033:
-      return { id, name: 'connection.close-ok', args: decodeConnectionCloseOk(r) };
-    case 0x000a003c:
-      return { id, name: 'connection.blocked', args: decodeConnectionBlocked(r) };
-    case 0x000a003d:
-      return { id, name: 'connection.unblocked', args: decodeConnectionUnblocked(r) };
-    case 0x000a0046:
-      return { id, name: 'connection.update-secret', args: decodeConnectionUpdateSecret(r) };
-    case 0x000a0047:
-      return { id, name: 'connection.update-secret-ok', args: decodeConnectionUpdateSecretOk(r) };
-    case 0x0014000a:
-      return { id, name: 'channel.open', args: decodeChannelOpen(r) };
-    case 0x0014000b:
-      return { id, name: 'channel.open-ok', args: decodeChannelOpenOk(r) };
-    case 0x00140014:
-      return { id, name: 'channel.flow', args: decodeChannelFlow(r) };
-    case 0x00140015:
-      return { id, name: 'channel.flow-ok', args: decodeChannelFlowOk(r) };
-    case 0x00140028:
-      return { id, name: 'channel.close', args: decodeChannelClose(r) };
-    case 0x00140029:
-      return { id, name: 'channel.close-ok', args: decodeChannelCloseOk(r) };
-    case 0x001e000a:
-      return { id, name: 'access.request', args: decodeAccessRequest(r) };
-    case 0x001e000b:
-      return { id, name: 'access.request-ok', args: decodeAccessRequestOk(r) };
-    case 0x0028000a:
-      return { id, name: 'exchange.declare', args: decodeExchangeDeclare(r) };
-    case 0x0028000b:
-      return { id, name: 'exchange.declare-ok', args: decodeExchangeDeclareOk(r) };
-    case 0x00280014:
-      return { id, name: 'exchange.delete', args: decodeExchangeDelete(r) };
-    case 0x00280015:
-      return { id, name: 'exchange.delete-ok', args: decodeExchangeDeleteOk(r) };
-    case 0x0028001e:
-      return { id, name: 'exchange.bind', args: decodeExchangeBind(r) };
-    case 0x0028001f:
-      return { id, name: 'exchange.bind-ok', args: decodeExchangeBindOk(r) };
-    case 0x00280028:
-      return { id, name: 'exchange.unbind', args: decodeExchangeUnbind(r) };
-    case 0x00280033:
-      return { id, name: 'exchange.unbind-ok', args: decodeExchangeUnbindOk(r) };
-    case 0x0032000a:
-      return { id, name: 'queue.declare', args: decodeQueueDeclare(r) };
-    case 0x0032000b:
-      return { id, name: 'queue.declare-ok', args: decodeQueueDeclareOk(r) };
-    case 0x00320014:
-      return { id, name: 'queue.bind', args: decodeQueueBind(r) };
-    case 0x00320015:
-      return { id, name: 'queue.bind-ok', args: decodeQueueBindOk(r) };
-    case 0x0032001e:
-      return { id, name: 'queue.purge', args: decodeQueuePurge(r) };
-    case 0x0032001f:
-      return { id, name: 'queue.purge-ok', args: decodeQueuePurgeOk(r) };
-    case 0x00320028:
-      return { id, name: 'queue.delete', args: decodeQueueDelete(r) };
-    case 0x00320029:
-      return { id, name: 'queue.delete-ok', args: decodeQueueDeleteOk(r) };
-    case 0x00320032:
-      return { id, name: 'queue.unbind', args: decodeQueueUnbind(r) };
-    case 0x00320033:
-      return { id, name: 'queue.unbind-ok', args: decodeQueueUnbindOk(r) };
-    case 0x003c000a:
-      return { id, name: 'basic.qos', args: decodeBasicQos(r) };
-    case 0x003c000b:
-      return { id, name: 'basic.qos-ok', args: decodeBasicQosOk(r) };
-    case 0x003c0014:
-      return { id, name: 'basic.consume', args: decodeBasicConsume(r) };
-    case 0x003c0015:
-      return { id, name: 'basic.consume-ok', args: decodeBasicConsumeOk(r) };
-    case 0x003c001e:
-      return { id, name: 'basic.cancel', args: decodeBasicCancel(r) };
-    case 0x003c001f:
-      return { id, name: 'basic.cancel-ok', args: decodeBasicCancelOk(r) };
-    case 0x003c0028:
-      return { id, name: 'basic.publish', args: decodeBasicPublish(r) };
-    case 0x003c0032:
-      return { id, name: 'basic.return', args: decodeBasicReturn(r) };
-    case 0x003c003c:
-      return { id, name: 'basic.deliver', args: decodeBasicDeliver(r) };
-    case 0x003c0046:
-      return { id, name: 'basic.get', args: decodeBasicGet(r) };
-    case 0x003c0047:
-      return { id, name: 'basic.get-ok', args: decodeBasicGetOk(r) };
-    case 0x003c0048:
-      return { id, name: 'basic.get-empty', args: decodeBasicGetEmpty(r) };
-    case 0x003c0050:
-      return { id, name: 'basic.ack', args: decodeBasicAck(r) };
-    case 0x003c005a:
-      return { id, name: 'basic.reject', args: decodeBasicReject(r) };
-    case 0x003c0064:
-      return { id, name: 'basic.recover-async', args: decodeBasicRecoverAsync(r) };
-    case 0x003c006e:
-      return { id, name: 'basic.recover', args: decodeBasicRecover(r) };
-    case 0x003c006f:
-      return { id, name: 'basic.recover-ok', args: decodeBasicRecoverOk(r) };
-    case 0x003c0078:
-      return { id, name: 'basic.nack', args: decodeBasicNack(r) };
-    case 0x005a000a:
-      return { id, name: 'tx.select', args: decodeTxSelect(r) };
-    case 0x005a000b:
-      return { id, name: 'tx.select-ok', args: decodeTxSelectOk(r) };
-    case 0x005a0014:
-      return { id, name: 'tx.commit', args: decodeTxCommit(r) };
-    case 0x005a0015:
-      return { id, name: 'tx.commit-ok', args: decodeTxCommitOk(r) };
-    case 0x005a001e:
-      return { id, name: 'tx.rollback', args: decodeTxRollback(r) };
-    case 0x005a001f:
-      return { id, name: 'tx.rollback-ok', args: decodeTxRollbackOk(r) };
-    case 0x0055000a:
-      return { id, name: 'confirm.select', args: decodeConfirmSelect(r) };
-    case 0x0055000b:
-      return { id, name: 'confirm.select-ok', args: decodeConfirmSelectOk(r) };
-    default:
-      return undefined;
-  }
+  const decoder = METHOD_DECODERS.get(r.u32());
+  return decoder === undefined ? undefined : decoder(r);
 }
