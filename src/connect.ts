@@ -31,6 +31,18 @@ export class Connection extends ConnectionBase {
     return ConnectionBase.establish<Connection>(options, (socket, o) => new Connection(socket, o));
   }
 
+  /**
+   * @internal Runs a connection over an already-open byte stream (an in-memory socket in tests and
+   * fuzzers, or a custom tunnel).
+   */
+  static overStream(stream: Duplex, options: ConnectionOptions = {}): Promise<Connection> {
+    return ConnectionBase.establish<Connection>(
+      resolveOptions(options),
+      (socket, o) => new Connection(socket, o),
+      stream,
+    );
+  }
+
   /** Opens a new channel (channel.open). */
   async openChannel(): Promise<Channel> {
     const channel = this.allocateChannel((id) => new Channel(this, id));

@@ -17,6 +17,7 @@
  * ├─ FrameError                    (malformed input from the peer; replyCode to send)
  * ├─ TimeoutError
  * ├─ ClosedError                   (used after close)
+ * ├─ ConsumerCancelled             (the broker cancelled a consumer, e.g. its queue was deleted)
  * └─ InvalidArgumentError          (bad input from the caller, thrown before anything is written)
  * ```
  *
@@ -219,5 +220,30 @@ export class AbortError extends AMQPError {
   override readonly code: string = 'ABORTED';
   constructor(message = 'the operation was aborted', options?: AMQPErrorOptions) {
     super(message, options);
+  }
+}
+
+/**
+ * The broker cancelled a consumer (basic.cancel from the server), usually because its queue was
+ * deleted. Delivery has stopped; the robust client re-subscribes only when asked to
+ * (`resubscribeOnCancel`).
+ *
+ * @example
+ * ```ts
+ * sub.on('cancel', (err) => { if (err instanceof ConsumerCancelled) console.log('queue gone:', err.queue); });
+ * ```
+ */
+export class ConsumerCancelled extends AMQPError {
+  override readonly code: string = 'CONSUMER_CANCELLED';
+  override readonly recoverable: boolean = true;
+  /** The queue the consumer was reading from. */
+  readonly queue: string;
+  constructor(queue: string, options?: AMQPErrorOptions) {
+    super(
+      `the broker cancelled the consumer of queue '${queue}' (was the queue deleted?); ` +
+        'delivery has stopped; set resubscribeOnCancel to wait for the queue to come back',
+      options,
+    );
+    this.queue = queue;
   }
 }

@@ -116,10 +116,11 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
     }
   }
 
-  /** Opens the socket and runs the handshake. */
+  /** Opens the socket (or uses `stream`, e.g. an in-memory one) and runs the handshake. */
   protected static async establish<T extends ConnectionBase>(
     options: ResolvedConnectionOptions,
     create: (socket: Duplex, options: ResolvedConnectionOptions) => T,
+    stream?: Duplex,
   ): Promise<T> {
     if (options.frameMax !== 0 && options.frameMax < FRAME_MIN_SIZE) {
       throw new InvalidArgumentError(
@@ -127,13 +128,15 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
       );
     }
     const deadline = Date.now() + options.connectionTimeout;
-    const socket = await openSocket({
-      host: options.host,
-      port: options.port,
-      tls: options.tls,
-      timeout: options.connectionTimeout,
-      signal: options.signal,
-    });
+    const socket =
+      stream ??
+      (await openSocket({
+        host: options.host,
+        port: options.port,
+        tls: options.tls,
+        timeout: options.connectionTimeout,
+        signal: options.signal,
+      }));
     const conn = create(socket, options);
     await conn.handshake(Math.max(1, deadline - Date.now()));
     return conn;
@@ -171,17 +174,20 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
       this.serverProperties = start.args.serverProperties;
       checkMechanism(o.mechanism, start.args.mechanisms);
       this.handshakeStage = 'auth';
-      this.sendZero('connection.start-ok', {
-        clientProperties: this.clientProperties(),
-        mechanism: o.mechanism,
-        response: saslResponse(o.mechanism, o.username, o.password),
-        locale: o.locale,
-      });
-      let next = await this.nextZero(['connection.tune', 'connection.secure']);
+      const tuneOrSecure = ['connection.tune', 'connection.secure'];
+      let next = await this.requestZero(
+        'connection.start-ok',
+        {
+          clientProperties: this.clientProperties(),
+          mechanism: o.mechanism,
+          response: saslResponse(o.mechanism, o.username, o.password),
+          locale: o.locale,
+        },
+        tuneOrSecure,
+      );
       while (next.name === 'connection.secure') {
         // PLAIN, AMQPLAIN and EXTERNAL never need a second round; answer as EXTERNAL would.
-        this.sendZero('connection.secure-ok', { response: Buffer.alloc(0) });
-        next = await this.nextZero(['connection.tune', 'connection.secure']);
+        next = await this.requestZero('connection.secure-ok', { response: Buffer.alloc(0) }, tuneOrSecure);
       }
       const tune = (next as Extract<AMQPMethod, { name: 'connection.tune' }>).args;
       this.handshakeStage = 'tune';
@@ -197,8 +203,7 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
       this.transport.encoder.frameMax = this.frameMax;
       this.transport.startHeartbeat(this.heartbeat);
       this.handshakeStage = 'open';
-      this.sendZero('connection.open', { virtualHost: o.vhost });
-      await this.nextZero(['connection.open-ok']);
+      await this.requestZero('connection.open', { virtualHost: o.vhost }, ['connection.open-ok']);
       this.handshakeStage = 'done';
       if (this.state === 'opening') this.state = 'open';
     } catch (err) {
@@ -238,6 +243,28 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
   private nextZero(expect: readonly string[]): Promise<AMQPMethod> {
     if (this.state === 'closed') return Promise.reject(this.closeError);
     return new Promise((resolve, reject) => this.zeroWaiters.push({ expect, resolve, reject }));
+  }
+
+  /**
+   * Sends a method on channel 0 and waits for one of `expect`. The waiter is registered before the
+   * send, because over a fast stream the reply can arrive within the write itself.
+   */
+  private requestZero<N extends MethodName>(
+    name: N,
+    args: MethodInputByName[N],
+    expect: readonly string[],
+  ): Promise<AMQPMethod> {
+    if (this.state === 'closed') return Promise.reject(this.closeError);
+    return new Promise((resolve, reject) => {
+      const waiter: ZeroWaiter = { expect, resolve, reject };
+      this.zeroWaiters.push(waiter);
+      try {
+        this.sendZero(name, args);
+      } catch (err) {
+        this.zeroWaiters = this.zeroWaiters.filter((w) => w !== waiter);
+        reject(err);
+      }
+    });
   }
 
   private sendZero<N extends MethodName>(name: N, args: MethodInputByName[N]): void {
@@ -387,9 +414,7 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
    */
   async updateSecret(newSecret: string | Buffer, reason = 'token refresh'): Promise<void> {
     this.assertOpen();
-    const reply = this.nextZero(['connection.update-secret-ok']);
-    this.sendZero('connection.update-secret', { newSecret, reason });
-    await reply;
+    await this.requestZero('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
   }
 
   private assertOpen(): void {
