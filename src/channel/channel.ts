@@ -460,24 +460,28 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
   /** Acknowledges a delivery by tag (basic.ack). Prefer `msg.ack()`. A no-op when the channel is closed. */
   basicAck(deliveryTag: number, options: { multiple?: boolean } = {}): void {
     if (this.state !== 'open') return;
-    this.send('basic.ack', { deliveryTag, multiple: options.multiple ?? false });
+    this.acknowledge('ack', deliveryTag, options.multiple ?? false, false);
   }
 
   /** Negatively acknowledges (basic.nack). A no-op when the channel is closed. */
   basicNack(deliveryTag: number, options: { multiple?: boolean; requeue?: boolean } = {}): void {
     if (this.state !== 'open') return;
-    this.send('basic.nack', { deliveryTag, multiple: options.multiple ?? false, requeue: options.requeue ?? true });
+    this.acknowledge('nack', deliveryTag, options.multiple ?? false, options.requeue ?? true);
   }
 
   /** Rejects one delivery (basic.reject). A no-op when the channel is closed. */
   basicReject(deliveryTag: number, options: { requeue?: boolean } = {}): void {
     if (this.state !== 'open') return;
-    this.send('basic.reject', { deliveryTag, requeue: options.requeue ?? true });
+    this.acknowledge('reject', deliveryTag, false, options.requeue ?? true);
   }
 
   /** Asks the broker to redeliver every unacknowledged message on this channel (basic.recover). */
   async basicRecover(options: { requeue?: boolean } = {}): Promise<void> {
+    this.flushAckRun();
+    const delivered = this.highestDelivered;
     await this.call('basic.recover', { requeue: options.requeue ?? true });
+    // The broker forgot the old tags; redeliveries come with new ones.
+    this.markSettledThrough(delivered);
   }
 
   /** @internal Acknowledgement from a Message: dropped if this channel is not the one that delivered it. */
@@ -489,10 +493,62 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     requeue: boolean,
   ): boolean {
     if (generation !== this.generation || this.state !== 'open' || this.host.transport.isFailed) return false;
-    if (kind === 'ack') this.send('basic.ack', { deliveryTag, multiple });
-    else if (kind === 'nack') this.send('basic.nack', { deliveryTag, multiple, requeue });
-    else this.send('basic.reject', { deliveryTag, requeue });
+    this.acknowledge(kind, deliveryTag, multiple, requeue);
     return true;
+  }
+
+  // Acks are coalesced: an ack for the lowest unsettled tag extends a run that is written as one
+  // basic.ack(multiple=true) just before the transport's next write, within the same tick. Anything
+  // else (out of order, nack, reject, explicit multiple) first writes the run, keeping wire order.
+  /** Every delivery tag up to this one is settled (acked, nacked, rejected or noAck). */
+  private settledUpTo = 0;
+  /** Settled tags above `settledUpTo + 1`, waiting for the gap below them to close. */
+  private readonly settledAhead = new Set<number>();
+  private highestDelivered = 0;
+  /** The pending coalesced ack: ack up to `ackRunTo`, covering `ackRunCount` deliveries. */
+  private ackRunTo = 0;
+  private ackRunCount = 0;
+  private readonly ackFlushHook = (): void => this.flushAckRun();
+
+  private acknowledge(kind: 'ack' | 'nack' | 'reject', tag: number, multiple: boolean, requeue: boolean): void {
+    if (kind === 'ack' && !multiple && tag === this.settledUpTo + 1) {
+      this.markSettled(tag);
+      if (this.ackRunCount === 0) this.host.transport.beforeNextFlush(this.ackFlushHook);
+      this.ackRunTo = tag;
+      this.ackRunCount++;
+      return;
+    }
+    this.flushAckRun();
+    if (kind === 'ack') this.send('basic.ack', { deliveryTag: tag, multiple });
+    else if (kind === 'nack') this.send('basic.nack', { deliveryTag: tag, multiple, requeue });
+    else this.send('basic.reject', { deliveryTag: tag, requeue });
+    if (multiple) this.markSettledThrough(tag);
+    else this.markSettled(tag);
+  }
+
+  /** Writes the pending coalesced ack, if any. */
+  private flushAckRun(): void {
+    if (this.ackRunCount === 0) return;
+    const multiple = this.ackRunCount > 1;
+    this.ackRunCount = 0;
+    if (this.state !== 'open' && this.state !== 'closing') return;
+    this.host.transport.encoder.method(this.id, 'basic.ack', { deliveryTag: this.ackRunTo, multiple });
+  }
+
+  private markSettled(tag: number): void {
+    if (tag === this.settledUpTo + 1) {
+      this.settledUpTo = tag;
+      while (this.settledAhead.size > 0 && this.settledAhead.delete(this.settledUpTo + 1)) this.settledUpTo++;
+    } else if (tag > this.settledUpTo) {
+      this.settledAhead.add(tag);
+    }
+  }
+
+  private markSettledThrough(tag: number): void {
+    if (tag <= this.settledUpTo) return;
+    this.settledUpTo = tag;
+    for (const t of this.settledAhead) if (t <= tag) this.settledAhead.delete(t);
+    while (this.settledAhead.size > 0 && this.settledAhead.delete(this.settledUpTo + 1)) this.settledUpTo++;
   }
 
   // ------------------------------------------------------------------ confirm, tx, flow
@@ -545,6 +601,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
       this.finish(this.host.closeReason ?? new ClosedError('connection closed'));
       return;
     }
+    this.flushAckRun();
     const closing = this.call('channel.close', { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 });
     this.state = 'closing';
     try {
@@ -660,6 +717,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     if (m.name === 'basic.deliver') {
       const consumer = this.consumers.get(m.args.consumerTag);
       const noAck = this.noAckTags.get(m.args.consumerTag) ?? false;
+      this.highestDelivered = m.args.deliveryTag;
+      if (noAck) this.markSettled(m.args.deliveryTag);
       const message = new Message(
         {
           body,
@@ -678,6 +737,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     } else if (m.name === 'basic.get-ok') {
       const head = this.calls[this.callHead];
       const noAck = head?.name === 'basic.get' && ((head.args as { noAck?: boolean }).noAck ?? false);
+      this.highestDelivered = m.args.deliveryTag;
+      if (noAck) this.markSettled(m.args.deliveryTag);
       const message = new Message(
         {
           body,

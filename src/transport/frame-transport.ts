@@ -28,6 +28,7 @@ export class FrameTransport {
   private readonly socket: Duplex;
   private readonly events: TransportEvents;
   private flushScheduled = false;
+  private flushHooks: (() => void)[] = [];
   private drainWaiters: (() => void)[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readSinceTick = false;
@@ -89,8 +90,22 @@ export class FrameTransport {
     this.flush();
   };
 
+  /**
+   * Runs `hook` right before the next flush, so it can append frames it has been holding back
+   * (coalesced acks) to the same write.
+   */
+  beforeNextFlush(hook: () => void): void {
+    this.flushHooks.push(hook);
+    this.scheduleFlush();
+  }
+
   /** Writes everything encoded so far. */
   flush(): void {
+    if (this.flushHooks.length > 0) {
+      const hooks = this.flushHooks;
+      this.flushHooks = [];
+      for (const hook of hooks) hook();
+    }
     const chunks = this.encoder.take();
     if (chunks.length === 0 || this.failed) return;
     this.wroteSinceTick = true;
