@@ -192,16 +192,16 @@ function genEncoder(mi: MethodInfo): string[] {
     bitIndex = -1;
     switch (a.prim) {
       case 'octet':
-        lines.push(`  w.u8(${value});`);
+        lines.push(`  w.u8(${value}, '${mi.fullName} ${a.name}');`);
         break;
       case 'short':
-        lines.push(`  w.u16(${value});`);
+        lines.push(`  w.u16(${value}, '${mi.fullName} ${a.name}');`);
         break;
       case 'long':
-        lines.push(`  w.u32(${value});`);
+        lines.push(`  w.u32(${value}, '${mi.fullName} ${a.name}');`);
         break;
       case 'longlong':
-        lines.push(`  w.u64(${value});`);
+        lines.push(`  w.u64(${value}, '${mi.fullName} ${a.name}');`);
         break;
       case 'shortstr':
         lines.push(`  w.shortstr(${value}, '${mi.fullName} ${a.name}');`);
@@ -369,9 +369,13 @@ function genMethods(): string {
   }
   // A table of small functions rather than one large switch: V8 optimizes and inlines small
   // functions, and a lookup by id is one hash probe.
-  out.push('const METHOD_DECODERS: ReadonlyMap<number, (r: Reader) => AMQPMethod> = new Map<number, (r: Reader) => AMQPMethod>([');
+  out.push(
+    'const METHOD_DECODERS: ReadonlyMap<number, (r: Reader) => AMQPMethod> = new Map<number, (r: Reader) => AMQPMethod>([',
+  );
   for (const mi of methods) {
-    out.push(`  [${hex(mi.id, 8)}, (r) => ({ id: ${hex(mi.id, 8)}, name: '${mi.fullName}', args: decode${mi.typeName}(r) })],`);
+    out.push(
+      `  [${hex(mi.id, 8)}, (r) => ({ id: ${hex(mi.id, 8)}, name: '${mi.fullName}', args: decode${mi.typeName}(r) })],`,
+    );
   }
   out.push(']);');
   out.push('');
@@ -425,10 +429,10 @@ function genProperties(): string {
     const bit = 1 << (15 - i);
     const prop = camel(p.name);
     const write: Record<string, string> = {
-      octet: 'w.u8(v)',
-      short: 'w.u16(v)',
-      long: 'w.u32(v)',
-      longlong: 'w.u64(v)',
+      octet: `w.u8(v, 'property ${prop}')`,
+      short: `w.u16(v, 'property ${prop}')`,
+      long: `w.u32(v, 'property ${prop}')`,
+      longlong: `w.u64(v, 'property ${prop}')`,
       shortstr: `w.shortstr(v, 'property ${prop}')`,
       longstr: 'w.longstr(v)',
       table: 'w.table(v)',

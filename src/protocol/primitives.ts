@@ -79,6 +79,13 @@ const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
 const TWO_32 = 0x100000000;
 
+function outOfRange(what: string, v: unknown, max: number | string): InvalidArgumentError {
+  return new InvalidArgumentError(`${what} must be a whole number from 0 to ${max}, got ${String(v)}`);
+}
+
+/** Deepest nesting of tables and arrays accepted from the peer; deeper input is refused, not recursed into. */
+const MAX_NESTING = 64;
+
 /**
  * A growable output buffer. One scratch writer is reused for every encode; callers copy out what
  * they need, so encoding allocates nothing but the final frame.
@@ -102,26 +109,33 @@ export class Writer {
     this.buf = next;
   }
 
-  u8(v: number): void {
+  // The range checks are one comparison each: a value that does not fit is refused rather than
+  // silently truncated (a deliveryMode of 258 must not go out as 2).
+  u8(v: number, what = 'octet'): void {
+    if ((v & 0xff) !== v) throw outOfRange(what, v, 255);
     this.ensure(1);
     this.buf[this.pos++] = v;
   }
-  u16(v: number): void {
+  u16(v: number, what = 'short'): void {
+    if ((v & 0xffff) !== v) throw outOfRange(what, v, 65535);
     this.ensure(2);
     this.buf.writeUInt16BE(v, this.pos);
     this.pos += 2;
   }
-  u32(v: number): void {
+  u32(v: number, what = 'long'): void {
+    if (v >>> 0 !== v) throw outOfRange(what, v, 0xffffffff);
     this.ensure(4);
     this.buf.writeUInt32BE(v, this.pos);
     this.pos += 4;
   }
   /** Unsigned 64-bit from a non-negative safe integer or bigint. */
-  u64(v: number | bigint): void {
+  u64(v: number | bigint, what = 'longlong'): void {
     this.ensure(8);
     if (typeof v === 'bigint') {
+      if (v < 0n || v > 0xffffffffffffffffn) throw outOfRange(what, v, '2^64-1');
       this.buf.writeBigUInt64BE(v, this.pos);
     } else {
+      if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(what, v, Number.MAX_SAFE_INTEGER);
       this.buf.writeUInt32BE(Math.floor(v / TWO_32), this.pos);
       this.buf.writeUInt32BE(v % TWO_32, this.pos + 4);
     }
@@ -269,6 +283,7 @@ export class Writer {
     const b = this.buf;
     switch (type) {
       case 't':
+        if (typeof v !== 'boolean') throw new InvalidArgumentError(`field '${key}' of type 't' must be a boolean`);
         b[this.pos++] = v ? 1 : 0;
         return;
       case 'b':
@@ -413,16 +428,30 @@ export class Reader {
     return new Date(this.u64() * 1000);
   }
 
+  private depth = 0;
+
+  private enter(): void {
+    if (++this.depth > MAX_NESTING) {
+      this.depth--;
+      throw new FrameError(`field tables nested deeper than ${MAX_NESTING} levels`, 502);
+    }
+  }
+
   table(): FieldTable {
     const len = this.u32();
     this.need(len);
     const end = this.pos + len;
     const out: FieldTable = {};
-    while (this.pos < end) {
-      const key = this.shortstr();
-      const value = this.fieldValue(end);
-      // A key named __proto__ must not change the object's prototype.
-      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    this.enter();
+    try {
+      while (this.pos < end) {
+        const key = this.shortstr();
+        const value = this.fieldValue(end);
+        // A key named __proto__ must not change the object's prototype.
+        Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      }
+    } finally {
+      this.depth--;
     }
     if (this.pos !== end) throw new FrameError('field table overruns its declared length', 502);
     return out;
@@ -433,13 +462,17 @@ export class Reader {
     this.need(len);
     const end = this.pos + len;
     const out: FieldValue[] = [];
-    while (this.pos < end) out.push(this.fieldValue(end));
+    this.enter();
+    try {
+      while (this.pos < end) out.push(this.fieldValue(end));
+    } finally {
+      this.depth--;
+    }
     if (this.pos !== end) throw new FrameError('field array overruns its declared length', 502);
     return out;
   }
 
   private fieldValue(limit: number): FieldValue {
-    const savedEnd = this.end;
     if (this.pos >= limit) throw new FrameError('field value missing', 502);
     const tag = this.u8();
     const b = this.buf;
@@ -520,7 +553,7 @@ export class Reader {
       default:
         throw new FrameError(`unknown field type tag 0x${tag.toString(16).padStart(2, '0')}`, 502);
     }
-    if (this.pos > limit || this.end !== savedEnd) throw new FrameError('field value overruns its table', 502);
+    if (this.pos > limit) throw new FrameError('field value overruns its table', 502);
     return v;
   }
 }

@@ -51,7 +51,10 @@ test('a large body is passed through as views of the caller buffer', () => {
   const body = Buffer.alloc(LARGE_BODY * 3, 1);
   enc.publish(1, '', 'q', false, undefined, body);
   const chunks = enc.take();
-  assert.ok(chunks.some((c) => c.buffer === body.buffer), 'body is not copied');
+  assert.ok(
+    chunks.some((c) => c.buffer === body.buffer),
+    'body is not copied',
+  );
   const frames = decodeAll(chunks);
   assert.deepEqual(Buffer.concat(frames.slice(2).map((f) => f.payload)), body);
 });

@@ -1153,8 +1153,8 @@ export interface MethodInputByName {
 
 export function encodeConnectionStart(w: Writer, a: ConnectionStartInput): void {
   w.u32(0x000a000a);
-  w.u8((a.versionMajor ?? 0));
-  w.u8((a.versionMinor ?? 9));
+  w.u8((a.versionMajor ?? 0), 'connection.start version-major');
+  w.u8((a.versionMinor ?? 9), 'connection.start version-minor');
   w.table(a.serverProperties);
   w.longstr((a.mechanisms ?? "PLAIN"));
   w.longstr((a.locales ?? "en_US"));
@@ -1180,16 +1180,16 @@ export function encodeConnectionSecureOk(w: Writer, a: ConnectionSecureOkInput):
 
 export function encodeConnectionTune(w: Writer, a: ConnectionTuneInput): void {
   w.u32(0x000a001e);
-  w.u16((a.channelMax ?? 0));
-  w.u32((a.frameMax ?? 0));
-  w.u16((a.heartbeat ?? 0));
+  w.u16((a.channelMax ?? 0), 'connection.tune channel-max');
+  w.u32((a.frameMax ?? 0), 'connection.tune frame-max');
+  w.u16((a.heartbeat ?? 0), 'connection.tune heartbeat');
 }
 
 export function encodeConnectionTuneOk(w: Writer, a: ConnectionTuneOkInput): void {
   w.u32(0x000a001f);
-  w.u16((a.channelMax ?? 0));
-  w.u32((a.frameMax ?? 0));
-  w.u16((a.heartbeat ?? 0));
+  w.u16((a.channelMax ?? 0), 'connection.tune-ok channel-max');
+  w.u32((a.frameMax ?? 0), 'connection.tune-ok frame-max');
+  w.u16((a.heartbeat ?? 0), 'connection.tune-ok heartbeat');
 }
 
 export function encodeConnectionOpen(w: Writer, a: ConnectionOpenInput): void {
@@ -1207,10 +1207,10 @@ export function encodeConnectionOpenOk(w: Writer, a: ConnectionOpenOkInput): voi
 
 export function encodeConnectionClose(w: Writer, a: ConnectionCloseInput): void {
   w.u32(0x000a0032);
-  w.u16(a.replyCode);
+  w.u16(a.replyCode, 'connection.close reply-code');
   w.shortstr((a.replyText ?? ""), 'connection.close reply-text');
-  w.u16(a.classId);
-  w.u16(a.methodId);
+  w.u16(a.classId, 'connection.close class-id');
+  w.u16(a.methodId, 'connection.close method-id');
 }
 
 export function encodeConnectionCloseOk(w: Writer, _a: ConnectionCloseOkInput): void {
@@ -1260,10 +1260,10 @@ export function encodeChannelFlowOk(w: Writer, a: ChannelFlowOkInput): void {
 
 export function encodeChannelClose(w: Writer, a: ChannelCloseInput): void {
   w.u32(0x00140028);
-  w.u16(a.replyCode);
+  w.u16(a.replyCode, 'channel.close reply-code');
   w.shortstr((a.replyText ?? ""), 'channel.close reply-text');
-  w.u16(a.classId);
-  w.u16(a.methodId);
+  w.u16(a.classId, 'channel.close class-id');
+  w.u16(a.methodId, 'channel.close method-id');
 }
 
 export function encodeChannelCloseOk(w: Writer, _a: ChannelCloseOkInput): void {
@@ -1283,12 +1283,12 @@ export function encodeAccessRequest(w: Writer, a: AccessRequestInput): void {
 
 export function encodeAccessRequestOk(w: Writer, a: AccessRequestOkInput): void {
   w.u32(0x001e000b);
-  w.u16((a.ticket ?? 1));
+  w.u16((a.ticket ?? 1), 'access.request-ok ticket');
 }
 
 export function encodeExchangeDeclare(w: Writer, a: ExchangeDeclareInput): void {
   w.u32(0x0028000a);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'exchange.declare ticket');
   w.shortstr(a.exchange, 'exchange.declare exchange');
   w.shortstr((a.type ?? "direct"), 'exchange.declare type');
   w.u8(0);
@@ -1306,7 +1306,7 @@ export function encodeExchangeDeclareOk(w: Writer, _a: ExchangeDeclareOkInput): 
 
 export function encodeExchangeDelete(w: Writer, a: ExchangeDeleteInput): void {
   w.u32(0x00280014);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'exchange.delete ticket');
   w.shortstr(a.exchange, 'exchange.delete exchange');
   w.u8(0);
   if ((a.ifUnused ?? false)) w.buf[w.pos - 1]! |= 1;
@@ -1319,7 +1319,7 @@ export function encodeExchangeDeleteOk(w: Writer, _a: ExchangeDeleteOkInput): vo
 
 export function encodeExchangeBind(w: Writer, a: ExchangeBindInput): void {
   w.u32(0x0028001e);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'exchange.bind ticket');
   w.shortstr(a.destination, 'exchange.bind destination');
   w.shortstr(a.source, 'exchange.bind source');
   w.shortstr((a.routingKey ?? ""), 'exchange.bind routing-key');
@@ -1334,7 +1334,7 @@ export function encodeExchangeBindOk(w: Writer, _a: ExchangeBindOkInput): void {
 
 export function encodeExchangeUnbind(w: Writer, a: ExchangeUnbindInput): void {
   w.u32(0x00280028);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'exchange.unbind ticket');
   w.shortstr(a.destination, 'exchange.unbind destination');
   w.shortstr(a.source, 'exchange.unbind source');
   w.shortstr((a.routingKey ?? ""), 'exchange.unbind routing-key');
@@ -1349,7 +1349,7 @@ export function encodeExchangeUnbindOk(w: Writer, _a: ExchangeUnbindOkInput): vo
 
 export function encodeQueueDeclare(w: Writer, a: QueueDeclareInput): void {
   w.u32(0x0032000a);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'queue.declare ticket');
   w.shortstr((a.queue ?? ""), 'queue.declare queue');
   w.u8(0);
   if ((a.passive ?? false)) w.buf[w.pos - 1]! |= 1;
@@ -1363,13 +1363,13 @@ export function encodeQueueDeclare(w: Writer, a: QueueDeclareInput): void {
 export function encodeQueueDeclareOk(w: Writer, a: QueueDeclareOkInput): void {
   w.u32(0x0032000b);
   w.shortstr(a.queue, 'queue.declare-ok queue');
-  w.u32(a.messageCount);
-  w.u32(a.consumerCount);
+  w.u32(a.messageCount, 'queue.declare-ok message-count');
+  w.u32(a.consumerCount, 'queue.declare-ok consumer-count');
 }
 
 export function encodeQueueBind(w: Writer, a: QueueBindInput): void {
   w.u32(0x00320014);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'queue.bind ticket');
   w.shortstr((a.queue ?? ""), 'queue.bind queue');
   w.shortstr(a.exchange, 'queue.bind exchange');
   w.shortstr((a.routingKey ?? ""), 'queue.bind routing-key');
@@ -1384,7 +1384,7 @@ export function encodeQueueBindOk(w: Writer, _a: QueueBindOkInput): void {
 
 export function encodeQueuePurge(w: Writer, a: QueuePurgeInput): void {
   w.u32(0x0032001e);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'queue.purge ticket');
   w.shortstr((a.queue ?? ""), 'queue.purge queue');
   w.u8(0);
   if ((a.nowait ?? false)) w.buf[w.pos - 1]! |= 1;
@@ -1392,12 +1392,12 @@ export function encodeQueuePurge(w: Writer, a: QueuePurgeInput): void {
 
 export function encodeQueuePurgeOk(w: Writer, a: QueuePurgeOkInput): void {
   w.u32(0x0032001f);
-  w.u32(a.messageCount);
+  w.u32(a.messageCount, 'queue.purge-ok message-count');
 }
 
 export function encodeQueueDelete(w: Writer, a: QueueDeleteInput): void {
   w.u32(0x00320028);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'queue.delete ticket');
   w.shortstr((a.queue ?? ""), 'queue.delete queue');
   w.u8(0);
   if ((a.ifUnused ?? false)) w.buf[w.pos - 1]! |= 1;
@@ -1407,12 +1407,12 @@ export function encodeQueueDelete(w: Writer, a: QueueDeleteInput): void {
 
 export function encodeQueueDeleteOk(w: Writer, a: QueueDeleteOkInput): void {
   w.u32(0x00320029);
-  w.u32(a.messageCount);
+  w.u32(a.messageCount, 'queue.delete-ok message-count');
 }
 
 export function encodeQueueUnbind(w: Writer, a: QueueUnbindInput): void {
   w.u32(0x00320032);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'queue.unbind ticket');
   w.shortstr((a.queue ?? ""), 'queue.unbind queue');
   w.shortstr(a.exchange, 'queue.unbind exchange');
   w.shortstr((a.routingKey ?? ""), 'queue.unbind routing-key');
@@ -1425,8 +1425,8 @@ export function encodeQueueUnbindOk(w: Writer, _a: QueueUnbindOkInput): void {
 
 export function encodeBasicQos(w: Writer, a: BasicQosInput): void {
   w.u32(0x003c000a);
-  w.u32((a.prefetchSize ?? 0));
-  w.u16((a.prefetchCount ?? 0));
+  w.u32((a.prefetchSize ?? 0), 'basic.qos prefetch-size');
+  w.u16((a.prefetchCount ?? 0), 'basic.qos prefetch-count');
   w.u8(0);
   if ((a.global ?? false)) w.buf[w.pos - 1]! |= 1;
 }
@@ -1437,7 +1437,7 @@ export function encodeBasicQosOk(w: Writer, _a: BasicQosOkInput): void {
 
 export function encodeBasicConsume(w: Writer, a: BasicConsumeInput): void {
   w.u32(0x003c0014);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'basic.consume ticket');
   w.shortstr((a.queue ?? ""), 'basic.consume queue');
   w.shortstr((a.consumerTag ?? ""), 'basic.consume consumer-tag');
   w.u8(0);
@@ -1467,7 +1467,7 @@ export function encodeBasicCancelOk(w: Writer, a: BasicCancelOkInput): void {
 
 export function encodeBasicPublish(w: Writer, a: BasicPublishInput): void {
   w.u32(0x003c0028);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'basic.publish ticket');
   w.shortstr((a.exchange ?? ""), 'basic.publish exchange');
   w.shortstr((a.routingKey ?? ""), 'basic.publish routing-key');
   w.u8(0);
@@ -1477,7 +1477,7 @@ export function encodeBasicPublish(w: Writer, a: BasicPublishInput): void {
 
 export function encodeBasicReturn(w: Writer, a: BasicReturnInput): void {
   w.u32(0x003c0032);
-  w.u16(a.replyCode);
+  w.u16(a.replyCode, 'basic.return reply-code');
   w.shortstr((a.replyText ?? ""), 'basic.return reply-text');
   w.shortstr(a.exchange, 'basic.return exchange');
   w.shortstr(a.routingKey, 'basic.return routing-key');
@@ -1486,7 +1486,7 @@ export function encodeBasicReturn(w: Writer, a: BasicReturnInput): void {
 export function encodeBasicDeliver(w: Writer, a: BasicDeliverInput): void {
   w.u32(0x003c003c);
   w.shortstr(a.consumerTag, 'basic.deliver consumer-tag');
-  w.u64(a.deliveryTag);
+  w.u64(a.deliveryTag, 'basic.deliver delivery-tag');
   w.u8(0);
   if ((a.redelivered ?? false)) w.buf[w.pos - 1]! |= 1;
   w.shortstr(a.exchange, 'basic.deliver exchange');
@@ -1495,7 +1495,7 @@ export function encodeBasicDeliver(w: Writer, a: BasicDeliverInput): void {
 
 export function encodeBasicGet(w: Writer, a: BasicGetInput): void {
   w.u32(0x003c0046);
-  w.u16((a.ticket ?? 0));
+  w.u16((a.ticket ?? 0), 'basic.get ticket');
   w.shortstr((a.queue ?? ""), 'basic.get queue');
   w.u8(0);
   if ((a.noAck ?? false)) w.buf[w.pos - 1]! |= 1;
@@ -1503,12 +1503,12 @@ export function encodeBasicGet(w: Writer, a: BasicGetInput): void {
 
 export function encodeBasicGetOk(w: Writer, a: BasicGetOkInput): void {
   w.u32(0x003c0047);
-  w.u64(a.deliveryTag);
+  w.u64(a.deliveryTag, 'basic.get-ok delivery-tag');
   w.u8(0);
   if ((a.redelivered ?? false)) w.buf[w.pos - 1]! |= 1;
   w.shortstr(a.exchange, 'basic.get-ok exchange');
   w.shortstr(a.routingKey, 'basic.get-ok routing-key');
-  w.u32(a.messageCount);
+  w.u32(a.messageCount, 'basic.get-ok message-count');
 }
 
 export function encodeBasicGetEmpty(w: Writer, a: BasicGetEmptyInput): void {
@@ -1518,14 +1518,14 @@ export function encodeBasicGetEmpty(w: Writer, a: BasicGetEmptyInput): void {
 
 export function encodeBasicAck(w: Writer, a: BasicAckInput): void {
   w.u32(0x003c0050);
-  w.u64((a.deliveryTag ?? 0));
+  w.u64((a.deliveryTag ?? 0), 'basic.ack delivery-tag');
   w.u8(0);
   if ((a.multiple ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
 export function encodeBasicReject(w: Writer, a: BasicRejectInput): void {
   w.u32(0x003c005a);
-  w.u64(a.deliveryTag);
+  w.u64(a.deliveryTag, 'basic.reject delivery-tag');
   w.u8(0);
   if ((a.requeue ?? true)) w.buf[w.pos - 1]! |= 1;
 }
@@ -1548,7 +1548,7 @@ export function encodeBasicRecoverOk(w: Writer, _a: BasicRecoverOkInput): void {
 
 export function encodeBasicNack(w: Writer, a: BasicNackInput): void {
   w.u32(0x003c0078);
-  w.u64((a.deliveryTag ?? 0));
+  w.u64((a.deliveryTag ?? 0), 'basic.nack delivery-tag');
   w.u8(0);
   if ((a.multiple ?? false)) w.buf[w.pos - 1]! |= 1;
   if ((a.requeue ?? true)) w.buf[w.pos - 1]! |= 2;

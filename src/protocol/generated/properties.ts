@@ -82,11 +82,11 @@ export function encodeBasicProperties(w: Writer, p: BasicProperties): void {
   }
   if ((v = p.deliveryMode) !== undefined) {
     flags |= 0x1000;
-    w.u8(v);
+    w.u8(v, 'property deliveryMode');
   }
   if ((v = p.priority) !== undefined) {
     flags |= 0x0800;
-    w.u8(v);
+    w.u8(v, 'property priority');
   }
   if ((v = p.correlationId) !== undefined) {
     flags |= 0x0400;
