@@ -41,16 +41,21 @@ function run(files, concurrency) {
     const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
     const counts = { pass: 0, fail: 0, skipped: 0, todo: 0, cancelled: 0 };
-    let tail = '';
+    // node's summary lines ("ℹ pass 12") come last; read every line so that a long recap of
+    // failures before them cannot push them out of view.
+    let partial = '';
+    const scan = (line) => {
+      const m = /^\S+ (pass|fail|skipped|todo|cancelled) (\d+)$/.exec(line);
+      if (m) counts[m[1]] = Number(m[2]);
+    };
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString()).slice(-4000);
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) scan(line);
     });
     child.on('close', (code) => {
-      for (const key of Object.keys(counts)) {
-        const m = tail.match(new RegExp(`^. ${key} (\\d+)$`, 'm'));
-        if (m) counts[key] = Number(m[1]);
-      }
+      scan(partial);
       done({ code: code ?? 1, counts });
     });
   });

@@ -99,7 +99,7 @@ interface PendingCall {
   name: MethodName;
   args: unknown;
   replies: readonly number[];
-  resolve(method: AMQPMethod | Message | null): void;
+  resolve(reply: AMQPMethod | Message | Consumer | null): void;
   reject(error: AMQPError): void;
   /** For basic.consume: the handler to register when consume-ok arrives. */
   handler?: MessageHandler;
@@ -207,9 +207,11 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     opening = false,
     handler?: MessageHandler,
   ): Promise<AMQPMethod> {
-    if (!(this.state === 'open' || (opening && this.state === 'opening'))) return Promise.reject(this.unusableError());
+    if (!(this.state === 'open' || (opening && this.state === 'opening')) || !this.host.isOpen) {
+      return Promise.reject(this.unusableError());
+    }
     const replies = SYNC_RESPONSES.get(METHOD_IDS[name]) ?? NO_REPLY;
-    return new Promise<AMQPMethod | Message | null>((resolve, reject) => {
+    return new Promise<AMQPMethod | Message | Consumer | null>((resolve, reject) => {
       const call: PendingCall = { name, args, replies, resolve, reject };
       if (handler !== undefined) call.handler = handler;
       this.calls.push(call);
@@ -250,7 +252,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
   }
 
   /** Completes the in-flight call if `id` answers it. */
-  private answer(id: number, value: AMQPMethod | Message | null): boolean {
+  private answer(id: number, value: AMQPMethod | Message | Consumer | null): boolean {
     const head = this.calls[this.callHead];
     if (head === undefined || !head.replies.includes(id)) return false;
     this.shiftCall();
@@ -370,12 +372,9 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
       false,
       handler,
     );
-    // Deliveries can only follow consume-ok, and the consumer is registered as the reply is handled
-    // (see onMethod), so none is missed.
-    const tag = (reply as Extract<AMQPMethod, { name: 'basic.consume-ok' }>).args.consumerTag;
-    const consumer = this.consumers.get(tag);
-    if (consumer === undefined) throw this.unusableError();
-    return consumer;
+    // The consumer is created and registered as consume-ok is handled (see onMethod), before any
+    // delivery for it can arrive; the call resolves with it even if the broker has cancelled it since.
+    return reply as unknown as Consumer;
   }
 
   /** Stops a consumer (basic.cancel). Resolves once the broker confirmed; deliveries may precede that. */
@@ -408,12 +407,17 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     properties?: BasicProperties,
     options?: PublishOptions,
   ): Promise<void> {
-    if (this.state !== 'open') return Promise.reject(this.unusableError());
+    if (this.state !== 'open' || !this.host.isOpen) return Promise.reject(this.unusableError());
     if (!Buffer.isBuffer(body)) {
       return Promise.reject(
         new InvalidArgumentError(
           `message body must be a Buffer, got ${body === null ? 'null' : typeof body}; use Buffer.from(...)`,
         ),
+      );
+    }
+    if (properties !== undefined && (typeof properties !== 'object' || properties === null)) {
+      return Promise.reject(
+        new InvalidArgumentError(`message properties must be an object, e.g. { contentType: 'text/plain' }`),
       );
     }
     const mandatory = options?.mandatory ?? false;
@@ -638,9 +642,10 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
           const consumer = new Consumer(this, m.args.consumerTag, args.queue ?? '', head.handler ?? (() => {}));
           this.consumers.set(m.args.consumerTag, consumer);
           this.noAckTags.set(m.args.consumerTag, args.noAck ?? false);
+          this.answer(m.id, consumer);
+          return;
         }
-        this.answer(m.id, m);
-        return;
+        throw new FrameError(`unexpected ${m.name} on channel ${this.id}`, 505);
       }
       case 'basic.cancel': {
         // The broker cancelled a consumer (queue deleted, node down): consumer_cancel_notify.
@@ -684,7 +689,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     r.pos = start;
     r.end = end;
     const classId = this.reader.u16();
-    if (classId !== BASIC_CLASS_ID) throw new FrameError(`content header of class ${classId}, expected 60`, 501);
+    // A badly formed content is an unexpected frame (505), as the spec says of wrong class ids (4.2.6.2).
+    if (classId !== BASIC_CLASS_ID) throw new FrameError(`content header of class ${classId}, expected 60`, 505);
     this.reader.u16(); // weight, unused
     a.bodySize = this.reader.u64();
     a.properties = decodeBasicProperties(this.reader);
@@ -699,16 +705,17 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     }
     const n = end - start;
     if (a.received + n > a.bodySize) {
-      throw new FrameError(`body longer than the ${a.bodySize} bytes its header announced on channel ${this.id}`, 501);
+      throw new FrameError(`body longer than the ${a.bodySize} bytes its header announced on channel ${this.id}`, 505);
     }
     if (a.received === 0 && n === a.bodySize) {
       this.completeContent(a, buf.subarray(start, end));
       return;
     }
-    if (a.body === undefined) a.body = Buffer.allocUnsafe(a.bodySize);
-    buf.copy(a.body, a.received, start, end);
+    // Views of the frames, joined once complete: memory follows the bytes that arrived, never the size a
+    // header announced (a hostile 2^56-byte header must not allocate anything).
+    (a.parts ??= []).push(buf.subarray(start, end));
     a.received += n;
-    if (a.received === a.bodySize) this.completeContent(a, a.body);
+    if (a.received === a.bodySize) this.completeContent(a, Buffer.concat(a.parts, a.bodySize));
   }
 
   private completeContent(a: Assembly, body: Buffer): void {

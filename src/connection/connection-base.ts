@@ -204,8 +204,8 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
       this.transport.startHeartbeat(this.heartbeat);
       this.handshakeStage = 'open';
       await this.requestZero('connection.open', { virtualHost: o.vhost }, ['connection.open-ok']);
-      this.handshakeStage = 'done';
-      if (this.state === 'opening') this.state = 'open';
+      // Closed between open-ok and now (e.g. a close in the same chunk): report that, not a dead connection.
+      if (this.state !== 'open') throw this.closeError ?? new ClosedError('the connection closed during the handshake');
     } catch (err) {
       const error = this.closeError ?? (err as AMQPError);
       this.fail(error);
@@ -275,6 +275,8 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
   // ------------------------------------------------------------------ frames in
 
   private onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
+    // The rest of a chunk that held a fatal frame must not be acted on.
+    if (this.state === 'closed') return;
     if (this.tracer) this.tracer.incoming(type, channelId, buf, start, end);
     try {
       if (type === FRAME_METHOD) {
@@ -296,13 +298,15 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
           this.channelFor(channelId, method.name)?.onMethod(method);
         }
       } else if (type === FRAME_HEADER) {
-        if (channelId === 0) throw new FrameError('content header on channel 0', 504);
+        // No content method is allowed on channel 0, so this is content without its method (spec 4.2.6).
+        if (channelId === 0) throw new FrameError('content header on channel 0', 505);
         this.channelFor(channelId, 'content header')?.onHeader(buf, start, end);
       } else if (type === FRAME_BODY) {
-        if (channelId === 0) throw new FrameError('body frame on channel 0', 504);
+        if (channelId === 0) throw new FrameError('body frame on channel 0', 505);
         this.channelFor(channelId, 'body')?.onBody(buf, start, end);
       } else if (type === FRAME_HEARTBEAT) {
         if (channelId !== 0) throw new FrameError(`heartbeat on channel ${channelId}`, 501);
+        if (end !== start) throw new FrameError(`heartbeat frame with a ${end - start}-byte payload`, 501);
       }
     } catch (err) {
       const error =
@@ -329,6 +333,11 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
   private onChannelZero(m: AMQPMethod): void {
     const waiter = this.zeroWaiters[0];
     if (waiter?.expect.includes(m.name)) {
+      if (m.name === 'connection.open-ok') {
+        // Open from this frame on: a close arriving right behind it is an ordinary server close.
+        this.handshakeStage = 'done';
+        this.state = 'open';
+      }
       this.zeroWaiters.shift();
       waiter.resolve(m);
       return;
@@ -341,6 +350,7 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
         return;
       }
       case 'connection.close-ok':
+        if (this.state !== 'closing') throw new FrameError('connection.close-ok without a connection.close', 505);
         this.fail(undefined);
         return;
       case 'connection.blocked':
@@ -462,12 +472,15 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
         `the broker closed the connection after authentication; it probably refused the credentials of user '${this.options.username}'`,
         { cause: error },
       );
-    } else if (
-      error instanceof FrameError &&
-      this.handshakeStage === 'start' &&
-      /frame type 65\b/.test(error.message)
-    ) {
-      error = new HandshakeError('the server does not speak AMQP 0-9-1 (it answered with another protocol header)');
+    } else if (error instanceof FrameError && this.handshakeStage === 'start') {
+      // Whatever answered is not an AMQP 0-9-1 broker (another AMQP version's header, HTTP, TLS…):
+      // say so, and send it nothing.
+      error = new HandshakeError(
+        /frame type 65\b/.test(error.message)
+          ? 'the server does not speak AMQP 0-9-1 (it answered with another protocol header)'
+          : `the server at ${this.options.host}:${this.options.port} does not speak AMQP 0-9-1 (${error.message})`,
+        { cause: error },
+      );
     }
     // A socket that ends while we are closing is the clean end of our close.
     if (wasClosing && error instanceof SocketError) error = undefined;

@@ -25,7 +25,10 @@ export interface ConnectionOptions {
   vhost?: string;
   /** `true` (or an `amqps://` URL) for TLS; an object is passed on to `tls.connect`. Verification stays on unless you turn it off. */
   tls?: boolean | tls.ConnectionOptions;
-  /** Heartbeat interval in seconds that warren asks for; 0 turns heartbeats off. Default 60. */
+  /**
+   * Heartbeat interval in seconds that warren asks for. Default 60. As in the Java client and amqplib,
+   * 0 means "no preference": the broker's value is taken (the lower of two non-zero values wins).
+   */
   heartbeat?: number;
   /** Largest frame warren accepts, in bytes (0 = no limit from our side). Default 131072. */
   frameMax?: number;
@@ -90,7 +93,8 @@ function decode(part: string, what: string, url: string): string {
 
 /** The URL with its password replaced by `***`, for messages and logs. */
 export function redactUrl(url: string): string {
-  return url.replace(/^(amqps?:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
+  // Any scheme (a mistyped one must not leak either), and up to the '@' even if the password holds a '/'.
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@]*@/i, '$1***@');
 }
 
 /** Parses an `amqp://user:pass@host:port/vhost?heartbeat=…` URL into options. */

@@ -79,6 +79,10 @@ const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
 const TWO_32 = 0x100000000;
 
+function typeOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
 function outOfRange(what: string, v: unknown, max: number | string): InvalidArgumentError {
   return new InvalidArgumentError(`${what} must be a whole number from 0 to ${max}, got ${String(v)}`);
 }
@@ -143,6 +147,7 @@ export class Writer {
   }
 
   shortstr(s: string, what = 'short string'): void {
+    if (typeof s !== 'string') throw new InvalidArgumentError(`${what} must be a string, got ${typeOf(s)}`);
     this.ensure(1 + s.length * 3);
     const len = this.buf.write(s, this.pos + 1, 'utf8');
     if (len > 255) {
@@ -159,6 +164,8 @@ export class Writer {
       this.buf.writeUInt32BE(len, this.pos);
       this.pos += 4 + len;
     } else {
+      if (!Buffer.isBuffer(s))
+        throw new InvalidArgumentError(`a long string must be a string or Buffer, got ${typeOf(s)}`);
       this.ensure(4 + s.length);
       this.buf.writeUInt32BE(s.length, this.pos);
       s.copy(this.buf, this.pos + 4);
@@ -167,6 +174,7 @@ export class Writer {
   }
 
   timestamp(d: Date): void {
+    if (!(d instanceof Date)) throw new InvalidArgumentError(`a timestamp must be a Date, got ${typeOf(d)}`);
     const ms = d.getTime();
     if (!Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError('timestamp must be a valid Date after 1970');
     this.u64(Math.floor(ms / 1000));
@@ -180,21 +188,43 @@ export class Writer {
       if (typeof t !== 'object' || Array.isArray(t) || Buffer.isBuffer(t)) {
         throw new InvalidArgumentError('a field table must be a plain object');
       }
-      for (const key in t) {
-        const value = t[key];
-        if (value === undefined) continue;
-        this.shortstr(key, `field table key '${key.slice(0, 40)}'`);
-        this.fieldValue(value, key);
+      this.nest();
+      try {
+        for (const key in t) {
+          const value = t[key];
+          if (value === undefined) continue;
+          this.shortstr(key, `field table key '${key.slice(0, 40)}'`);
+          this.fieldValue(value, key);
+        }
+      } finally {
+        this.depth--;
       }
     }
     this.buf.writeUInt32BE(this.pos - start - 4, start);
+  }
+
+  private depth = 0;
+
+  /** Counts one level of nesting; a table that contains itself would otherwise overflow the stack. */
+  private nest(): void {
+    if (++this.depth > MAX_NESTING) {
+      this.depth--;
+      throw new InvalidArgumentError(
+        `field tables nested deeper than ${MAX_NESTING} levels (does one contain itself?)`,
+      );
+    }
   }
 
   private array(values: readonly FieldValue[], key: string): void {
     const start = this.pos;
     this.ensure(4);
     this.pos += 4;
-    for (const v of values) this.fieldValue(v === undefined ? null : v, key);
+    this.nest();
+    try {
+      for (const v of values) this.fieldValue(v === undefined ? null : v, key);
+    } finally {
+      this.depth--;
+    }
     this.buf.writeUInt32BE(this.pos - start - 4, start);
   }
 
@@ -396,10 +426,13 @@ export class Reader {
     this.pos += 4;
     return v;
   }
-  /** Unsigned 64-bit as a number (exact up to 2^53; delivery tags and counts never exceed it). */
+  /** Unsigned 64-bit as a number; values above 2^53 − 1 (never a real tag, count or size) are refused (502). */
   u64(): number {
     this.need(8);
-    const v = this.buf.readUInt32BE(this.pos) * TWO_32 + this.buf.readUInt32BE(this.pos + 4);
+    const high = this.buf.readUInt32BE(this.pos);
+    // Above 2^53 − 1 a number is inexact: acking such a delivery tag would ack another message.
+    if (high > 0x1fffff) throw new FrameError(`64-bit value at offset ${this.pos} is above 2^53 − 1`, 502);
+    const v = high * TWO_32 + this.buf.readUInt32BE(this.pos + 4);
     this.pos += 8;
     return v;
   }
