@@ -386,6 +386,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     }
     await this.call('basic.cancel', { consumerTag });
     this.consumers.delete(consumerTag);
+    this.noAckTags.delete(consumerTag);
     consumer?.stopped(false, undefined);
   }
 
@@ -651,6 +652,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
         // The broker cancelled a consumer (queue deleted, node down): consumer_cancel_notify.
         const consumer = this.consumers.get(m.args.consumerTag);
         this.consumers.delete(m.args.consumerTag);
+        this.noAckTags.delete(m.args.consumerTag);
         if (!m.args.nowait) this.send('basic.cancel-ok', { consumerTag: m.args.consumerTag });
         consumer?.stopped(true, undefined);
         return;

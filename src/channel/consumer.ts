@@ -91,11 +91,17 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     }
   }
 
-  private reportHandlerError(err: unknown, message: Message): void {
-    if (this.listenerCount('handlerError') > 0) this.emit('handlerError', err, message);
-    else
+  private reportHandlerError(err: unknown, message: Message, late = false): void {
+    if (this.listenerCount('handlerError') > 0) {
+      this.emit('handlerError', err, message);
+    } else if (!late) {
+      // The first deliveries can run before basicConsume() has resolved and a listener could be
+      // attached: look again once the caller has had its turn.
+      setImmediate(() => this.reportHandlerError(err, message, true));
+    } else {
       process.emitWarning(
         `warren: the handler of consumer ${this.consumerTag} threw and nobody listens for 'handlerError': ${String(err)}`,
       );
+    }
   }
 }

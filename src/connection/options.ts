@@ -75,10 +75,19 @@ export const DEFAULT_CHANNEL_MAX = 2047;
 export const DEFAULT_HEARTBEAT = 60;
 export const DEFAULT_CONNECTION_TIMEOUT = 10_000;
 
-function intInRange(value: string | number, name: string, min: number, max: number, source: string): number {
+function intInRange(
+  value: string | number,
+  name: string,
+  min: number,
+  max: number,
+  source: string,
+  echo = true,
+): number {
   const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new InvalidArgumentError(`${name} in ${source} must be a whole number from ${min} to ${max}, got '${value}'`);
+    // The port text is not echoed: a password with an unencoded '/' ends up there.
+    const got = echo ? `, got '${value}'` : '';
+    throw new InvalidArgumentError(`${name} in ${source} must be a whole number from ${min} to ${max}${got}`);
   }
   return n;
 }
@@ -93,8 +102,9 @@ function decode(part: string, what: string, url: string): string {
 
 /** The URL with its password replaced by `***`, for messages and logs. */
 export function redactUrl(url: string): string {
-  // Any scheme (a mistyped one must not leak either), and up to the '@' even if the password holds a '/'.
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@]*@/i, '$1***@');
+  // Any scheme and any number of slashes (a mistyped URL must not leak either), and up to the last
+  // '@' even if the password holds a '/'.
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/*[^:@/]*:)[^@]*@/i, '$1***@');
 }
 
 /** Parses an `amqp://user:pass@host:port/vhost?heartbeat=…` URL into options. */
@@ -116,7 +126,8 @@ export function parseUrl(url: string): ConnectionOptions {
   if (rawHost !== undefined && rawHost !== '') {
     out.host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : decode(rawHost, 'host', url);
   }
-  if (rawPort !== undefined && rawPort !== '') out.port = intInRange(rawPort, 'the port', 1, 65535, redactUrl(url));
+  if (rawPort !== undefined && rawPort !== '')
+    out.port = intInRange(rawPort, 'the port', 1, 65535, redactUrl(url), false);
   out.port ??= secure ? 5671 : 5672;
   if (rawPath !== undefined && rawPath.length > 1) {
     // The vhost is the whole path after the first slash: '/%2f' is '/', '/a%2Fb' is 'a/b'.

@@ -10,6 +10,7 @@ import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } fr
 import { encodeBasicPublish, METHOD_ENCODERS, type MethodInputByName, type MethodName } from './generated/methods.js';
 import { BASIC_CLASS_ID, type BasicProperties, encodeBasicProperties } from './generated/properties.js';
 import { Writer } from './primitives.js';
+import { InvalidArgumentError } from '../errors.js';
 
 const ARENA_SIZE = 256 * 1024;
 /** Bodies at least this large are written as views of the caller's buffer instead of being copied. */
@@ -64,7 +65,14 @@ export class FrameEncoder {
   private finish(relativeAt: number): void {
     const w = this.w;
     const at = w.mark + relativeAt;
-    w.buf.writeUInt32BE(w.pos - at - 7, at + 3);
+    const size = w.pos - at - 7;
+    if (size > this.frameMax - 8) {
+      // The broker would close the whole connection (501); refuse it here, before anything is sent.
+      throw new InvalidArgumentError(
+        `a ${w.buf[at] === FRAME_HEADER ? 'message header (properties)' : 'method'} frame of ${size + 8} bytes exceeds the negotiated frame-max ${this.frameMax}; shorten the headers or arguments`,
+      );
+    }
+    w.buf.writeUInt32BE(size, at + 3);
     w.ensure(1);
     w.buf[w.pos++] = FRAME_END;
   }

@@ -1,0 +1,263 @@
+/**
+ * Message properties and header tables through the real broker: every basic property and every
+ * field-table type RabbitMQ carries, read back identical by warren (through a consumer, basic.get, a
+ * headers exchange that makes the broker decode and re-encode the header, and basic.return), plus
+ * properties the broker acts on (priority, expiration).
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import {
+  type BasicProperties,
+  type Channel,
+  type Connection,
+  connect,
+  Decimal,
+  type FieldTable,
+  MessageReturned,
+  TypedValue,
+} from '../../src/index.js';
+import { AMQP_URL, consumeN, drain, rejection, Resources } from '../support/broker.js';
+
+const res = new Resources();
+let conn: Connection;
+let ch: Channel;
+
+before(async () => {
+  conn = await connect(AMQP_URL);
+  ch = await conn.openChannel();
+  await ch.confirmSelect();
+});
+
+after(async () => {
+  await conn.close();
+  await res.cleanup();
+});
+
+const when = new Date(Math.floor(Date.now() / 1000) * 1000);
+const earlier = new Date(1_000_000_000_000);
+
+/** Headers with every field type, and what they read back as. */
+const sentHeaders: FieldTable = {
+  string: 'ünïcødé ✓ text',
+  empty: '',
+  yes: true,
+  no: false,
+  int: 42,
+  negative: -7,
+  int32Max: 2147483647,
+  int32Min: -2147483648,
+  int64: 2 ** 40,
+  negativeInt64: -(2 ** 50),
+  bigPositive: 2n ** 62n + 1n,
+  bigNegative: -(2n ** 63n),
+  smallBigint: 5n,
+  double: Math.PI,
+  negativeDouble: -0.5,
+  tb: new TypedValue('b', -128),
+  tB: new TypedValue('B', 255),
+  ts: new TypedValue('s', -32768),
+  tu: new TypedValue('u', 65535),
+  tI: new TypedValue('I', -5),
+  ti: new TypedValue('i', 4294967295),
+  tl: new TypedValue('l', 2n ** 63n - 1n),
+  tlSmall: new TypedValue('l', 3),
+  tf: new TypedValue('f', 1.5),
+  tfInexact: new TypedValue('f', 0.1),
+  td: new TypedValue('d', 2.5),
+  tt: new TypedValue('t', true),
+  tS: new TypedValue('S', 'typed'),
+  tx: new TypedValue('x', Buffer.from([0, 1, 2, 255])),
+  tT: new TypedValue('T', earlier),
+  tV: new TypedValue('V', null),
+  tA: new TypedValue('A', [1, 'a']),
+  tF: new TypedValue('F', { a: 1 }),
+  tD: new TypedValue('D', new Decimal(3, -12345)),
+  decimal: new Decimal(2, 12345),
+  date: when,
+  buffer: Buffer.from([0, 0xff, 0x10, 0x80]),
+  emptyBuffer: Buffer.alloc(0),
+  nothing: null,
+  skipped: undefined,
+  nested: { level: 1, inner: { level: 2, list: [1, 'two', { three: 3 }], deeper: { x: null } } },
+  emptyTable: {},
+  array: [1, 'a', true, null, 2.5, [1, [2]], { k: 'v' }, Buffer.from('b'), when, new Decimal(1, 5), 2n ** 60n],
+  emptyArray: [],
+  'key with spaces & ünïcødé': 'ok',
+};
+
+const expectedHeaders: FieldTable = {
+  string: 'ünïcødé ✓ text',
+  empty: '',
+  yes: true,
+  no: false,
+  int: 42,
+  negative: -7,
+  int32Max: 2147483647,
+  int32Min: -2147483648,
+  int64: 2 ** 40,
+  negativeInt64: -(2 ** 50),
+  bigPositive: 2n ** 62n + 1n,
+  bigNegative: -(2n ** 63n),
+  smallBigint: 5,
+  double: Math.PI,
+  negativeDouble: -0.5,
+  tb: -128,
+  tB: 255,
+  ts: -32768,
+  tu: 65535,
+  tI: -5,
+  ti: 4294967295,
+  tl: 2n ** 63n - 1n,
+  tlSmall: 3,
+  tf: 1.5,
+  tfInexact: Math.fround(0.1),
+  td: 2.5,
+  tt: true,
+  tS: 'typed',
+  tx: Buffer.from([0, 1, 2, 255]),
+  tT: earlier,
+  tV: null,
+  tA: [1, 'a'],
+  tF: { a: 1 },
+  tD: new Decimal(3, -12345),
+  decimal: new Decimal(2, 12345),
+  date: when,
+  buffer: Buffer.from([0, 0xff, 0x10, 0x80]),
+  emptyBuffer: Buffer.alloc(0),
+  nothing: null,
+  nested: { level: 1, inner: { level: 2, list: [1, 'two', { three: 3 }], deeper: { x: null } } },
+  emptyTable: {},
+  array: [1, 'a', true, null, 2.5, [1, [2]], { k: 'v' }, Buffer.from('b'), when, new Decimal(1, 5), 2n ** 60n],
+  emptyArray: [],
+  'key with spaces & ünïcødé': 'ok',
+};
+
+const sentProperties: BasicProperties = {
+  contentType: 'application/json',
+  contentEncoding: 'gzip',
+  headers: sentHeaders,
+  deliveryMode: 2,
+  priority: 7,
+  correlationId: 'corr-42',
+  replyTo: 'reply-queue',
+  expiration: '600000',
+  messageId: 'msg-1',
+  timestamp: when,
+  type: 'order.created',
+  userId: 'guest',
+  appId: 'warren-tests',
+  clusterId: 'cluster-1',
+};
+
+const expectedProperties: BasicProperties = { ...sentProperties, headers: expectedHeaders };
+
+describe('every property and header type reads back identical', () => {
+  test('through the default exchange, basic.get', async () => {
+    const q = res.queue();
+    await ch.queueDeclare(q);
+    await ch.basicPublish('', q, Buffer.from('props'), sentProperties);
+    const m = await ch.basicGet(q, { noAck: true });
+    assert.ok(m);
+    assert.deepEqual(m.properties, expectedProperties);
+    assert.equal(m.body.toString(), 'props');
+  });
+
+  test('through a headers exchange (the broker decodes and routes on the header), consumer', async () => {
+    const x = res.exchange();
+    const q = res.queue();
+    await ch.exchangeDeclare(x, 'headers');
+    await ch.queueDeclare(q);
+    await ch.queueBind(q, x, '', { 'x-match': 'all', string: 'ünïcødé ✓ text', tB: 255 });
+    await ch.basicPublish(x, '', Buffer.from('props'), sentProperties);
+    const [m] = await consumeN(ch, q, 1);
+    assert.deepEqual(m?.properties, expectedProperties);
+  });
+
+  test('in a basic.return', async () => {
+    const c = await conn.openChannel();
+    try {
+      await c.confirmSelect();
+      const err = await rejection(
+        c.basicPublish('', res.queue('nowhere'), Buffer.from('r'), sentProperties, { mandatory: true }),
+      );
+      assert.ok(err instanceof MessageReturned, String(err));
+      assert.deepEqual(err.returned.properties, expectedProperties);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('no properties, empty properties and undefined properties all read back as {}', async () => {
+    const q = res.queue();
+    await ch.queueDeclare(q);
+    await ch.basicPublish('', q, Buffer.from('a'));
+    await ch.basicPublish('', q, Buffer.from('b'), {});
+    await ch.basicPublish('', q, Buffer.from('c'), { contentType: undefined, headers: undefined });
+    await ch.basicPublish('', q, Buffer.from('d'), { headers: {} });
+    const got = await drain(ch, q);
+    assert.deepEqual(
+      got.map((m) => m.properties),
+      [{}, {}, {}, { headers: {} }],
+    );
+  });
+
+  test('timestamps are sent with one-second precision', async () => {
+    const q = res.queue();
+    await ch.queueDeclare(q);
+    await ch.basicPublish('', q, Buffer.from('t'), { timestamp: new Date(1_700_000_000_999) });
+    const m = await ch.basicGet(q, { noAck: true });
+    assert.deepEqual(m?.properties.timestamp, new Date(1_700_000_000_000));
+  });
+
+  test('empty strings in every short-string property survive', async () => {
+    const q = res.queue();
+    await ch.queueDeclare(q);
+    const props: BasicProperties = { contentType: '', correlationId: '', messageId: '', type: '', appId: '' };
+    await ch.basicPublish('', q, Buffer.from('e'), props);
+    const m = await ch.basicGet(q, { noAck: true });
+    assert.deepEqual(m?.properties, props);
+  });
+
+  test('255-byte property and header key (the short-string maximum) survive', async () => {
+    const q = res.queue();
+    await ch.queueDeclare(q);
+    const long = 'k'.repeat(255);
+    await ch.basicPublish('', q, Buffer.from('l'), { messageId: long, headers: { [long]: long } });
+    const m = await ch.basicGet(q, { noAck: true });
+    assert.equal(m?.properties.messageId, long);
+    assert.deepEqual(m?.properties.headers, { [long]: long });
+  });
+});
+
+describe('properties the broker acts on', () => {
+  test('priority: a priority queue delivers the higher priority first', async () => {
+    const q = res.queue();
+    await ch.queueDeclare(q, { arguments: { 'x-max-priority': 10 } });
+    await ch.basicPublish('', q, Buffer.from('low'), { priority: 1 });
+    await ch.basicPublish('', q, Buffer.from('high'), { priority: 9 });
+    await ch.basicPublish('', q, Buffer.from('none'));
+    const got = await drain(ch, q);
+    assert.deepEqual(
+      got.map((m) => [m.body.toString(), m.properties.priority]),
+      [
+        ['high', 9],
+        ['low', 1],
+        ['none', undefined],
+      ],
+    );
+  });
+
+  test('expiration: an expired message is never delivered, a live one is', async () => {
+    const q = res.queue();
+    await ch.queueDeclare(q);
+    await ch.basicPublish('', q, Buffer.from('short'), { expiration: '1' });
+    await ch.basicPublish('', q, Buffer.from('long'), { expiration: '600000' });
+    await sleep(30);
+    const got = await drain(ch, q);
+    assert.deepEqual(
+      got.map((m) => m.body.toString()),
+      ['long'],
+    );
+  });
+});
