@@ -39,6 +39,7 @@ export {
   ClosedError,
   ConnectionClosedByServer,
   ConnectionError,
+  ConsumerCancelled,
   FrameError,
   HandshakeError,
   HeartbeatTimeout,
@@ -53,3 +54,20 @@ export type { BasicProperties } from './protocol/generated/properties.js';
 export { Decimal, TypedValue } from './protocol/primitives.js';
 export type { FieldTable, FieldTypeTag, FieldValue } from './protocol/primitives.js';
 export { VERSION } from './version.js';
+export { Backoff } from './client/backoff.js';
+export type { BackoffOptions } from './client/backoff.js';
+export { Client, createClient } from './client/client.js';
+export type { BindOptions, WaitOptions } from './client/client.js';
+export { ClientCore } from './client/client-core.js';
+export type { ClientEvents, ClientOptions } from './client/client-core.js';
+export { Subscription } from './client/consumer.js';
+export type { SubscribeOptions, SubscriptionEvents, SubscriptionHandler } from './client/consumer.js';
+export { MessageIterator } from './client/consumer-iterator.js';
+export type { MessageIteratorOptions } from './client/consumer-iterator.js';
+export { Publisher } from './client/publisher.js';
+export type { PublisherEvents, PublisherOptions } from './client/publisher.js';
+export type { RpcOptions } from './client/rpc.js';
+export type { RpcHandler, RpcReply, RpcServerOptions } from './client/rpc-server.js';
+export type { TopologyEntity } from './client/topology.js';
+export { configureTracing, tracePublish, traceProcess, tracingReady } from './tracing/index.js';
+export type { OpenTelemetryApi, PublishSpanInfo, ServerInfo, TracingOptions } from './tracing/index.js';

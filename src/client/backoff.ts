@@ -27,7 +27,17 @@ export interface BackoffOptions {
   factor?: number;
 }
 
-/** @internal Backoff options with defaults filled in. */
+/**
+ * The backoff policy with defaults filled in: computes the delay before each round of connection
+ * attempts (full jitter below an exponentially growing ceiling).
+ *
+ * @example
+ * ```ts
+ * const policy = new Backoff({ initialDelay: 100, maxDelay: 5000 });
+ * policy.ceiling(3); // 400
+ * policy.delay(3);   // a random whole number of ms from 0 to 400
+ * ```
+ */
 export class Backoff {
   readonly initialDelay: number;
   readonly maxDelay: number;

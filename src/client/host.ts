@@ -2,8 +2,9 @@
  * The contract between the robust client and its parts (publishers, subscriptions, RPC). Parts see
  * the client only through this interface, so each can be read and tested on its own.
  *
+ * Internal: not exported from the package.
+ *
  * @module
- * @internal
  */
 import type { Connection } from '../connect.js';
 import type { AMQPError } from '../errors.js';

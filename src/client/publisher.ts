@@ -11,16 +11,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Channel, PublishOptions, ReturnedMessage } from '../channel/channel.js';
-import {
-  type AMQPError,
-  AbortError,
-  ClosedError,
-  InvalidArgumentError,
-  MessageReturned,
-  PublishNacked,
-} from '../errors.js';
+import { type AMQPError, AbortError, ClosedError, InvalidArgumentError } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
-import type { ClientHost, Recoverable, Session } from './host.js';
+import type { ClientHost, Session } from './host.js';
 
 /**
  * Options of `client.publisher()`.
@@ -90,7 +83,7 @@ interface Entry {
  * await pub.close();
  * ```
  */
-export class Publisher extends EventEmitter<PublisherEvents> implements Recoverable {
+export class Publisher extends EventEmitter<PublisherEvents> {
   private readonly host: ClientHost;
   private readonly confirm: boolean;
   private readonly maxUnconfirmed: number;
@@ -218,8 +211,7 @@ export class Publisher extends EventEmitter<PublisherEvents> implements Recovera
 
   private canSend(): boolean {
     return (
-      this.channel !== undefined &&
-      this.channel.isOpen &&
+      this.channel?.isOpen === true &&
       this.inflightCount < this.maxUnconfirmed &&
       !this.host.isBlocked &&
       this.state !== 'closed'
@@ -344,7 +336,7 @@ export class Publisher extends EventEmitter<PublisherEvents> implements Recovera
     this.inflightHead = 0;
     this.inflightCount = 0;
     if (requeue.length > 0) {
-      this.waiting = requeue.concat(this.waiting.slice(this.waitHead));
+      this.waiting = (requeue as (Entry | undefined)[]).concat(this.waiting.slice(this.waitHead));
       this.waitHead = 0;
     }
     if (this.state === 'closed') return;
@@ -462,5 +454,3 @@ export class Publisher extends EventEmitter<PublisherEvents> implements Recovera
     return this.host.isOpen ? new ClosedError('the publisher is closed') : this.host.closedError();
   }
 }
-
-export { MessageReturned, PublishNacked };

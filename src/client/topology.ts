@@ -11,7 +11,7 @@
  */
 import type { Channel, ExchangeDeclareOptions, QueueDeclareOptions } from '../channel/channel.js';
 import type { Connection } from '../connect.js';
-import { type AMQPError, ChannelError } from '../errors.js';
+import { AMQPError, ChannelError } from '../errors.js';
 import type { FieldTable } from '../protocol/primitives.js';
 
 /**
@@ -159,28 +159,37 @@ export class Topology {
   }
 
   /**
-   * Declares everything again on `connection`, in dependency order, on one short-lived channel that
-   * is replaced when the broker closes it. An entity the broker refuses is reported through `report`
-   * and skipped; a dying connection ends the replay with its error.
+   * Declares everything again on `connection` (or only the records in `only`, as a previous replay
+   * returned them), in dependency order, on one short-lived channel that is replaced when the broker
+   * closes it. An entity the broker refuses is reported through `report` and skipped; the skipped
+   * records are returned, so that they can be tried again. A dying connection ends the replay with
+   * its error.
    */
-  async replay(connection: Connection, report: (error: AMQPError, entity: TopologyEntity) => void): Promise<void> {
-    if (this.exchanges.size === 0 && this.queues.size === 0 && this.bindings.size === 0) return;
+  async replay(
+    connection: Connection,
+    report: (error: AMQPError, entity: TopologyEntity) => void,
+    only?: ReadonlySet<object>,
+  ): Promise<Set<object>> {
+    const failed = new Set<object>();
+    if (this.exchanges.size === 0 && this.queues.size === 0 && this.bindings.size === 0) return failed;
     let channel: Channel | undefined;
-    const run = async (entity: TopologyEntity, op: (ch: Channel) => Promise<void>): Promise<void> => {
+    const run = async (record: object, entity: TopologyEntity, op: (ch: Channel) => Promise<void>): Promise<void> => {
+      if (only !== undefined && !only.has(record)) return;
       if (channel === undefined || !channel.isOpen) channel = await connection.openChannel();
       try {
         await op(channel);
       } catch (err) {
         // A dead connection ends the replay; the client reconnects and replays from the start.
         if (!connection.isOpen) throw err;
+        failed.add(record);
         report(asAMQPError(err), entity);
       }
     };
     for (const x of [...this.exchanges.values()]) {
-      await run({ kind: 'exchange', name: x.name }, (ch) => ch.exchangeDeclare(x.name, x.type, x.options));
+      await run(x, { kind: 'exchange', name: x.name }, (ch) => ch.exchangeDeclare(x.name, x.type, x.options));
     }
     for (const q of [...this.queues.values()]) {
-      await run({ kind: 'queue', name: q.declared === '' ? q.original : q.name }, async (ch) => {
+      await run(q, { kind: 'queue', name: q.declared === '' ? q.original : q.name }, async (ch) => {
         const { queue } = await ch.queueDeclare(q.declared, q.options);
         if (queue !== q.name) {
           this.queues.delete(q.name);
@@ -197,18 +206,19 @@ export class Topology {
         source: b.source,
         routingKey: b.routingKey,
       };
-      await run(entity, (ch) =>
+      await run(b, entity, (ch) =>
         b.kind === 'queue'
           ? ch.queueBind(destination, b.source, b.routingKey, b.args)
           : ch.exchangeBind(destination, b.source, b.routingKey, b.args),
       );
     }
     if (channel?.isOpen) await channel.close();
+    return failed;
   }
 }
 
 /** @internal Anything thrown, as an `AMQPError` (a non-warren error is wrapped, keeping it as `cause`). */
 export function asAMQPError(err: unknown): AMQPError {
-  if (err instanceof Error && 'recoverable' in err && 'code' in err) return err as AMQPError;
+  if (err instanceof AMQPError) return err;
   return new ChannelError(err instanceof Error ? err.message : String(err), { cause: err });
 }

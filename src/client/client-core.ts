@@ -1,0 +1,494 @@
+/**
+ * The core of the robust client: the cycle of connections (URLs in order or shuffled, attempts,
+ * backoff with full jitter between rounds, a healthy connection reconnects at once), topology replay,
+ * attaching and detaching the parts (publishers, subscriptions, RPC) on each connection, fatal errors,
+ * and close. The public methods live in `client.ts`.
+ *
+ * A low-level `Connection` dies once; this layer owns the cycle of connections (the split of
+ * amqp-client.js's `AMQPSession` over its base client).
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import type { Channel } from '../channel/channel.js';
+import { type Connection, connect } from '../connect.js';
+import { type ConnectionOptions, redactUrl, resolveOptions } from '../connection/options.js';
+import {
+  type AMQPError,
+  AuthenticationError,
+  ClosedError,
+  ConnectionError,
+  HandshakeError,
+  InvalidArgumentError,
+} from '../errors.js';
+import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
+import { Subscription } from './consumer.js';
+import type { ClientHost, Recoverable, Session } from './host.js';
+import type { Publisher } from './publisher.js';
+import type { RpcClient } from './rpc.js';
+import { asAMQPError, Topology, type TopologyEntity } from './topology.js';
+
+/**
+ * Options of `createClient()`: where to connect (one URL or several), how to retry, and every
+ * connection option (`heartbeat`, `name`, `tls`, `connectionTimeout`…), which apply to each URL.
+ *
+ * @example
+ * ```ts
+ * createClient({
+ *   urls: ['amqp://app:secret@rabbit-1', 'amqp://app:secret@rabbit-2'],
+ *   name: 'billing', heartbeat: 10, connectionTimeout: 5000,
+ *   backoff: { initialDelay: 200, maxDelay: 15_000 },
+ * });
+ * ```
+ */
+export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'> {
+  /** Broker URLs, tried in order (see `shuffle`) on every round of connection attempts. */
+  urls?: string | readonly string[];
+  /** Shuffle `urls` before each round, to spread clients over a cluster. Default `false`. */
+  shuffle?: boolean;
+  /** Attempts per URL in each round before moving to the next URL. Default 1. */
+  connectionAttempts?: number;
+  /** Delays between rounds. */
+  backoff?: BackoffOptions;
+  /**
+   * Keep retrying (with backoff) when the broker refuses the credentials or the virtual host. Default
+   * `false`: such a refusal is fatal, reported as `'error'` and by rejecting whatever waits.
+   */
+  retryRefused?: boolean;
+  /** Milliseconds `close()` waits for in-flight publishes and running handlers. Default 10000. */
+  closeTimeout?: number;
+}
+
+/**
+ * Events of the client.
+ *
+ * @example
+ * ```ts
+ * client.on('connect', ({ url }) => log.info(`connected to ${url}`));
+ * client.on('disconnect', (err) => log.warn(`lost the broker: ${err.code}`));
+ * client.on('error', (err) => log.error(`giving up: ${err.message}`));
+ * ```
+ */
+export interface ClientEvents {
+  /** Connected (again) and the topology has been replayed. `url` has its password redacted. */
+  connect: [info: { url: string; generation: number }];
+  /** The connection died; the client is reconnecting. */
+  disconnect: [error: AMQPError];
+  /** One connection attempt failed; the client tries the next URL or waits and retries. */
+  connectFailed: [error: AMQPError, info: { url: string }];
+  /** The broker blocked publishing (resource alarm); publishes wait. */
+  blocked: [reason: string];
+  /** Publishing may resume. */
+  unblocked: [];
+  /** An entity of the recorded topology could not be declared again on a new connection; it was skipped. */
+  recoveryError: [error: AMQPError, entity: TopologyEntity];
+  /** Unrecoverable (e.g. refused credentials): the client has stopped. Emitted only when listened to. */
+  error: [error: AMQPError];
+  /** The client has closed (by `close()` or after an unrecoverable error). */
+  close: [];
+}
+
+/** A connection that lived at least this long counts as healthy: the next reconnect is immediate. */
+const STABLE_AFTER_MS = 1000;
+
+interface Endpoint {
+  options: ConnectionOptions;
+  display: string;
+}
+
+class LiveSession implements Session {
+  alive = true;
+  constructor(
+    readonly connection: Connection,
+    readonly generation: number,
+  ) {}
+}
+
+/** Refused credentials or vhost, or not an AMQP server: retrying the same URL will not help. */
+function isRefusal(error: AMQPError): boolean {
+  if (error instanceof AuthenticationError) return true;
+  return error instanceof HandshakeError && /virtual host|does not speak AMQP/.test(error.message);
+}
+
+/**
+ * The connection cycle and lifetime of the robust client; see {@link Client} for its methods.
+ *
+ * @example
+ * ```ts
+ * const client = createClient('amqp://guest:guest@127.0.0.1:5672');
+ * client.on('connect', ({ url }) => console.log('connected to', url));
+ * ```
+ */
+export class ClientCore extends EventEmitter<ClientEvents> {
+  /** @internal */
+  protected state: 'open' | 'closing' | 'closed' = 'open';
+  /** @internal */
+  protected failure: AMQPError | undefined;
+  private readonly endpoints: Endpoint[];
+  private readonly shuffle: boolean;
+  private readonly attempts: number;
+  private readonly retryRefused: boolean;
+  private readonly closeTimeout: number;
+  private readonly backoffPolicy: Backoff;
+  /** @internal */
+  protected readonly topology = new Topology();
+  private readonly parts = new Set<Recoverable>();
+  private readonly consumerCounts = new Map<string, number>();
+  private readonly abortController = new AbortController();
+  private current: LiveSession | undefined;
+  private connection: Connection | undefined;
+  private sessionWaiters = new Set<Waiter<Session>>();
+  private generation = 0;
+  private blocked = false;
+  /** @internal */
+  protected rpcClient: RpcClient | undefined;
+  /** @internal */
+  protected replyPublisher: Publisher | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly loop: Promise<void>;
+  /** @internal What the parts see of the client. */
+  protected readonly host: ClientHost;
+
+  /** @internal Use `createClient()`. */
+  constructor(options: ClientOptions) {
+    super();
+    const { urls, shuffle, connectionAttempts, backoff, retryRefused, closeTimeout, ...connection } = options;
+    const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : [...urls];
+    this.endpoints =
+      list.length === 0
+        ? [endpoint(connection, undefined)]
+        : list.map((url) => {
+            if (typeof url !== 'string') throw new InvalidArgumentError('urls must be strings');
+            return endpoint(connection, url);
+          });
+    this.shuffle = shuffle ?? false;
+    this.attempts = connectionAttempts ?? 1;
+    if (!Number.isInteger(this.attempts) || this.attempts < 1) {
+      throw new InvalidArgumentError(`connectionAttempts must be a whole number of at least 1, got ${this.attempts}`);
+    }
+    this.retryRefused = retryRefused ?? false;
+    this.closeTimeout = closeTimeout ?? 10_000;
+    this.backoffPolicy = new Backoff(backoff);
+    this.host = this.makeHost();
+    this.loop = this.run();
+  }
+
+  private makeHost(): ClientHost {
+    const self = this;
+    return {
+      get session() {
+        return self.current;
+      },
+      get isBlocked() {
+        return self.blocked;
+      },
+      get isOpen() {
+        return self.state !== 'closed';
+      },
+      backoff: this.backoffPolicy,
+      closedError: () => this.closedError(),
+      register: (part) => this.parts.add(part),
+      unregister: (part) => this.parts.delete(part),
+      resolveQueue: (name) => this.topology.resolveQueue(name),
+      consumerStarted: (queue) => this.consumerCounts.set(queue, (this.consumerCounts.get(queue) ?? 0) + 1),
+      consumerStopped: (queue) => {
+        const n = (this.consumerCounts.get(queue) ?? 1) - 1;
+        if (n > 0) {
+          this.consumerCounts.set(queue, n);
+          return;
+        }
+        this.consumerCounts.delete(queue);
+        // The broker deletes an auto-delete queue when its last consumer goes; so does the record.
+        if (this.state === 'open' && this.topology.isAutoDeleteQueue(queue)) this.topology.removeQueue(queue);
+      },
+    };
+  }
+
+  /** True while a connection is up and its topology replayed. */
+  get isConnected(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** True while the broker blocks publishing on the current connection. */
+  get isBlocked(): boolean {
+    return this.blocked;
+  }
+
+  /** True once `close()` was called or the client failed. */
+  get isClosed(): boolean {
+    return this.state !== 'open';
+  }
+
+  /** What the topology registry holds (for diagnostics). */
+  get recordedTopology(): { exchanges: number; queues: number; bindings: number } {
+    return this.topology.size;
+  }
+
+  // ------------------------------------------------------------------ connection cycle
+
+  private order(): Endpoint[] {
+    const list = [...this.endpoints];
+    if (this.shuffle) {
+      for (let i = list.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [list[i], list[j]] = [list[j]!, list[i]!];
+      }
+    }
+    return list;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abortController.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      if (failures > 0) {
+        try {
+          await sleep(this.backoffPolicy.delay(failures), signal);
+        } catch {
+          return;
+        }
+      }
+      let served = false;
+      rounds: for (const ep of this.order()) {
+        for (let attempt = 0; attempt < this.attempts; attempt++) {
+          if (signal.aborted) return;
+          let conn: Connection;
+          try {
+            conn = await connect({ ...ep.options, signal });
+          } catch (err) {
+            if (signal.aborted) return;
+            const error = asAMQPError(err);
+            this.emit('connectFailed', error, { url: ep.display });
+            if (isRefusal(error) && !this.retryRefused) {
+              this.fail(error);
+              return;
+            }
+            continue;
+          }
+          if (signal.aborted) {
+            // Connected just as the client was closed.
+            await conn.close();
+            return;
+          }
+          served = true;
+          const started = Date.now();
+          await this.serve(conn, ep);
+          // A connection that dies at once (a broker that accepts and drops) must not make us spin.
+          failures = Date.now() - started >= STABLE_AFTER_MS ? 0 : failures + 1;
+          break rounds;
+        }
+      }
+      if (!served) failures++;
+    }
+  }
+
+  /** Runs one connection: replay, attach the parts, wait for its end, detach. */
+  private async serve(conn: Connection, ep: Endpoint): Promise<void> {
+    const session = new LiveSession(conn, ++this.generation);
+    this.connection = conn;
+    const onBlocked = (reason: string) => this.setBlocked(true, reason);
+    const onUnblocked = () => this.setBlocked(false, '');
+    conn.on('blocked', onBlocked);
+    conn.on('unblocked', onUnblocked);
+    let skipped: Set<object> | undefined;
+    try {
+      skipped = await this.topology.replay(conn, (error, entity) => this.emit('recoveryError', error, entity));
+    } catch {
+      // The connection died during the replay; its end is handled below.
+    }
+    // What the broker refused (e.g. 405: an exclusive queue still held by the previous connection,
+    // which the broker has not yet found dead) is tried again with backoff while this connection lives.
+    if (skipped !== undefined && skipped.size > 0) void this.retrySkipped(session, skipped);
+    if (this.state === 'closed') void conn.close();
+    else if (conn.isOpen) {
+      this.current = session;
+      const waiters = [...this.sessionWaiters];
+      this.sessionWaiters.clear();
+      for (const w of waiters) w.resolve(session);
+      for (const part of [...this.parts]) part.attach(session);
+      this.emit('connect', { url: ep.display, generation: session.generation });
+    }
+    const error = await conn.closed;
+    session.alive = false;
+    conn.off('blocked', onBlocked);
+    conn.off('unblocked', onUnblocked);
+    if (this.connection === conn) this.connection = undefined;
+    if (this.current === session) this.current = undefined;
+    if (this.blocked) this.setBlocked(false, '');
+    if (this.state === 'closed') return;
+    const reason = error ?? new ConnectionError('the connection closed unexpectedly');
+    for (const part of [...this.parts]) part.detach(reason);
+    this.emit('disconnect', reason);
+  }
+
+  private async retrySkipped(session: LiveSession, skipped: Set<object>): Promise<void> {
+    const signal = this.abortController.signal;
+    for (let round = 1; skipped.size > 0; round++) {
+      try {
+        await sleep(Math.max(10, this.backoffPolicy.delay(round)), signal);
+      } catch {
+        return;
+      }
+      if (!session.alive || !session.connection.isOpen) return;
+      try {
+        skipped = await this.topology.replay(session.connection, () => {}, skipped);
+      } catch {
+        return; // the connection died; the next one replays everything
+      }
+    }
+  }
+
+  private setBlocked(blocked: boolean, reason: string): void {
+    if (this.blocked === blocked) return;
+    this.blocked = blocked;
+    for (const part of [...this.parts]) part.blockedChanged?.(blocked);
+    if (blocked) this.emit('blocked', reason);
+    else this.emit('unblocked');
+  }
+
+  /** An unrecoverable error: stop, reject everything that waits, tell whoever listens. */
+  private fail(error: AMQPError): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.failure = error;
+    this.abortController.abort();
+    const waiters = [...this.sessionWaiters];
+    this.sessionWaiters.clear();
+    for (const w of waiters) w.reject(error);
+    for (const part of [...this.parts]) part.abort(error);
+    void this.connection?.close();
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    this.emit('close');
+  }
+
+  /** @internal */
+  protected closedError(): AMQPError {
+    if (this.failure !== undefined) {
+      return new ClosedError(`the client has stopped: ${this.failure.message}`, { cause: this.failure });
+    }
+    return new ClosedError('the client is closed');
+  }
+
+  /** Waits for a connection whose topology has been replayed. */
+  private waitSession(signal: AbortSignal | undefined): Promise<Session> {
+    if (this.state !== 'open') return Promise.reject(this.closedError());
+    if (this.current !== undefined) return Promise.resolve(this.current);
+    const waiter = new Waiter<Session>(signal, 'waiting for a connection was aborted');
+    if (!waiter.settled) {
+      this.sessionWaiters.add(waiter);
+      void waiter.promise.then(undefined, () => this.sessionWaiters.delete(waiter));
+    }
+    return waiter.promise;
+  }
+
+  /**
+   * Resolves once connected (and the recorded topology replayed). Rejects with the client's
+   * unrecoverable error (e.g. `AuthenticationError`), `ClosedError` after close, or `AbortError`.
+   *
+   * @example
+   * ```ts
+   * await client.ready(AbortSignal.timeout(10_000));
+   * ```
+   */
+  async ready(signal?: AbortSignal): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    await this.waitSession(signal);
+  }
+
+  // ------------------------------------------------------------------ topology
+
+  /**
+   * Runs one topology operation on a short-lived channel of its own, so that a refusal (a 406 for
+   * different arguments, a 404) closes only that channel. Retried on the next connection when the
+   * connection dies under it; rejected when the broker refuses it.
+   * @internal
+   */
+  protected async topologyOp<T>(signal: AbortSignal | undefined, op: (ch: Channel) => Promise<T>): Promise<T> {
+    for (;;) {
+      const session = await this.waitSession(signal);
+      let channel: Channel | undefined;
+      try {
+        channel = await session.connection.openChannel();
+        const result = await op(channel);
+        void channel.close();
+        return result;
+      } catch (err) {
+        if (channel?.isOpen) void channel.close();
+        if (session.connection.isOpen) throw err;
+        if (this.state !== 'open') throw this.closedError();
+        // The connection died under the operation: do it again on the next one (all are idempotent).
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ close
+
+  /**
+   * Closes the client: stops subscriptions (waiting for running handlers), waits for in-flight
+   * publishes to be confirmed — at most `timeout` ms (default `closeTimeout`, 10000) in all — then
+   * closes the connection. What is still pending then rejects with `ClosedError`. Afterwards every
+   * method rejects (or throws) `ClosedError`. Idempotent.
+   *
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => void client.close({ timeout: 5000 }));
+   * ```
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    if (this.state === 'closed') {
+      this.closing = this.loop;
+      return this.closing;
+    }
+    this.state = 'closing';
+    this.closing = this.shutdown(Date.now() + (options.timeout ?? this.closeTimeout));
+    return this.closing;
+  }
+
+  private async shutdown(deadline: number): Promise<void> {
+    const error = new ClosedError('the client was closed');
+    const waiters = [...this.sessionWaiters];
+    this.sessionWaiters.clear();
+    for (const w of waiters) w.reject(error);
+    // Subscriptions first: their handlers may still publish (RPC replies); then what was published.
+    const parts = [...this.parts];
+    await withDeadline(
+      Promise.all(parts.filter((p) => p instanceof Subscription).map((p) => p.drain(deadline))),
+      deadline,
+    );
+    await withDeadline(Promise.all([...this.parts].map((p) => p.drain(deadline))), deadline);
+    this.state = 'closed';
+    this.abortController.abort();
+    for (const part of [...this.parts]) part.abort(error);
+    const conn = this.connection;
+    if (conn?.isOpen) await conn.close();
+    await this.loop;
+    this.emit('close');
+  }
+}
+
+function endpoint(options: ConnectionOptions, url: string | undefined): Endpoint {
+  const merged: ConnectionOptions = url === undefined ? { ...options } : { ...options, url };
+  const resolved = resolveOptions(merged); // throws InvalidArgumentError now rather than on every attempt
+  const scheme = resolved.tls ? 'amqps' : 'amqp';
+  return {
+    options: merged,
+    display: url === undefined ? `${scheme}://${resolved.host}:${resolved.port}` : redactUrl(url),
+  };
+}
+
+function withDeadline(work: Promise<unknown>, deadline: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
+}

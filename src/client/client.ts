@@ -1,0 +1,321 @@
+/**
+ * The robust client's public methods: topology that is recorded and replayed, publishers,
+ * subscriptions, the async-iterator consumer, RPC, and `createClient()`.
+ *
+ * @module
+ */
+import type { ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '../channel/channel.js';
+import type { Message } from '../channel/message.js';
+import type { FieldTable } from '../protocol/primitives.js';
+import { ClientCore, type ClientOptions } from './client-core.js';
+import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './consumer.js';
+import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
+import { Publisher, type PublisherOptions } from './publisher.js';
+import { RpcClient, type RpcOptions } from './rpc.js';
+import { createRpcServer, type RpcHandler, type RpcServerOptions } from './rpc-server.js';
+
+/**
+ * Options of the topology methods: each may be abandoned while it waits for a connection.
+ *
+ * @example
+ * ```ts
+ * await client.declareQueue('jobs', { durable: true, signal: AbortSignal.timeout(5000) });
+ * ```
+ */
+export interface WaitOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of `bindQueue`/`unbindQueue`/`bindExchange`/`unbindExchange`.
+ *
+ * @example
+ * ```ts
+ * await client.bindQueue('eu-orders', 'orders-by-region', '', { arguments: { 'x-match': 'all', region: 'eu' } });
+ * ```
+ */
+export interface BindOptions extends WaitOptions {
+  arguments?: FieldTable;
+}
+
+/**
+ * The robust AMQP client. Create one with {@link createClient}.
+ *
+ * @example
+ * ```ts
+ * await using client = createClient({ urls: ['amqp://guest:guest@127.0.0.1:5672'], name: 'svc' });
+ * await client.declareQueue('jobs', { durable: true });
+ * const pub = client.publisher();
+ * await pub.publish('', 'jobs', Buffer.from('hello'), { deliveryMode: 2 });
+ * client.consume('jobs', async (msg) => console.log(msg.body.toString()));
+ * ```
+ */
+export class Client extends ClientCore {
+  // ------------------------------------------------------------------ topology
+
+  /**
+   * Declares an exchange (recorded and declared again on every new connection).
+   *
+   * @example
+   * ```ts
+   * await client.declareExchange('orders', 'topic', { durable: true });
+   * ```
+   */
+  async declareExchange(name: string, type: string, options: ExchangeDeclareOptions & WaitOptions = {}): Promise<void> {
+    const { signal, ...declare } = options;
+    await this.topologyOp(signal, (ch) => ch.exchangeDeclare(name, type, declare));
+    this.topology.recordExchange(name, type, declare);
+  }
+
+  /**
+   * Deletes an exchange and forgets it and its bindings.
+   *
+   * @example
+   * ```ts
+   * await client.deleteExchange('orders');
+   * ```
+   */
+  async deleteExchange(name: string, options: { ifUnused?: boolean } & WaitOptions = {}): Promise<void> {
+    const { signal, ...rest } = options;
+    await this.topologyOp(signal, (ch) => ch.exchangeDelete(name, rest));
+    this.topology.removeExchange(name);
+  }
+
+  /**
+   * Declares a queue (recorded and declared again on every new connection). With `''` the broker
+   * names it; after a reconnect it gets a new name, and bindings, subscriptions and publishes to the
+   * default exchange that use the name returned here follow it.
+   *
+   * @example
+   * ```ts
+   * const { queue } = await client.declareQueue('', { exclusive: true });
+   * await client.bindQueue(queue, 'orders', 'order.*');
+   * ```
+   */
+  async declareQueue(name = '', options: QueueDeclareOptions & WaitOptions = {}): Promise<QueueDeclareResult> {
+    const { signal, ...declare } = options;
+    const declared = this.topology.resolveQueue(name);
+    const result = await this.topologyOp(signal, (ch) => ch.queueDeclare(declared, declare));
+    this.topology.recordQueue(name, result.queue, declare);
+    return name !== '' && declared !== name ? { ...result, queue: name } : result;
+  }
+
+  /**
+   * Deletes a queue and forgets it and its bindings. Resolves with how many messages it held.
+   *
+   * @example
+   * ```ts
+   * const { messageCount } = await client.deleteQueue('jobs', { ifEmpty: true });
+   * ```
+   */
+  async deleteQueue(
+    name: string,
+    options: { ifUnused?: boolean; ifEmpty?: boolean } & WaitOptions = {},
+  ): Promise<{ messageCount: number }> {
+    const { signal, ...rest } = options;
+    const result = await this.topologyOp(signal, (ch) => ch.queueDelete(this.topology.resolveQueue(name), rest));
+    this.topology.removeQueue(name);
+    return result;
+  }
+
+  /**
+   * Removes every ready message from a queue. Resolves with how many.
+   *
+   * @example
+   * ```ts
+   * await client.purgeQueue('jobs');
+   * ```
+   */
+  purgeQueue(name: string, options: WaitOptions = {}): Promise<{ messageCount: number }> {
+    return this.topologyOp(options.signal, (ch) => ch.queuePurge(this.topology.resolveQueue(name)));
+  }
+
+  /**
+   * Binds a queue to an exchange (recorded and bound again on every new connection).
+   *
+   * @example
+   * ```ts
+   * await client.bindQueue('audit', 'orders', '#');
+   * ```
+   */
+  async bindQueue(queue: string, exchange: string, routingKey = '', options: BindOptions = {}): Promise<void> {
+    const args = options.arguments ?? {};
+    await this.topologyOp(options.signal, (ch) =>
+      ch.queueBind(this.topology.resolveQueue(queue), exchange, routingKey, args),
+    );
+    this.topology.recordBinding('queue', queue, exchange, routingKey, args);
+  }
+
+  /**
+   * Removes a queue binding and forgets it.
+   *
+   * @example
+   * ```ts
+   * await client.unbindQueue('audit', 'orders', '#');
+   * ```
+   */
+  async unbindQueue(queue: string, exchange: string, routingKey = '', options: BindOptions = {}): Promise<void> {
+    const args = options.arguments ?? {};
+    await this.topologyOp(options.signal, (ch) =>
+      ch.queueUnbind(this.topology.resolveQueue(queue), exchange, routingKey, args),
+    );
+    this.topology.removeBinding('queue', queue, exchange, routingKey, args);
+  }
+
+  /**
+   * Binds exchange `destination` to exchange `source` (recorded and bound again on every new connection).
+   *
+   * @example
+   * ```ts
+   * await client.bindExchange('orders.eu', 'orders', 'eu.#');
+   * ```
+   */
+  async bindExchange(destination: string, source: string, routingKey = '', options: BindOptions = {}): Promise<void> {
+    const args = options.arguments ?? {};
+    await this.topologyOp(options.signal, (ch) => ch.exchangeBind(destination, source, routingKey, args));
+    this.topology.recordBinding('exchange', destination, source, routingKey, args);
+  }
+
+  /**
+   * Removes an exchange-to-exchange binding and forgets it.
+   *
+   * @example
+   * ```ts
+   * await client.unbindExchange('orders.eu', 'orders', 'eu.#');
+   * ```
+   */
+  async unbindExchange(destination: string, source: string, routingKey = '', options: BindOptions = {}): Promise<void> {
+    const args = options.arguments ?? {};
+    await this.topologyOp(options.signal, (ch) => ch.exchangeUnbind(destination, source, routingKey, args));
+    this.topology.removeBinding('exchange', destination, source, routingKey, args);
+  }
+
+  // ------------------------------------------------------------------ messaging
+
+  private assertOpen(): void {
+    if (this.state !== 'open') throw this.closedError();
+  }
+
+  /**
+   * Creates a publisher: publishes that resolve once confirmed and survive reconnects.
+   *
+   * @example
+   * ```ts
+   * const pub = client.publisher({ maxUnconfirmed: 1000 });
+   * await pub.publish('orders', 'order.created', JSON.stringify(order), { contentType: 'application/json' });
+   * ```
+   * @throws `ClosedError` after close.
+   */
+  publisher(options: PublisherOptions = {}): Publisher {
+    this.assertOpen();
+    return new Publisher(this.host, options);
+  }
+
+  /**
+   * Subscribes `handler` to a queue, across reconnects: resolve to ack, throw to nack.
+   *
+   * @example
+   * ```ts
+   * const sub = client.consume('jobs', async (msg) => { await run(msg.json()); }, { concurrency: 4 });
+   * ```
+   * @throws `ClosedError` after close.
+   */
+  consume(queue: string, handler: SubscriptionHandler, options: SubscribeOptions = {}): Subscription {
+    this.assertOpen();
+    return new Subscription(this.host, queue, handler, options);
+  }
+
+  /**
+   * The messages of a queue as an async iterator, across reconnects. Each message is acked when the
+   * loop asks for the next one.
+   *
+   * @example
+   * ```ts
+   * for await (const msg of client.consumer('jobs')) console.log(msg.body.toString());
+   * ```
+   * @throws `ClosedError` after close.
+   */
+  consumer(queue: string, options: MessageIteratorOptions = {}): MessageIterator {
+    this.assertOpen();
+    return new MessageIterator(this.host, queue, options);
+  }
+
+  /**
+   * Sends a request to `queue` and resolves with the reply (direct reply-to). Rejects with
+   * `TimeoutError` after `timeout` ms (default 30000), `MessageReturned` when no queue takes the
+   * request, `AbortError`, or the connection's error when it dies before the reply arrives.
+   *
+   * @example
+   * ```ts
+   * const reply = await client.rpc('rpc.add', JSON.stringify([1, 2]), { timeout: 5000 });
+   * console.log(reply.body.toString()); // '3'
+   * ```
+   */
+  rpc(queue: string, body: Buffer | string, options: RpcOptions = {}): Promise<Message> {
+    if (this.state !== 'open') return Promise.reject(this.closedError());
+    this.rpcClient ??= new RpcClient(this.host);
+    return this.rpcClient.call(queue, body, options);
+  }
+
+  /**
+   * Serves RPC requests from `queue`: the handler's answer is published to the request's `replyTo`
+   * with its `correlationId`, then the request is acked.
+   *
+   * @example
+   * ```ts
+   * await client.declareQueue('rpc.add');
+   * client.rpcServer('rpc.add', (req) => String(req.json<number[]>().reduce((a, b) => a + b, 0)));
+   * ```
+   * @throws `ClosedError` after close.
+   */
+  rpcServer(queue: string, handler: RpcHandler, options: RpcServerOptions = {}): Subscription {
+    this.assertOpen();
+    return createRpcServer(
+      this.host,
+      queue,
+      handler,
+      () => (this.replyPublisher ??= new Publisher(this.host, { confirm: true })),
+      options,
+    );
+  }
+
+  /** `await using client = createClient(...)` closes the client at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+// Node 20.0–20.3 have no Symbol.asyncDispose; install close() under the keys that transpilers
+// (TypeScript and esbuild helpers) fall back to, without polyfilling the global Symbol.
+if (typeof Symbol.asyncDispose !== 'symbol') {
+  for (const key of [Symbol.for('nodejs.asyncDispose'), Symbol.for('Symbol.asyncDispose')]) {
+    Object.defineProperty(Client.prototype, key, {
+      value: function (this: Client) {
+        return this.close();
+      },
+      configurable: true,
+      writable: true,
+    });
+  }
+}
+
+/**
+ * Creates the robust client and starts connecting in the background. Accepts a URL, a list of URLs,
+ * or options (with `urls`); `options` add to or override what the first argument says.
+ *
+ * @example
+ * ```ts
+ * const client = createClient('amqp://guest:guest@127.0.0.1:5672', { name: 'svc-a', heartbeat: 10 });
+ * client.on('disconnect', (err) => console.warn('reconnecting after', err.code));
+ * ```
+ * @throws `InvalidArgumentError` for a malformed URL or option.
+ */
+export function createClient(
+  target: string | readonly string[] | ClientOptions = {},
+  options: ClientOptions = {},
+): Client {
+  if (typeof target === 'string' || Array.isArray(target)) {
+    return new Client({ ...options, urls: target as string | readonly string[] });
+  }
+  return new Client({ ...(target as ClientOptions), ...options });
+}

@@ -1,0 +1,41 @@
+/**
+ * The examples of docs/robust-client.md are tests: each ```ts block runs as a program of its own
+ * (with `from 'warren'` pointed at the sources) against the broker, and must exit with status 0.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(fileURLToPath(import.meta.url), '../../..');
+const doc = readFileSync(join(root, 'docs/robust-client.md'), 'utf8');
+const dir = mkdtempSync(join(tmpdir(), 'warren-docs-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const blocks = [...doc.matchAll(/^### (.+)\n[\s\S]*?```ts\n([\s\S]*?)```/gm)].map((m) => ({
+  title: m[1]!,
+  code: m[2]!,
+}));
+
+test('the document has the four examples', () => {
+  assert.deepEqual(
+    blocks.map((b) => b.title),
+    ['Publisher', 'Consumer', 'Async iterator', 'RPC'],
+  );
+});
+
+for (const { title, code } of blocks) {
+  test(`docs example runs: ${title}`, { timeout: 60_000 }, async () => {
+    const file = join(dir, `${title.replace(/\W+/g, '-').toLowerCase()}.mts`);
+    writeFileSync(file, code.replaceAll("from 'warren'", `from '${join(root, 'src/index.ts')}'`));
+    const { code: status, output } = await new Promise<{ code: number | null; output: string }>((done) => {
+      execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 50_000 }, (err, stdout, stderr) =>
+        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+      );
+    });
+    assert.equal(status, 0, output);
+  });
+}

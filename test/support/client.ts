@@ -1,0 +1,117 @@
+/**
+ * Helpers for the robust-client tests (test/client, test/fault, test/serial).
+ *
+ *   const clients = new Clients();                  // closes every client it made in `after`
+ *   const client = clients.make({ urls: [...] });
+ *   await waitFor(() => seen.size === 10, { what: 'all deliveries' });
+ *   const audit = new AckAudit();                   // debug: audit.line → checks acks like the broker does
+ */
+import type { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Client, type ClientOptions, createClient } from '../../src/index.js';
+import { AMQP_URL } from './broker.js';
+
+export { AMQP_URL };
+
+/** Makes clients and closes them all at the end of a test file, whatever happened. */
+export class Clients {
+  private readonly made = new Set<Client>();
+
+  make(options: ClientOptions = {}): Client {
+    const client = createClient({ urls: [AMQP_URL], ...options });
+    this.made.add(client);
+    return client;
+  }
+
+  async closeAll(timeout = 2000): Promise<void> {
+    const all = [...this.made];
+    this.made.clear();
+    await Promise.all(all.map((c) => c.close({ timeout }).catch(() => {})));
+  }
+}
+
+/** Polls `predicate` every `interval` ms until it is true; throws after `timeout` ms naming `what`. */
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  { timeout = 10_000, interval = 10, what = 'condition' }: { timeout?: number; interval?: number; what?: string } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if (await predicate()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await sleep(interval);
+  }
+}
+
+/** Resolves with the arguments of the next `event`; rejects after `timeout` ms. */
+export function nextEvent<T extends unknown[] = unknown[]>(
+  emitter: EventEmitter,
+  event: string,
+  timeout = 10_000,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onEvent = (...args: unknown[]) => {
+      clearTimeout(timer);
+      resolve(args as T);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, onEvent);
+      reject(new Error(`no '${event}' event within ${timeout} ms`));
+    }, timeout);
+    emitter.once(event, onEvent);
+  });
+}
+
+/**
+ * Checks, from a frame trace (`debug: audit.line`), that every ack/nack/reject settles deliveries the
+ * broker still holds unsettled: a tag acked twice, or a `multiple` ack of a tag already settled, is a
+ * violation (the broker would close the channel with 406). Connections are told apart by their
+ * `connection.start`, channels by number.
+ */
+export class AckAudit {
+  readonly violations: string[] = [];
+  deliveries = 0;
+  ackFrames = 0;
+  multipleAcks = 0;
+  private channels = new Map<number, Set<number>>();
+  readonly line = (line: string): void => {
+    if (line.startsWith('warren < ')) {
+      if (line.includes(' connection.start ')) this.channels = new Map();
+      const m = /^warren < ch=(\d+) basic\.deliver (.*)$/.exec(line);
+      if (m !== null) {
+        const { deliveryTag } = JSON.parse(m[2]!) as { deliveryTag: number };
+        this.unsettled(Number(m[1])).add(deliveryTag);
+        this.deliveries++;
+      }
+      return;
+    }
+    const m = /^warren > ch=(\d+) basic\.(ack|nack|reject) (.*)$/.exec(line);
+    if (m === null) {
+      if (/^warren > ch=(\d+) channel\.open /.test(line)) this.channels.delete(Number(/ch=(\d+)/.exec(line)![1]));
+      return;
+    }
+    const channel = Number(m[1]);
+    const { deliveryTag, multiple } = JSON.parse(m[3]!) as { deliveryTag: number; multiple?: boolean };
+    const set = this.unsettled(channel);
+    if (m[2] === 'ack') this.ackFrames++;
+    if (!set.has(deliveryTag)) {
+      this.violations.push(`ch=${channel} ${m[2]} of tag ${deliveryTag}, which is not unsettled`);
+      return;
+    }
+    if (multiple) {
+      if (m[2] === 'ack') this.multipleAcks++;
+      for (const t of set) if (t <= deliveryTag) set.delete(t);
+    } else {
+      set.delete(deliveryTag);
+    }
+  };
+
+  private unsettled(channel: number): Set<number> {
+    let set = this.channels.get(channel);
+    if (set === undefined) {
+      set = new Set();
+      this.channels.set(channel, set);
+    }
+    return set;
+  }
+}
