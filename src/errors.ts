@@ -109,11 +109,28 @@ export class SocketError extends ConnectionError {
 export class HandshakeError extends ConnectionError {
   override readonly code: string = 'HANDSHAKE_ERROR';
   override readonly recoverable: boolean = false;
+  /**
+   * What failed, for code that must tell the cases apart: `'credentials'`, `'vhost'` (the broker
+   * refused connection.open), `'protocol'` (not an AMQP 0-9-1 server, or no common SASL mechanism),
+   * `'closed'` (the broker closed during the handshake), `'aborted'`.
+   */
+  readonly reason: 'credentials' | 'vhost' | 'protocol' | 'closed' | 'aborted';
+  /** The reply code of the broker's connection.close, when it sent one. */
+  readonly replyCode: number | undefined;
+
+  constructor(message: string, options?: AMQPErrorOptions & { reason?: HandshakeError['reason']; replyCode?: number }) {
+    super(message, options);
+    this.reason = options?.reason ?? 'protocol';
+    this.replyCode = options?.replyCode;
+  }
 }
 
 /** The broker refused the credentials. Retrying with the same credentials will not help. */
 export class AuthenticationError extends HandshakeError {
   override readonly code: string = 'AUTHENTICATION_ERROR';
+  constructor(message: string, options?: AMQPErrorOptions & { replyCode?: number }) {
+    super(message, { ...options, reason: 'credentials' });
+  }
 }
 
 /** Something went wrong on one channel; the connection and other channels go on. */

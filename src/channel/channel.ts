@@ -447,12 +447,18 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
       });
     }
     if (transport.writable) return RESOLVED;
-    const wait = transport.waitWritable();
+    // The wait also ends when the connection dies; the message then did not reach the broker.
+    const wait = transport.waitWritable().then(() => {
+      if (this.state !== 'open' || !this.host.isOpen) throw this.unusableError();
+    });
     if (signal === undefined) return wait;
     return new Promise<void>((resolve, reject) => {
       const waiter = { resolve, reject };
       abortable(signal, waiter);
-      wait.then(() => waiter.resolve());
+      wait.then(
+        () => waiter.resolve(),
+        (err: AMQPError) => waiter.reject(err),
+      );
     });
   }
 

@@ -107,7 +107,7 @@ class LiveSession implements Session {
 /** Refused credentials or vhost, or not an AMQP server: retrying the same URL will not help. */
 function isRefusal(error: AMQPError): boolean {
   if (error instanceof AuthenticationError) return true;
-  return error instanceof HandshakeError && /virtual host|does not speak AMQP/.test(error.message);
+  return error instanceof HandshakeError && (error.reason === 'vhost' || error.reason === 'protocol');
 }
 
 /**

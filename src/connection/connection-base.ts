@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { inspect } from 'node:util';
 import {
   type AMQPError,
   AuthenticationError,
@@ -142,6 +143,16 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
     return conn;
   }
 
+  /**
+   * What `console.log(connection)` and `util.inspect` show: where it goes and its state, never the
+   * options object, which holds the password and any TLS private key.
+   */
+  [inspect.custom](): string {
+    const o = this.options;
+    const scheme = o.tls === false ? 'amqp' : 'amqps';
+    return `${this.constructor.name} { ${scheme}://${o.username}@${o.host}:${o.port} vhost '${o.vhost}', ${this.state} }`;
+  }
+
   /** True while the connection is open. */
   get isOpen(): boolean {
     return this.state === 'open';
@@ -166,7 +177,7 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
         new TimeoutError(`the AMQP handshake with ${o.host}:${o.port} did not finish within ${o.connectionTimeout} ms`),
       );
     }, timeoutMs);
-    const abort = () => this.fail(new HandshakeError('connect aborted'));
+    const abort = () => this.fail(new HandshakeError('connect aborted', { reason: 'aborted' }));
     o.signal?.addEventListener('abort', abort, { once: true });
     try {
       this.socket.write(PROTOCOL_HEADER);
@@ -373,15 +384,24 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
       this.handshakeStage === 'auth' ||
       (this.handshakeStage !== 'done' && args.replyCode === 403 && this.handshakeStage !== 'open')
     ) {
-      return new AuthenticationError(`the broker refused the credentials of user '${this.options.username}' (${text})`);
+      return new AuthenticationError(
+        `the broker refused the credentials of user '${this.options.username}' (${text})`,
+        {
+          replyCode: args.replyCode,
+        },
+      );
     }
     if (this.handshakeStage === 'open') {
       return new HandshakeError(
         `the broker refused to open virtual host '${this.options.vhost}' for user '${this.options.username}' (${text}); check that it exists and the user has permissions on it`,
+        { reason: 'vhost', replyCode: args.replyCode },
       );
     }
     if (this.handshakeStage !== 'done')
-      return new HandshakeError(`the broker closed the connection during the handshake (${text})`);
+      return new HandshakeError(`the broker closed the connection during the handshake (${text})`, {
+        reason: 'closed',
+        replyCode: args.replyCode,
+      });
     return new ConnectionClosedByServer(args, method);
   }
 
