@@ -29,7 +29,9 @@ import {
 } from '../protocol/generated/methods.js';
 import { BASIC_CLASS_ID, type BasicProperties, decodeBasicProperties } from '../protocol/generated/properties.js';
 import { type FieldTable, Reader } from '../protocol/primitives.js';
+import { AckTracker } from './ack-tracker.js';
 import { ConfirmTracker, type PendingConfirm } from './confirms.js';
+import { type AssembledContent, ContentAssembler } from './content-assembler.js';
 import { Consumer, type MessageHandler } from './consumer.js';
 import { Message } from './message.js';
 
@@ -105,16 +107,6 @@ interface PendingCall {
   handler?: MessageHandler;
 }
 
-interface Assembly {
-  method: AMQPMethod;
-  properties: BasicProperties;
-  bodySize: number;
-  received: number;
-  body: Buffer | undefined;
-  /** Body frames kept as views until the whole body has arrived. */
-  parts: Buffer[] | undefined;
-}
-
 const RESOLVED: Promise<void> = Promise.resolve();
 const NO_REPLY: readonly number[] = [];
 
@@ -142,7 +134,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
   private closeError: AMQPError | undefined;
   private calls: PendingCall[] = [];
   private callHead = 0;
-  private assembly: Assembly | undefined;
+  private readonly content: ContentAssembler;
+  private readonly acks = new AckTracker();
   private readonly consumers = new Map<string, Consumer>();
   private confirms: ConfirmTracker | undefined;
   private readonly reader = new Reader(Buffer.alloc(0), 0, 0);
@@ -154,6 +147,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     super();
     this.host = host;
     this.id = id;
+    this.content = new ContentAssembler(id);
   }
 
   /** True until the channel is closed by either side or its connection dies. */
@@ -489,10 +483,10 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
   /** Asks the broker to redeliver every unacknowledged message on this channel (basic.recover). */
   async basicRecover(options: { requeue?: boolean } = {}): Promise<void> {
     this.flushAckRun();
-    const delivered = this.highestDelivered;
+    const delivered = this.acks.highestDelivered;
     await this.call('basic.recover', { requeue: options.requeue ?? true });
     // The broker forgot the old tags; redeliveries come with new ones.
-    this.markSettledThrough(delivered);
+    this.acks.markSettledThrough(delivered);
   }
 
   /** @internal Acknowledgement from a Message: dropped if this channel is not the one that delivered it. */
@@ -508,58 +502,30 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     return true;
   }
 
-  // Acks are coalesced: an ack for the lowest unsettled tag extends a run that is written as one
-  // basic.ack(multiple=true) just before the transport's next write, within the same tick. Anything
-  // else (out of order, nack, reject, explicit multiple) first writes the run, keeping wire order.
-  /** Every delivery tag up to this one is settled (acked, nacked, rejected or noAck). */
-  private settledUpTo = 0;
-  /** Settled tags above `settledUpTo + 1`, waiting for the gap below them to close. */
-  private readonly settledAhead = new Set<number>();
-  private highestDelivered = 0;
-  /** The pending coalesced ack: ack up to `ackRunTo`, covering `ackRunCount` deliveries. */
-  private ackRunTo = 0;
-  private ackRunCount = 0;
   private readonly ackFlushHook = (): void => this.flushAckRun();
 
+  /** Sends ack/nack/reject, coalescing in-order acks into one write just before the next flush. */
   private acknowledge(kind: 'ack' | 'nack' | 'reject', tag: number, multiple: boolean, requeue: boolean): void {
-    if (kind === 'ack' && !multiple && tag === this.settledUpTo + 1) {
-      this.markSettled(tag);
-      if (this.ackRunCount === 0) this.host.transport.beforeNextFlush(this.ackFlushHook);
-      this.ackRunTo = tag;
-      this.ackRunCount++;
-      return;
+    if (kind === 'ack' && !multiple) {
+      const first = !this.acks.hasRun;
+      if (this.acks.extendRun(tag)) {
+        if (first) this.host.transport.beforeNextFlush(this.ackFlushHook);
+        return;
+      }
     }
     this.flushAckRun();
     if (kind === 'ack') this.send('basic.ack', { deliveryTag: tag, multiple });
     else if (kind === 'nack') this.send('basic.nack', { deliveryTag: tag, multiple, requeue });
     else this.send('basic.reject', { deliveryTag: tag, requeue });
-    if (multiple) this.markSettledThrough(tag);
-    else this.markSettled(tag);
+    if (multiple) this.acks.markSettledThrough(tag);
+    else this.acks.markSettled(tag);
   }
 
   /** Writes the pending coalesced ack, if any. */
   private flushAckRun(): void {
-    if (this.ackRunCount === 0) return;
-    const multiple = this.ackRunCount > 1;
-    this.ackRunCount = 0;
-    if (this.state !== 'open' && this.state !== 'closing') return;
-    this.host.transport.encoder.method(this.id, 'basic.ack', { deliveryTag: this.ackRunTo, multiple });
-  }
-
-  private markSettled(tag: number): void {
-    if (tag === this.settledUpTo + 1) {
-      this.settledUpTo = tag;
-      while (this.settledAhead.size > 0 && this.settledAhead.delete(this.settledUpTo + 1)) this.settledUpTo++;
-    } else if (tag > this.settledUpTo) {
-      this.settledAhead.add(tag);
-    }
-  }
-
-  private markSettledThrough(tag: number): void {
-    if (tag <= this.settledUpTo) return;
-    this.settledUpTo = tag;
-    for (const t of this.settledAhead) if (t <= tag) this.settledAhead.delete(t);
-    while (this.settledAhead.size > 0 && this.settledAhead.delete(this.settledUpTo + 1)) this.settledUpTo++;
+    const run = this.acks.takeRun();
+    if (run === undefined || (this.state !== 'open' && this.state !== 'closing')) return;
+    this.host.transport.encoder.method(this.id, 'basic.ack', run);
   }
 
   // ------------------------------------------------------------------ confirm, tx, flow
@@ -627,14 +593,14 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
 
   /** @internal */
   onMethod(m: AMQPMethod): void {
-    if (this.assembly !== undefined) {
+    if (this.content.busy) {
       throw new FrameError(`${m.name} arrived on channel ${this.id} while a message body was expected`, 505);
     }
     switch (m.name) {
       case 'basic.deliver':
       case 'basic.get-ok':
       case 'basic.return':
-        this.assembly = { method: m, properties: {}, bodySize: -1, received: 0, body: undefined, parts: undefined };
+        this.content.start(m);
         return;
       case 'basic.ack':
         this.confirms?.confirm(m.args.deliveryTag, m.args.multiple, true);
@@ -688,56 +654,26 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
 
   /** @internal */
   onHeader(buf: Buffer, start: number, end: number): void {
-    const a = this.assembly;
-    if (a === undefined || a.bodySize >= 0) {
-      throw new FrameError(`content header without a method on channel ${this.id}`, 505);
-    }
-    const r = this.reader;
-    r.buf = buf;
-    r.pos = start;
-    r.end = end;
-    const classId = this.reader.u16();
-    // A badly formed content is an unexpected frame (505), as the spec says of wrong class ids (4.2.6.2).
-    if (classId !== BASIC_CLASS_ID) throw new FrameError(`content header of class ${classId}, expected 60`, 505);
-    this.reader.u16(); // weight, unused
-    a.bodySize = this.reader.u64();
-    a.properties = decodeBasicProperties(this.reader);
-    if (a.bodySize === 0) this.completeContent(a, Buffer.alloc(0));
+    const done = this.content.header(buf, start, end);
+    if (done !== undefined) this.completeContent(done);
   }
 
   /** @internal */
   onBody(buf: Buffer, start: number, end: number): void {
-    const a = this.assembly;
-    if (a === undefined || a.bodySize < 0) {
-      throw new FrameError(`body frame without a content header on channel ${this.id}`, 505);
-    }
-    const n = end - start;
-    if (a.received + n > a.bodySize) {
-      throw new FrameError(`body longer than the ${a.bodySize} bytes its header announced on channel ${this.id}`, 505);
-    }
-    if (a.received === 0 && n === a.bodySize) {
-      this.completeContent(a, buf.subarray(start, end));
-      return;
-    }
-    // Views of the frames, joined once complete: memory follows the bytes that arrived, never the size a
-    // header announced (a hostile 2^56-byte header must not allocate anything).
-    (a.parts ??= []).push(buf.subarray(start, end));
-    a.received += n;
-    if (a.received === a.bodySize) this.completeContent(a, Buffer.concat(a.parts, a.bodySize));
+    const done = this.content.body(buf, start, end);
+    if (done !== undefined) this.completeContent(done);
   }
 
-  private completeContent(a: Assembly, body: Buffer): void {
-    this.assembly = undefined;
-    const m = a.method;
+  private completeContent({ method: m, properties, body }: AssembledContent): void {
     if (m.name === 'basic.deliver') {
       const consumer = this.consumers.get(m.args.consumerTag);
       const noAck = this.noAckTags.get(m.args.consumerTag) ?? false;
-      this.highestDelivered = m.args.deliveryTag;
-      if (noAck) this.markSettled(m.args.deliveryTag);
+      this.acks.highestDelivered = m.args.deliveryTag;
+      if (noAck) this.acks.markSettled(m.args.deliveryTag);
       const message = new Message(
         {
           body,
-          properties: a.properties,
+          properties,
           deliveryTag: m.args.deliveryTag,
           redelivered: m.args.redelivered,
           exchange: m.args.exchange,
@@ -752,12 +688,12 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     } else if (m.name === 'basic.get-ok') {
       const head = this.calls[this.callHead];
       const noAck = head?.name === 'basic.get' && ((head.args as { noAck?: boolean }).noAck ?? false);
-      this.highestDelivered = m.args.deliveryTag;
-      if (noAck) this.markSettled(m.args.deliveryTag);
+      this.acks.highestDelivered = m.args.deliveryTag;
+      if (noAck) this.acks.markSettled(m.args.deliveryTag);
       const message = new Message(
         {
           body,
-          properties: a.properties,
+          properties,
           deliveryTag: m.args.deliveryTag,
           redelivered: m.args.redelivered,
           exchange: m.args.exchange,
@@ -775,7 +711,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
         exchange: m.args.exchange,
         routingKey: m.args.routingKey,
         body,
-        properties: a.properties,
+        properties,
       };
       this.confirms?.markReturned(new MessageReturned(returned));
       if (this.listenerCount('return') > 0) this.emit('return', returned);
@@ -792,7 +728,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.closeError = error;
-    this.assembly = undefined;
+    this.content.reset();
     const reason = error ?? new ClosedError(`channel ${this.id} was closed`);
     const calls = this.calls.slice(this.callHead);
     this.calls = [];
