@@ -27,8 +27,8 @@ import {
   type MethodName,
   SYNC_RESPONSES,
 } from '../protocol/generated/methods.js';
-import { BASIC_CLASS_ID, type BasicProperties, decodeBasicProperties } from '../protocol/generated/properties.js';
-import { type FieldTable, Reader } from '../protocol/primitives.js';
+import type { BasicProperties } from '../protocol/generated/properties.js';
+import type { FieldTable } from '../protocol/primitives.js';
 import { AckTracker } from './ack-tracker.js';
 import { ConfirmTracker, type PendingConfirm } from './confirms.js';
 import { type AssembledContent, ContentAssembler } from './content-assembler.js';
@@ -138,7 +138,6 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
   private readonly acks = new AckTracker();
   private readonly consumers = new Map<string, Consumer>();
   private confirms: ConfirmTracker | undefined;
-  private readonly reader = new Reader(Buffer.alloc(0), 0, 0);
   /** False while the broker asked us (channel.flow) to stop publishing. */
   private flowActive = true;
 

@@ -22,6 +22,7 @@ export interface OptionDef {
   /** Placeholder in help, e.g. `QUEUE`. */
   value?: string;
   description: string;
+  /** A boolean that defaults to `true` is listed in help as `--no-NAME`, so describe the negative form. */
   default?: string | number | boolean;
   /** For numbers: reject fractions. */
   integer?: boolean;
@@ -268,7 +269,8 @@ export function parseArgs<O extends Record<string, OptionDef>>(
 }
 
 function optionLabel(key: string, def: OptionDef): string {
-  const long = `--${kebab(key)}`;
+  // A flag that is on by default is shown as the --no- form users actually type.
+  const long = def.type === 'boolean' && def.default === true ? `--no-${kebab(key)}` : `--${kebab(key)}`;
   const value = def.type === 'boolean' ? '' : ` ${def.value ?? (def.type === 'number' ? 'N' : 'VALUE')}`;
   return `${def.short ? `-${def.short}, ` : '    '}${long}${value}`;
 }

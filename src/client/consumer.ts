@@ -17,6 +17,7 @@ import type { Message } from '../channel/message.js';
 import { type AMQPError, ClosedError, ConsumerCancelled, InvalidArgumentError } from '../errors.js';
 import type { FieldTable } from '../protocol/primitives.js';
 import { Waiter } from './backoff.js';
+import { traceProcess } from '../tracing/index.js';
 import type { ClientHost, Session } from './host.js';
 import { asAMQPError } from './topology.js';
 
@@ -329,7 +330,8 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
     this.running++;
     let result: void | Promise<void>;
     try {
-      result = this.handler(msg, lease.isCurrent);
+      // A CONSUMER span around the handler (when tracing is on), child of the producer's span.
+      result = traceProcess(msg, this.queue, () => this.handler(msg, lease.isCurrent));
     } catch (err) {
       this.handled(msg, err, true);
       return;

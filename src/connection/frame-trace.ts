@@ -10,6 +10,25 @@ import { decodeBasicProperties } from '../protocol/generated/properties.js';
 import { Reader } from '../protocol/primitives.js';
 
 const SECRET_FIELDS = new Set(['response', 'newSecret', 'challenge']);
+/** Method arguments that 0-9-1 reserves and that always hold the same value: noise in a trace line. */
+const RESERVED_ARGS = new Set([
+  'ticket',
+  'immediate',
+  'insist',
+  'outOfBand',
+  'knownHosts',
+  'channelId',
+  'capabilities',
+]);
+
+/** A method's arguments without the reserved ones and without `nowait: false`. */
+function meaningful(args: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    if (!RESERVED_ARGS.has(k) && !(k === 'nowait' && v === false)) out[k] = v;
+  }
+  return out;
+}
 const TYPE_NAMES: Record<number, string> = { 1: 'method', 2: 'header', 3: 'body', 8: 'heartbeat' };
 
 function show(value: unknown): string {
@@ -27,7 +46,7 @@ export function describeFrame(type: number, channel: number, buf: Buffer, start:
   try {
     if (type === 1) {
       const m = decodeMethod(new Reader(buf, start, end));
-      return m === undefined ? `${prefix} unknown method` : `${prefix} ${m.name} ${show(m.args)}`;
+      return m === undefined ? `${prefix} unknown method` : `${prefix} ${m.name} ${show(meaningful(m.args))}`;
     }
     if (type === 2) {
       const r = new Reader(buf, start, end);

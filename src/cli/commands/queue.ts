@@ -1,0 +1,151 @@
+/**
+ * `warren queue declare|delete|purge|info NAME`.
+ *
+ * @module
+ */
+import type { Channel } from '../../channel/channel.js';
+import type { FieldTable } from '../../protocol/primitives.js';
+import { UsageError } from '../args.js';
+import {
+  type Context,
+  closeQuietly,
+  command,
+  EXIT,
+  emit,
+  fmtInt,
+  GLOBAL_OPTIONS,
+  type GlobalValues,
+  open,
+  parseHeaders,
+} from '../common.js';
+
+const NAME = [{ name: 'NAME', description: 'Queue name' }] as const;
+
+/** Runs `work` on a fresh channel and closes everything afterwards. */
+async function withChannel<T>(opts: GlobalValues, ctx: Context, work: (ch: Channel) => Promise<T>): Promise<T> {
+  const conn = await open(opts, ctx);
+  try {
+    const ch = await conn.openChannel();
+    const result = await work(ch);
+    await ch.close();
+    return result;
+  } finally {
+    await closeQuietly(conn);
+  }
+}
+
+export const queueDeclare = command({
+  spec: {
+    name: 'queue declare',
+    summary: 'Declare a queue (durable unless --no-durable) and print its message and consumer counts.',
+    positionals: [{ name: 'NAME', description: "Queue name ('' for a server-named queue)" }],
+    options: {
+      durable: {
+        type: 'boolean',
+        default: true,
+        description: 'Transient: the queue does not survive a broker restart',
+      },
+      autoDelete: { type: 'boolean', description: 'Delete when the last consumer goes away' },
+      type: { type: 'string', value: 'TYPE', choices: ['classic', 'quorum', 'stream'], description: 'x-queue-type' },
+      ttl: { type: 'number', integer: true, min: 0, value: 'MS', description: 'x-message-ttl' },
+      maxLength: { type: 'number', integer: true, min: 0, value: 'N', description: 'x-max-length' },
+      maxPriority: { type: 'number', integer: true, min: 1, value: 'N', description: 'x-max-priority' },
+      deadLetterExchange: { type: 'string', value: 'EXCHANGE', description: 'x-dead-letter-exchange' },
+      deadLetterRoutingKey: { type: 'string', value: 'KEY', description: 'x-dead-letter-routing-key' },
+      singleActiveConsumer: { type: 'boolean', description: 'x-single-active-consumer' },
+      arg: {
+        type: 'list',
+        short: 'a',
+        value: 'K=V',
+        description: 'Any other argument; K:=JSON for numbers (repeatable)',
+      },
+      ...GLOBAL_OPTIONS,
+    },
+    examples: [
+      'warren queue declare jobs',
+      'warren queue declare orders --type quorum',
+      'warren queue declare events --type stream -a x-max-length-bytes:=1000000000',
+    ],
+  },
+  async run({ options: o, positionals }, ctx) {
+    const args: FieldTable = parseHeaders(o.arg, '--arg');
+    if (o.type !== undefined) args['x-queue-type'] = o.type;
+    if (o.ttl !== undefined) args['x-message-ttl'] = o.ttl;
+    if (o.maxLength !== undefined) args['x-max-length'] = o.maxLength;
+    if (o.maxPriority !== undefined) args['x-max-priority'] = o.maxPriority;
+    if (o.deadLetterExchange !== undefined) args['x-dead-letter-exchange'] = o.deadLetterExchange;
+    if (o.deadLetterRoutingKey !== undefined) args['x-dead-letter-routing-key'] = o.deadLetterRoutingKey;
+    if (o.singleActiveConsumer) args['x-single-active-consumer'] = true;
+    if ((o.type === 'quorum' || o.type === 'stream') && !o.durable) {
+      throw new UsageError(`${o.type} queues are always durable; drop --no-durable`, 'queue declare');
+    }
+    const r = await withChannel(o, ctx, (ch) =>
+      ch.queueDeclare(positionals[0]!, { durable: o.durable, autoDelete: o.autoDelete, arguments: args }),
+    );
+    emit(
+      ctx,
+      o.json,
+      `queue '${r.queue}' declared: ${fmtInt(r.messageCount)} messages, ${fmtInt(r.consumerCount)} consumers`,
+      r,
+    );
+    return EXIT.OK;
+  },
+});
+
+export const queueDelete = command({
+  spec: {
+    name: 'queue delete',
+    summary: 'Delete a queue and print how many messages it held.',
+    positionals: NAME,
+    options: {
+      ifUnused: { type: 'boolean', description: 'Only if it has no consumers' },
+      ifEmpty: { type: 'boolean', description: 'Only if it holds no messages' },
+      ...GLOBAL_OPTIONS,
+    },
+    examples: ['warren queue delete jobs --if-empty'],
+  },
+  async run({ options: o, positionals }, ctx) {
+    const queue = positionals[0]!;
+    const r = await withChannel(o, ctx, (ch) => ch.queueDelete(queue, { ifUnused: o.ifUnused, ifEmpty: o.ifEmpty }));
+    emit(ctx, o.json, `queue '${queue}' deleted with ${fmtInt(r.messageCount)} messages`, { queue, ...r });
+    return EXIT.OK;
+  },
+});
+
+export const queuePurge = command({
+  spec: {
+    name: 'queue purge',
+    summary: 'Remove every ready message from a queue and print how many.',
+    positionals: NAME,
+    options: { ...GLOBAL_OPTIONS },
+    examples: ['warren queue purge jobs'],
+  },
+  async run({ options: o, positionals }, ctx) {
+    const queue = positionals[0]!;
+    const r = await withChannel(o, ctx, (ch) => ch.queuePurge(queue));
+    emit(ctx, o.json, `queue '${queue}' purged: ${fmtInt(r.messageCount)} messages removed`, { queue, ...r });
+    return EXIT.OK;
+  },
+});
+
+export const queueInfo = command({
+  spec: {
+    name: 'queue info',
+    summary: 'Print the ready-message and consumer counts of a queue (exit code 4 if it does not exist).',
+    positionals: NAME,
+    options: { ...GLOBAL_OPTIONS },
+    examples: ['warren queue info jobs --json'],
+  },
+  async run({ options: o, positionals }, ctx) {
+    const r = await withChannel(o, ctx, (ch) => ch.queueDeclare(positionals[0]!, { passive: true }));
+    emit(
+      ctx,
+      o.json,
+      `queue '${r.queue}': ${fmtInt(r.messageCount)} messages ready, ${fmtInt(r.consumerCount)} consumers`,
+      r,
+    );
+    return EXIT.OK;
+  },
+});
+
+export { withChannel };

@@ -1,0 +1,105 @@
+/**
+ * Runs every file in examples/ as its own process against the broker and checks what it prints:
+ * the examples are documentation, and this keeps them true.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(fileURLToPath(import.meta.url), '../../..');
+const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runExample(file: string, timeoutMs = 30_000): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join('examples', file)], {
+      cwd: root,
+      env: { ...process.env, AMQP_URL },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`${file} did not exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+/** What each example must print (every pattern, in any order unless the pattern spans lines). */
+const EXPECTED: Record<string, RegExp[]> = {
+  '01-hello-world.ts': [/\[x\] Sent 'Hello World!'/, /\[x\] Received 'Hello World!'/],
+  '02-work-queues.ts': [/Sent 6 tasks/, /All 6 tasks done, worker A did [1-5], worker B did [1-5]/],
+  '03-publish-subscribe.ts': [/\[screen\] info: Hello World!/, /\[file\] info: Hello World!/],
+  '04-routing.ts': [
+    /\[errors-only\] error: a error message/,
+    /\[everything\] info: a info message/,
+    /\[everything\] warning: a warning message/,
+    /\[everything\] error: a error message/,
+  ],
+  '05-topics.ts': [
+    /all <- cron\.critical\n.*all <- cron\.info\.daily\n.*all <- kern\.critical\n.*all <- kern\.info\n.*critical <- cron\.critical\n.*critical <- kern\.critical\n.*kernel <- kern\.critical\n.*kernel <- kern\.info/,
+  ],
+  '06-rpc.ts': [/fib\(10\) = 55/, /fib\(20\) = 6765/, /fib\(30\) = 832040/],
+  '07-publisher-confirms.ts': [
+    /individually: published 1000 messages, all confirmed/,
+    /in batches of 100: published 1000 messages, all confirmed/,
+    /streaming with the robust publisher: published 1000 messages, all confirmed/,
+    /the queue held 3000 messages/,
+  ],
+  'quorum-queue.ts': [
+    /delivery 1: redelivered=false/,
+    /delivery 3: redelivered=true x-delivery-count=2/,
+    /dropped the message after 3 deliveries/,
+  ],
+  'stream-queue.ts': [
+    /from offset 5: 5:event 5, 6:event 6, 7:event 7, 8:event 8, 9:event 9\n/,
+    /from offset first: 0:event 0, 1:event 1, .*9:event 9\n/,
+  ],
+  'single-active-consumer.ts': [
+    /first got message 1\nfirst got message 2\nfirst got message 3\nsecond got message 4\nsecond got message 5/,
+  ],
+  'dead-lettering.ts': [
+    /dead letter 'will be rejected': reason=rejected from queue=warren-example\.work/,
+    /dead letter 'will expire': reason=expired from queue=warren-example\.work/,
+  ],
+  'priority-queue.ts': [
+    /priority 9: urgent: password reset\npriority 5: normal: invoice\npriority 5: normal: report\npriority 1: low: newsletter\npriority 1: low: cleanup/,
+  ],
+  'robust-client.ts': [
+    /handled order 1: tea/,
+    /handled order 2: scones/,
+    /handled order 3: jam/,
+    /published 3 orders/,
+    /iterated order 4/,
+  ],
+};
+
+describe('examples', { concurrency: 3 }, () => {
+  test('every example has expectations and every expectation an example', () => {
+    const files = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.ts'));
+    assert.deepEqual(files.sort(), Object.keys(EXPECTED).sort());
+  });
+
+  for (const [file, patterns] of Object.entries(EXPECTED)) {
+    test(file, async () => {
+      const r = await runExample(file);
+      assert.equal(r.code, 0, `${file} exited with ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+      for (const p of patterns) assert.match(r.stdout, p, `${file} output lacks ${p}\n${r.stdout}`);
+    });
+  }
+});
