@@ -81,3 +81,25 @@ test('many frames across arena growth stay intact', () => {
   assert.equal(bodies.length, n);
   assert.equal(bodies[n - 1], `m${n - 1}`);
 });
+
+test('alternating destinations, channels and mandatory flags each get their own method frame', () => {
+  const enc = new FrameEncoder(131072);
+  const plan = [
+    { channel: 1, exchange: '', routingKey: 'a', mandatory: false },
+    { channel: 1, exchange: '', routingKey: 'a', mandatory: false },
+    { channel: 2, exchange: '', routingKey: 'a', mandatory: false },
+    { channel: 2, exchange: 'x', routingKey: 'a', mandatory: false },
+    { channel: 2, exchange: 'x', routingKey: 'b', mandatory: false },
+    { channel: 2, exchange: 'x', routingKey: 'b', mandatory: true },
+    { channel: 1, exchange: '', routingKey: 'a', mandatory: false },
+  ];
+  for (const p of plan) enc.publish(p.channel, p.exchange, p.routingKey, p.mandatory, undefined, Buffer.from('b'));
+  const methods = decodeAll(enc.take())
+    .filter((f) => f.type === 1)
+    .map((f) => {
+      const m = decodeMethod(new Reader(f.payload, 0, f.payload.length));
+      const args = m?.args as { exchange: string; routingKey: string; mandatory: boolean };
+      return { channel: f.channel, exchange: args.exchange, routingKey: args.routingKey, mandatory: args.mandatory };
+    });
+  assert.deepEqual(methods, plan);
+});
