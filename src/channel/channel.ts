@@ -27,7 +27,7 @@ import {
   type MethodName,
   SYNC_RESPONSES,
 } from '../protocol/generated/methods.js';
-import type { BasicProperties } from '../protocol/generated/properties.js';
+import { type BasicProperties, PROPERTY_NAMES } from '../protocol/generated/properties.js';
 import type { FieldTable } from '../protocol/primitives.js';
 import { AckTracker } from './ack-tracker.js';
 import { ConfirmTracker, type PendingConfirm } from './confirms.js';
@@ -258,6 +258,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
 
   /** Declares an exchange (exchange.declare). */
   async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
+    requireName(exchange, 'exchange name');
+    requireName(type, 'exchange type');
     await this.call('exchange.declare', {
       exchange,
       type,
@@ -271,16 +273,21 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
 
   /** Deletes an exchange (exchange.delete). With `ifUnused`, fails (406) while it has bindings. */
   async exchangeDelete(exchange: string, options: { ifUnused?: boolean } = {}): Promise<void> {
+    requireName(exchange, 'exchange name');
     await this.call('exchange.delete', { exchange, ifUnused: options.ifUnused ?? false });
   }
 
   /** Binds exchange `destination` to exchange `source` (exchange.bind, a RabbitMQ extension). */
   async exchangeBind(destination: string, source: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+    requireName(destination, 'destination exchange');
+    requireName(source, 'source exchange');
     await this.call('exchange.bind', { destination, source, routingKey, arguments: args });
   }
 
   /** Removes an exchange-to-exchange binding (exchange.unbind). */
   async exchangeUnbind(destination: string, source: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+    requireName(destination, 'destination exchange');
+    requireName(source, 'source exchange');
     await this.call('exchange.unbind', { destination, source, routingKey, arguments: args });
   }
 
@@ -288,6 +295,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
 
   /** Declares a queue (queue.declare). An empty name asks the broker to make one up. */
   async queueDeclare(queue = '', options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
+    requireName(queue, 'queue name');
     const reply = await this.call('queue.declare', {
       queue,
       passive: options.passive ?? false,
@@ -302,16 +310,21 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
 
   /** Binds a queue to an exchange (queue.bind). */
   async queueBind(queue: string, exchange: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+    requireName(queue, 'queue name');
+    requireName(exchange, 'exchange name');
     await this.call('queue.bind', { queue, exchange, routingKey, arguments: args });
   }
 
   /** Removes a binding (queue.unbind). */
   async queueUnbind(queue: string, exchange: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+    requireName(queue, 'queue name');
+    requireName(exchange, 'exchange name');
     await this.call('queue.unbind', { queue, exchange, routingKey, arguments: args });
   }
 
   /** Removes every ready message from a queue (queue.purge); resolves with how many. */
   async queuePurge(queue: string): Promise<{ messageCount: number }> {
+    requireName(queue, 'queue name');
     const reply = await this.call('queue.purge', { queue });
     return { messageCount: (reply as Extract<AMQPMethod, { name: 'queue.purge-ok' }>).args.messageCount };
   }
@@ -321,6 +334,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     queue: string,
     options: { ifUnused?: boolean; ifEmpty?: boolean } = {},
   ): Promise<{ messageCount: number }> {
+    requireName(queue, 'queue name');
     const reply = await this.call('queue.delete', {
       queue,
       ifUnused: options.ifUnused ?? false,
@@ -350,7 +364,9 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
    * Starts a consumer (basic.consume). `handler` runs for every delivery; call `msg.ack()` unless
    * `noAck` is set.
    */
-  async basicConsume(queue: string, options: ConsumeOptions, handler: MessageHandler): Promise<Consumer> {
+  async basicConsume(queue: string, options: ConsumeOptions | undefined, handler: MessageHandler): Promise<Consumer> {
+    requireName(queue, 'queue name');
+    options ??= {};
     if (typeof handler !== 'function') throw new InvalidArgumentError('basicConsume needs a handler function');
     const reply = await this.call(
       'basic.consume',
@@ -372,6 +388,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
 
   /** Stops a consumer (basic.cancel). Resolves once the broker confirmed; deliveries may precede that. */
   async basicCancel(consumerTag: string): Promise<void> {
+    requireName(consumerTag, 'consumer tag');
     const consumer = this.consumers.get(consumerTag);
     if (this.state !== 'open') {
       consumer?.stopped(false, undefined);
@@ -413,6 +430,13 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
       return Promise.reject(
         new InvalidArgumentError(`message properties must be an object, e.g. { contentType: 'text/plain' }`),
       );
+    }
+    try {
+      requireName(exchange, 'exchange name');
+      requireName(routingKey, 'routing key');
+      if (properties !== undefined) checkPropertyNames(properties);
+    } catch (err) {
+      return Promise.reject(err);
     }
     const mandatory = options?.mandatory ?? false;
     const transport = this.host.transport;
@@ -457,6 +481,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
 
   /** Fetches one message (basic.get); `null` when the queue is empty. */
   async basicGet(queue: string, options: { noAck?: boolean } = {}): Promise<Message | null> {
+    requireName(queue, 'queue name');
     const result = (await this.call('basic.get', { queue, noAck: options.noAck ?? false })) as unknown;
     return result instanceof Message ? result : null;
   }
@@ -767,4 +792,28 @@ function abortable(signal: AbortSignal, waiter: { resolve(): void; reject(error:
     signal.removeEventListener('abort', onAbort);
     reject(error);
   };
+}
+
+/**
+ * A name the caller must give. `null` or `undefined` would otherwise encode as '' — which the broker
+ * reads as "the last queue declared on this channel" or the default exchange, not as an error.
+ */
+function requireName(value: unknown, what: string): void {
+  if (typeof value !== 'string') {
+    throw new InvalidArgumentError(`${what} must be a string, got ${value === null ? 'null' : typeof value}`);
+  }
+}
+
+const PROPERTY_SET: ReadonlySet<string> = new Set(PROPERTY_NAMES);
+
+/** Unknown property names would be dropped without a word; name the mistake instead. */
+function checkPropertyNames(properties: BasicProperties): void {
+  for (const key in properties) {
+    if (PROPERTY_SET.has(key)) continue;
+    const hint =
+      key === 'persistent'
+        ? ' (use deliveryMode: 2 for a persistent message)'
+        : ` (message properties are ${[...PROPERTY_SET].join(', ')}; put custom values in headers)`;
+    throw new InvalidArgumentError(`unknown message property '${key}'${hint}`);
+  }
 }

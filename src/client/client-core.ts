@@ -10,6 +10,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import type { Channel } from '../channel/channel.js';
 import { type Connection, connect } from '../connect.js';
 import { type ConnectionOptions, redactUrl, resolveOptions } from '../connection/options.js';
@@ -148,6 +149,15 @@ export class ClientCore extends EventEmitter<ClientEvents> {
   private readonly loop: Promise<void>;
   /** @internal What the parts see of the client. */
   protected readonly host: ClientHost;
+
+  /**
+   * What `console.log(client)` and `util.inspect` show: the endpoints (passwords redacted) and the
+   * state, never the options, which hold credentials and TLS keys.
+   */
+  [inspect.custom](): string {
+    const where = this.endpoints.map((e) => e.display).join(', ');
+    return `${this.constructor.name} { ${where}, ${this.state}${this.current ? ', connected' : ''} }`;
+  }
 
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {

@@ -58,6 +58,8 @@ export interface ConnectionEvents {
 
 /** Frame size used until tune: the spec's minimum, raised so a large connection.start still fits. */
 const PRE_TUNE_FRAME_MAX = 131072;
+/** Largest frame accepted from a peer even when frame-max is unlimited (0). */
+const MAX_INCOMING_FRAME = 128 * 1024 * 1024;
 /** How long `close()` waits for close-ok before dropping the socket. */
 const CLOSE_TIMEOUT = 5000;
 
@@ -210,7 +212,9 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
         frameMax: this.frameMax,
         heartbeat: this.heartbeat,
       });
-      this.transport.decoder.maxFrameSize = this.frameMax;
+      // With no limit negotiated (0 on both sides), still bound what one frame header can make us
+      // allocate: RabbitMQ's own ceiling for frame_max is far below this.
+      this.transport.decoder.maxFrameSize = Math.min(this.frameMax, MAX_INCOMING_FRAME);
       this.transport.encoder.frameMax = this.frameMax;
       this.transport.startHeartbeat(this.heartbeat);
       this.handshakeStage = 'open';

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import {
+  type BasicProperties,
   type Channel,
   ChannelClosedByServer,
   ClosedError,
@@ -292,5 +293,48 @@ describe('bad connection options are refused before a socket is opened', () => {
     const err = await rejection(connect('http://guest:s3cret@127.0.0.1:5672'));
     assert.ok(err instanceof InvalidArgumentError, String(err));
     assert.doesNotMatch(err.message, /s3cret/);
+  });
+});
+
+describe('names and properties the broker would misread', () => {
+  test('null or undefined names are refused instead of meaning "the last queue" or the default exchange', async () => {
+    const conn = await connect(AMQP_URL);
+    try {
+      const ch = await conn.openChannel();
+      const bad = null as unknown as string;
+      for (const attempt of [
+        () => ch.basicGet(bad),
+        () => ch.queuePurge(bad),
+        () => ch.queueDelete(bad),
+        () => ch.queueBind(bad, 'amq.direct', 'k'),
+        () => ch.exchangeDeclare(bad, 'direct'),
+        () => ch.basicPublish(bad, 'k', Buffer.from('x')),
+        () => ch.basicPublish('', undefined as unknown as string, Buffer.from('x')),
+      ]) {
+        await assert.rejects(attempt(), InvalidArgumentError);
+      }
+      assert.equal(ch.isOpen, true);
+      const { queue } = await ch.queueDeclare('', { exclusive: true });
+      assert.match(queue, /^amq\.gen-/);
+    } finally {
+      await conn.close();
+    }
+  });
+
+  test('an unknown property name (amqplib-style persistent: true) is refused with a hint', async () => {
+    const conn = await connect(AMQP_URL);
+    try {
+      const ch = await conn.openChannel();
+      const props = { persistent: true } as unknown as BasicProperties;
+      await assert.rejects(ch.basicPublish('', 'nowhere', Buffer.from('x'), props), /deliveryMode: 2/);
+      const consumer = await ch.basicConsume(
+        (await ch.queueDeclare('', { exclusive: true })).queue,
+        null as unknown as undefined,
+        () => {},
+      );
+      assert.ok(consumer.consumerTag.length > 0, 'null options are treated as none');
+    } finally {
+      await conn.close();
+    }
   });
 });
