@@ -420,8 +420,7 @@ function genProperties(): string {
   out.push('');
   out.push('/** Writes the property flags and the present properties. */');
   out.push('export function encodeBasicProperties(w: Writer, p: BasicProperties): void {');
-  out.push('  const flagsAt = w.pos;');
-  out.push('  w.u16(0);');
+  out.push('  const flagsAt = w.reserve(2);');
   out.push('  let flags = 0;');
   out.push('  let v;');
   props.forEach((p, i) => {
@@ -443,7 +442,7 @@ function genProperties(): string {
     out.push(`    ${write[prim]};`);
     out.push('  }');
   });
-  out.push('  w.buf.writeUInt16BE(flags, flagsAt);');
+  out.push('  w.patchU16(flagsAt, flags);');
   out.push('}');
   out.push('');
   out.push('/** Reads the property flags and the present properties. */');

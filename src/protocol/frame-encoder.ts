@@ -17,20 +17,22 @@ const ARENA_SIZE = 256 * 1024;
 export const LARGE_BODY = 64 * 1024;
 const EMPTY: Buffer[] = [];
 
-/** A Writer whose earlier bytes are never moved once written, so views of them stay valid. */
+/**
+ * A Writer whose taken bytes are never touched again, so views of them handed to the socket stay
+ * valid. `base` is the start of the bytes not yet taken; when room runs out only those move, to the
+ * start of a fresh buffer.
+ */
 class ArenaWriter extends Writer {
-  /** Start of the bytes not yet taken. */
-  mark = 0;
   constructor() {
     super(ARENA_SIZE);
   }
   override ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const pendingBytes = this.pos - this.mark;
+    const pendingBytes = this.pos - this.base;
     const next = Buffer.allocUnsafe(Math.max(ARENA_SIZE, (pendingBytes + n) * 2));
-    this.buf.copy(next, 0, this.mark, this.pos);
+    this.buf.copy(next, 0, this.base, this.pos);
     this.buf = next;
-    this.mark = 0;
+    this.base = 0;
     this.pos = pendingBytes;
   }
 }
@@ -52,10 +54,10 @@ export class FrameEncoder {
 
   /** Bytes encoded and not yet taken. */
   get pending(): number {
-    return this.pendingBytes + (this.w.pos - this.w.mark);
+    return this.pendingBytes + (this.w.pos - this.w.base);
   }
 
-  /** Starts a frame; returns its position relative to the arena mark (an arena move keeps that valid). */
+  /** Starts a frame; returns its position relative to the arena base (an arena move keeps that valid). */
   private begin(type: number, channel: number): number {
     const w = this.w;
     w.ensure(7);
@@ -63,12 +65,12 @@ export class FrameEncoder {
     w.buf[at] = type;
     w.buf.writeUInt16BE(channel, at + 1);
     w.pos += 7;
-    return at - w.mark;
+    return at - w.base;
   }
 
   private finish(relativeAt: number): void {
     const w = this.w;
-    const at = w.mark + relativeAt;
+    const at = w.base + relativeAt;
     const size = w.pos - at - 7;
     if (size > this.frameMax - 8) {
       // The broker would close the whole connection (501); refuse it here, before anything is sent.
@@ -83,12 +85,12 @@ export class FrameEncoder {
 
   /** Bytes pending in the arena; stable across arena moves, unlike absolute positions. */
   private arenaPending(): number {
-    return this.w.pos - this.w.mark;
+    return this.w.pos - this.w.base;
   }
 
   /** Drops whatever was appended after `pendingBefore`, so nothing half-written is ever sent. */
   private rollback(pendingBefore: number): void {
-    this.w.pos = this.w.mark + pendingBefore;
+    this.w.pos = this.w.base + pendingBefore;
   }
 
   /** Appends one method frame. Throws InvalidArgumentError (and writes nothing) on bad arguments. */
@@ -142,7 +144,7 @@ export class FrameEncoder {
         const methodAt = this.begin(FRAME_METHOD, channel);
         encodeBasicPublish(w, { exchange, routingKey, mandatory });
         this.finish(methodAt);
-        const frame = Buffer.from(w.buf.subarray(w.mark + start, w.pos));
+        const frame = Buffer.from(w.buf.subarray(w.base + start, w.pos));
         this.lastPublish = { channel, exchange, routingKey, mandatory, frame };
       }
       const at = this.begin(FRAME_HEADER, channel);
@@ -185,7 +187,7 @@ export class FrameEncoder {
     for (let off = 0; off < body.length; off += max) {
       const n = Math.min(max, body.length - off);
       const at = this.begin(FRAME_BODY, channel);
-      w.buf.writeUInt32BE(n, w.mark + at + 3);
+      w.buf.writeUInt32BE(n, w.base + at + 3);
       this.cut();
       this.chunks.push(body.subarray(off, off + n));
       this.pendingBytes += n;
@@ -197,10 +199,10 @@ export class FrameEncoder {
   /** Moves the arena bytes written so far into the chunk list. */
   private cut(): void {
     const w = this.w;
-    if (w.pos > w.mark) {
-      this.chunks.push(w.buf.subarray(w.mark, w.pos));
-      this.pendingBytes += w.pos - w.mark;
-      w.mark = w.pos;
+    if (w.pos > w.base) {
+      this.chunks.push(w.buf.subarray(w.base, w.pos));
+      this.pendingBytes += w.pos - w.base;
+      w.base = w.pos;
     }
   }
 

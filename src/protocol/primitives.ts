@@ -97,6 +97,11 @@ const MAX_NESTING = 64;
 export class Writer {
   buf: Buffer;
   pos = 0;
+  /**
+   * Where the bytes that `ensure()` keeps begin. A subclass may move those bytes to the start of a
+   * new buffer, so a position kept across writes must be relative to `base` (see `reserve`).
+   */
+  base = 0;
 
   constructor(initialSize = 65536) {
     this.buf = Buffer.allocUnsafe(initialSize);
@@ -115,6 +120,21 @@ export class Writer {
 
   // The range checks are one comparison each: a value that does not fit is refused rather than
   // silently truncated (a deliveryMode of 258 must not go out as 2).
+  /** Skips `n` bytes to fill in later with `patchU16`/`patchU32`; returns their position relative to `base`. */
+  reserve(n: number): number {
+    this.ensure(n);
+    const at = this.pos - this.base;
+    this.pos += n;
+    return at;
+  }
+  patchU16(at: number, v: number): void {
+    this.buf.writeUInt16BE(v, this.base + at);
+  }
+  /** Writes at `at` the number of bytes from just after that field to the current position. */
+  patchLength(at: number): void {
+    this.buf.writeUInt32BE(this.pos - (this.base + at) - 4, this.base + at);
+  }
+
   u8(v: number, what = 'octet'): void {
     if ((v & 0xff) !== v) throw outOfRange(what, v, 255);
     this.ensure(1);
@@ -181,9 +201,7 @@ export class Writer {
   }
 
   table(t: FieldTable | undefined): void {
-    const start = this.pos;
-    this.ensure(4);
-    this.pos += 4;
+    const start = this.reserve(4);
     if (t !== undefined && t !== null) {
       if (typeof t !== 'object' || Array.isArray(t) || Buffer.isBuffer(t)) {
         throw new InvalidArgumentError('a field table must be a plain object');
@@ -200,7 +218,7 @@ export class Writer {
         this.depth--;
       }
     }
-    this.buf.writeUInt32BE(this.pos - start - 4, start);
+    this.patchLength(start);
   }
 
   private depth = 0;
@@ -216,16 +234,14 @@ export class Writer {
   }
 
   private array(values: readonly FieldValue[], key: string): void {
-    const start = this.pos;
-    this.ensure(4);
-    this.pos += 4;
+    const start = this.reserve(4);
     this.nest();
     try {
       for (const v of values) this.fieldValue(v === undefined ? null : v, key);
     } finally {
       this.depth--;
     }
-    this.buf.writeUInt32BE(this.pos - start - 4, start);
+    this.patchLength(start);
   }
 
   /** Writes a tagged field value, choosing the type RabbitMQ expects for a plain JS value. */

@@ -64,8 +64,7 @@ export const BASIC_CLASS_ID = 60;
 
 /** Writes the property flags and the present properties. */
 export function encodeBasicProperties(w: Writer, p: BasicProperties): void {
-  const flagsAt = w.pos;
-  w.u16(0);
+  const flagsAt = w.reserve(2);
   let flags = 0;
   let v;
   if ((v = p.contentType) !== undefined) {
@@ -124,7 +123,7 @@ export function encodeBasicProperties(w: Writer, p: BasicProperties): void {
     flags |= 0x0004;
     w.shortstr(v, 'property clusterId');
   }
-  w.buf.writeUInt16BE(flags, flagsAt);
+  w.patchU16(flagsAt, flags);
 }
 
 /** Reads the property flags and the present properties. */
