@@ -11,7 +11,10 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
-const doc = readFileSync(join(root, 'docs/robust-client.md'), 'utf8');
+// The README's robust-client section: from its heading to the next second-level heading.
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const start = readme.indexOf('\n## The robust client\n');
+const doc = readme.slice(start, readme.indexOf('\n## ', start + 1));
 const dir = mkdtempSync(join(tmpdir(), 'warren-docs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
