@@ -184,6 +184,9 @@ const getter: OtelGetter = {
   get: (carrier, key) => headerString(carrier[key]),
 };
 
+/** The trace id of "no trace" (W3C trace context). */
+const INVALID_TRACE_ID = '00000000000000000000000000000000';
+
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /**
@@ -300,6 +303,9 @@ export function startPublishSpan(info: PublishSpanInfo): PublishSpan | undefined
     { kind: otel.SpanKind.PRODUCER, attributes },
     parent,
   );
+  // The API without an SDK, and no trace to continue: nothing to record or propagate, so the message
+  // goes out exactly as given (no copied properties, no added headers table).
+  if (!span.isRecording() && span.spanContext().traceId === INVALID_TRACE_ID) return undefined;
   const headers: FieldTable = { ...p?.headers };
   inject(otel, otel.trace.setSpan(parent, span), span, headers);
   let ended = false;
@@ -389,6 +395,8 @@ export function traceProcess<R>(msg: Message, queue: string, handler: () => R, s
     { kind: otel.SpanKind.CONSUMER, attributes },
     parent,
   );
+  // Nothing recorded and no trace to continue (the API without an SDK): just run the handler.
+  if (!span.isRecording() && span.spanContext().traceId === INVALID_TRACE_ID) return handler();
   let result: R;
   try {
     result = otel.context.with(otel.trace.setSpan(parent, span), handler);
