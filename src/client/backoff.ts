@@ -146,3 +146,18 @@ export class Waiter<T> {
     this.onAbort = undefined;
   }
 }
+
+/**
+ * Resolves when the callback handed to `register` is called, or at `deadline` (a `Date.now()` time),
+ * whichever comes first: the shape of every "drain, but not forever" wait.
+ */
+export function settledOrDeadline(deadline: number, register: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
+    function done(): void {
+      clearTimeout(timer);
+      resolve();
+    }
+    register(done);
+  });
+}

@@ -14,6 +14,7 @@ import type { Channel, PublishOptions, ReturnedMessage } from '../channel/channe
 import { type AMQPError, AbortError, ClosedError, InvalidArgumentError } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import { type PublishSpan, startPublishSpan } from '../tracing/index.js';
+import { settledOrDeadline } from './backoff.js';
 import type { ClientHost, Session } from './host.js';
 
 /**
@@ -456,14 +457,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** @internal Resolves when every pending publish has settled, or at `deadline`. */
   drain(deadline: number): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.drainWaiters.push(done);
-    });
+    return settledOrDeadline(deadline, (done) => this.drainWaiters.push(done));
   }
 
   /** @internal Rejects everything pending and closes the channel. */

@@ -21,6 +21,7 @@ import {
   TimeoutError,
 } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
+import { settledOrDeadline } from './backoff.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
 
 /**
@@ -229,14 +230,7 @@ export class RpcClient implements Recoverable {
 
   drain(deadline: number): Promise<void> {
     if (this.inflight.size === 0 && this.waiting.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.drainWaiters.push(done);
-    });
+    return settledOrDeadline(deadline, (done) => this.drainWaiters.push(done));
   }
 
   abort(error: AMQPError): void {
