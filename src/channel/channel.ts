@@ -30,6 +30,7 @@ import {
 import { type BasicProperties, PROPERTY_NAMES } from '../protocol/generated/properties.js';
 import type { FieldTable } from '../protocol/primitives.js';
 import { AckTracker } from './ack-tracker.js';
+import { type CallReply, CallQueue, type PendingCall } from './call-queue.js';
 import { ConfirmTracker, type PendingConfirm } from './confirms.js';
 import { type AssembledContent, ContentAssembler } from './content-assembler.js';
 import { Consumer, type MessageHandler } from './consumer.js';
@@ -97,16 +98,6 @@ export interface ChannelEvents {
   flow: [active: boolean];
 }
 
-interface PendingCall {
-  name: MethodName;
-  args: unknown;
-  replies: readonly number[];
-  resolve(reply: AMQPMethod | Message | Consumer | null): void;
-  reject(error: AMQPError): void;
-  /** For basic.consume: the handler to register when consume-ok arrives. */
-  handler?: MessageHandler;
-}
-
 const RESOLVED: Promise<void> = Promise.resolve();
 const NO_REPLY: readonly number[] = [];
 
@@ -132,8 +123,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
   private readonly generation = ++generations;
   private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
   private closeError: AMQPError | undefined;
-  private calls: PendingCall[] = [];
-  private callHead = 0;
+  private readonly calls = new CallQueue((call) => this.send(call.name, call.args as never));
   private readonly content: ContentAssembler;
   private readonly acks = new AckTracker();
   private readonly consumers = new Map<string, Consumer>();
@@ -204,11 +194,10 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
       return Promise.reject(this.unusableError());
     }
     const replies = SYNC_RESPONSES.get(METHOD_IDS[name]) ?? NO_REPLY;
-    return new Promise<AMQPMethod | Message | Consumer | null>((resolve, reject) => {
+    return new Promise<CallReply>((resolve, reject) => {
       const call: PendingCall = { name, args, replies, resolve, reject };
       if (handler !== undefined) call.handler = handler;
       this.calls.push(call);
-      if (this.calls.length - this.callHead === 1) this.sendHead();
     }) as Promise<AMQPMethod>;
   }
 
@@ -217,41 +206,6 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     return reason instanceof ClosedError
       ? reason
       : new ClosedError(`channel ${this.id} is closed: ${reason.message}`, { cause: reason });
-  }
-
-  private sendHead(): void {
-    const head = this.calls[this.callHead];
-    if (head === undefined) return;
-    try {
-      this.send(head.name, head.args as never);
-    } catch (err) {
-      // Invalid arguments: nothing was written. Fail this call and move on to the next.
-      this.shiftCall();
-      head.reject(err instanceof InvalidArgumentError ? err : new InvalidArgumentError(String(err)));
-      this.sendHead();
-    }
-  }
-
-  private shiftCall(): PendingCall | undefined {
-    const head = this.calls[this.callHead];
-    if (head === undefined) return undefined;
-    this.calls[this.callHead] = undefined as never;
-    this.callHead++;
-    if (this.callHead === this.calls.length) {
-      this.calls = [];
-      this.callHead = 0;
-    }
-    return head;
-  }
-
-  /** Completes the in-flight call if `id` answers it. */
-  private answer(id: number, value: AMQPMethod | Message | Consumer | null): boolean {
-    const head = this.calls[this.callHead];
-    if (head === undefined || !head.replies.includes(id)) return false;
-    this.shiftCall();
-    head.resolve(value);
-    this.sendHead();
-    return true;
   }
 
   // ------------------------------------------------------------------ exchanges
@@ -633,13 +587,13 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
         this.confirms?.confirm(m.args.deliveryTag, m.args.multiple, false);
         return;
       case 'basic.consume-ok': {
-        const head = this.calls[this.callHead];
+        const head = this.calls.head;
         if (head?.name === 'basic.consume') {
           const args = head.args as MethodInputByName['basic.consume'];
           const consumer = new Consumer(this, m.args.consumerTag, args.queue ?? '', head.handler ?? (() => {}));
           this.consumers.set(m.args.consumerTag, consumer);
           this.noAckTags.set(m.args.consumerTag, args.noAck ?? false);
-          this.answer(m.id, consumer);
+          this.calls.answer(m.id, consumer);
           return;
         }
         throw new FrameError(`unexpected ${m.name} on channel ${this.id}`, 505);
@@ -665,10 +619,10 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
         return;
       }
       case 'channel.close-ok':
-        this.answer(m.id, m);
+        this.calls.answer(m.id, m);
         return;
       default:
-        if (this.answer(m.id, m)) return;
+        if (this.calls.answer(m.id, m)) return;
         throw new FrameError(`unexpected ${m.name} on channel ${this.id}`, 505);
     }
   }
@@ -710,7 +664,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
       if (consumer !== undefined) consumer.deliver(message);
       else if (!noAck) message.reject({ requeue: true }); // consumer gone (cancel in flight): give it back
     } else if (m.name === 'basic.get-ok') {
-      const head = this.calls[this.callHead];
+      const head = this.calls.head;
       const noAck = head?.name === 'basic.get' && ((head.args as { noAck?: boolean }).noAck ?? false);
       this.acks.highestDelivered = m.args.deliveryTag;
       if (noAck) this.acks.markSettled(m.args.deliveryTag);
@@ -727,7 +681,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
         noAck ? undefined : this,
         this.generation,
       );
-      if (!this.answer(m.id, message)) throw new FrameError('basic.get-ok without a basic.get', 505);
+      if (!this.calls.answer(m.id, message)) throw new FrameError('basic.get-ok without a basic.get', 505);
     } else if (m.name === 'basic.return') {
       const returned: ReturnedMessage = {
         replyCode: m.args.replyCode,
@@ -754,10 +708,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     this.closeError = error;
     this.content.reset();
     const reason = error ?? new ClosedError(`channel ${this.id} was closed`);
-    const calls = this.calls.slice(this.callHead);
-    this.calls = [];
-    this.callHead = 0;
-    for (const c of calls) {
+    for (const c of this.calls.drain()) {
       // A close we asked for completes normally when the broker closes or the connection drops.
       if (c.name === 'channel.close') c.resolve(null);
       else c.reject(reason);
