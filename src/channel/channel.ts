@@ -350,7 +350,6 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     }
     await this.call('basic.cancel', { consumerTag });
     this.consumers.delete(consumerTag);
-    this.noAckTags.delete(consumerTag);
     consumer?.stopped(false, undefined);
   }
 
@@ -590,9 +589,14 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
         const head = this.calls.head;
         if (head?.name === 'basic.consume') {
           const args = head.args as MethodInputByName['basic.consume'];
-          const consumer = new Consumer(this, m.args.consumerTag, args.queue ?? '', head.handler ?? (() => {}));
+          const consumer = new Consumer(
+            this,
+            m.args.consumerTag,
+            args.queue ?? '',
+            head.handler ?? (() => {}),
+            args.noAck ?? false,
+          );
           this.consumers.set(m.args.consumerTag, consumer);
-          this.noAckTags.set(m.args.consumerTag, args.noAck ?? false);
           this.calls.answer(m.id, consumer);
           return;
         }
@@ -602,7 +606,6 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
         // The broker cancelled a consumer (queue deleted, node down): consumer_cancel_notify.
         const consumer = this.consumers.get(m.args.consumerTag);
         this.consumers.delete(m.args.consumerTag);
-        this.noAckTags.delete(m.args.consumerTag);
         if (!m.args.nowait) this.send('basic.cancel-ok', { consumerTag: m.args.consumerTag });
         consumer?.stopped(true, undefined);
         return;
@@ -627,9 +630,6 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     }
   }
 
-  /** Whether each consumer was started with noAck, so its messages need no acknowledgement. */
-  private readonly noAckTags = new Map<string, boolean>();
-
   /** @internal */
   onHeader(buf: Buffer, start: number, end: number): void {
     const done = this.content.header(buf, start, end);
@@ -645,7 +645,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
   private completeContent({ method: m, properties, body }: AssembledContent): void {
     if (m.name === 'basic.deliver') {
       const consumer = this.consumers.get(m.args.consumerTag);
-      const noAck = this.noAckTags.get(m.args.consumerTag) ?? false;
+      const noAck = consumer?.noAck ?? false;
       this.acks.highestDelivered = m.args.deliveryTag;
       if (noAck) this.acks.markSettled(m.args.deliveryTag);
       const message = new Message(

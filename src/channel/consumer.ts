@@ -41,6 +41,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   readonly queue: string;
   /** @internal */
   readonly handler: MessageHandler;
+  /** True when started with `noAck`: its messages need no acknowledgement. */
+  readonly noAck: boolean;
   private readonly host: ConsumerHost;
   private active = true;
   /** Resolves when delivery has stopped, for whatever reason. */
@@ -48,12 +50,13 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private resolveCancelled!: (info: { serverCancelled: boolean; error: AMQPError | undefined }) => void;
 
   /** @internal */
-  constructor(host: ConsumerHost, consumerTag: string, queue: string, handler: MessageHandler) {
+  constructor(host: ConsumerHost, consumerTag: string, queue: string, handler: MessageHandler, noAck = false) {
     super();
     this.host = host;
     this.consumerTag = consumerTag;
     this.queue = queue;
     this.handler = handler;
+    this.noAck = noAck;
     this.cancelled = new Promise((resolve) => {
       this.resolveCancelled = resolve;
     });
