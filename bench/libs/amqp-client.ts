@@ -5,12 +5,8 @@
 
 import { AMQPClient, AMQPSession } from '@cloudamqp/amqp-client';
 import type { AMQPChannel, AMQPMessage } from '@cloudamqp/amqp-client';
-import type { Adapter, Closable, ConfirmCallback, RpcClient, Session } from './types.js';
+import { type Adapter, type Closable, type ConfirmCallback, type RpcClient, type Session, toError } from './types.js';
 import { WriteWindow } from './window.js';
-
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
 
 class AmqpClientSession implements Session {
   private readonly window = new WriteWindow();

@@ -3,16 +3,12 @@
 
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import type { Adapter, Closable, ConfirmCallback, RpcClient, Session } from './types.js';
+import { type Adapter, type Closable, type ConfirmCallback, type RpcClient, type Session, toError } from './types.js';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 
 function once(ch: Channel, event: 'drain'): Promise<void> {
   return new Promise<void>((resolve) => ch.once(event, () => resolve()));
-}
-
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
 
 class AmqplibSession implements Session {

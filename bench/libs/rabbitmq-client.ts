@@ -5,12 +5,8 @@
 
 import { Connection } from 'rabbitmq-client';
 import type { AsyncMessage, Channel } from 'rabbitmq-client';
-import type { Adapter, Closable, ConfirmCallback, RpcClient, Session } from './types.js';
+import { type Adapter, type Closable, type ConfirmCallback, type RpcClient, type Session, toError } from './types.js';
 import { WriteWindow } from './window.js';
-
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
 
 /** The library types bodies as `any`; a Buffer is what arrives for messages without a content-type. */
 function sizeOf(body: unknown): number {

@@ -8,6 +8,11 @@ export function isLibName(s: string): s is LibName {
   return (LIB_NAMES as readonly string[]).includes(s);
 }
 
+/** Whatever a library rejected with, as an Error. */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 /** Called once per confirmed publish; `err` is set for a nack or a failed channel. */
 export type ConfirmCallback = (err: Error | null) => void;
 

@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import type * as WarrenApi from '../../src/index.js';
-import type { Adapter, Closable, ConfirmCallback, RpcClient, Session } from './types.js';
+import { type Adapter, type Closable, type ConfirmCallback, type RpcClient, type Session, toError } from './types.js';
 import { WriteWindow } from './window.js';
 
 interface WarrenProperties {
@@ -99,10 +99,6 @@ async function load(): Promise<WarrenModule> {
   if (!isModule(mod)) throw new Error('warren: src/index.ts does not export connect() yet');
   loaded = mod;
   return mod;
-}
-
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
 
 class WarrenSession implements Session {
