@@ -15,7 +15,8 @@ import {
   encodeBasicProperties,
   PROPERTY_NAMES,
 } from '../../src/protocol/generated/properties.js';
-import { type FieldTable, type FieldValue, Reader, Writer } from '../../src/protocol/primitives.js';
+import { type FieldTable, Reader, Writer } from '../../src/protocol/primitives.js';
+import { roundTripTable, wholeSecondDate } from '../support/arbitraries.js';
 
 const SEED = Number(process.env.FC_SEED ?? 0x9091);
 const runs = (numRuns: number) => ({ seed: SEED, numRuns });
@@ -39,27 +40,8 @@ const shortstrArb: fc.Arbitrary<string> = fc.oneof(
   fc.string({ unit: 'binary-ascii', maxLength: 255 }),
   fc.constantFrom('', 'application/json', '€'.repeat(85), 'y'.repeat(255)),
 );
-const dateArb: fc.Arbitrary<Date> = fc.integer({ min: 0, max: 253402300799 }).map((s) => new Date(s * 1000));
-
-const { table: headersArb } = fc.letrec<{ value: FieldValue; table: FieldTable }>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.boolean(),
-    fc.integer(),
-    fc.maxSafeInteger(),
-    fc.double().map((d) => (Object.is(d, -0) ? 0 : d)),
-    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).filter((b) => b < -(2n ** 53n) || b > 2n ** 53n),
-    fc.string({ unit: 'binary', maxLength: 40 }),
-    fc.uint8Array({ maxLength: 40 }).map((u) => Buffer.from(u)),
-    dateArb,
-    fc.constant(null),
-    fc.array(tie('value'), { maxLength: 4 }),
-    tie('table'),
-  ),
-  table: fc
-    .uniqueArray(fc.tuple(shortstrArb, tie('value')), { maxLength: 5, selector: ([k]) => k })
-    .map((entries) => Object.fromEntries(entries) as FieldTable),
-}));
+const dateArb = wholeSecondDate;
+const headersArb = roundTripTable(shortstrArb);
 
 const octetArb = fc.integer({ min: 0, max: 255 });
 
