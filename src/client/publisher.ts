@@ -5,13 +5,29 @@
  * the connection, fewer than `maxUnconfirmed` are in flight), is sent on the publisher's own channel,
  * and resolves when the broker confirms it. When the channel or connection dies, what was sent but not
  * confirmed goes back to the front of the FIFO, in order, and is sent again on the next channel:
- * at-least-once, so duplicates are possible and loss is not.
+ * at-least-once, so duplicates are possible and loss is not. A confirm counts as soon as it is read,
+ * before anything read after it (a close in the same TCP read included), so nothing confirmed is
+ * ever sent again.
+ *
+ * When the broker closes the channel because of a publish without saying which one (the reply
+ * names no exchange), every message that was unconfirmed becomes a suspect: suspects are sent again
+ * one at a time, each alone in flight on a fresh channel. The one whose send closes the channel
+ * while it is alone is the culprit and is rejected; the others confirm as usual; then pipelining
+ * resumes. An innocent message is never rejected for another's fault.
  *
  * @module
  */
 import { EventEmitter } from 'node:events';
 import type { Channel, PublishOptions, ReturnedMessage } from '../channel/channel.js';
-import { type AMQPError, AbortError, ClosedError, InvalidArgumentError } from '../errors.js';
+import type { PendingConfirm } from '../channel/confirms.js';
+import {
+  type AMQPError,
+  AbortError,
+  ChannelClosedByServer,
+  ClosedError,
+  InvalidArgumentError,
+  type MessageReturned,
+} from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import { type PublishSpan, startPublishSpan } from '../tracing/index.js';
 import { settledOrDeadline } from './backoff.js';
@@ -52,13 +68,14 @@ export interface PublisherEvents {
 const WAITING = 0;
 const INFLIGHT = 1;
 const DONE = 2;
-/** Channel closes by the broker a message may be sent through before it is taken as their cause. */
-const MAX_SERVER_CLOSES = 3;
 const MANDATORY: PublishOptions = { mandatory: true };
+/** What a settled or abandoned entry holds instead of its body, so that the body can be collected. */
+const NO_BODY = Buffer.alloc(0);
 
 interface Entry {
   exchange: string;
   routingKey: string;
+  /** Dropped (`NO_BODY`) once the caller's promise settles: nothing sends it after that. */
   body: Buffer;
   properties: BasicProperties | undefined;
   mandatory: boolean;
@@ -66,7 +83,8 @@ interface Entry {
   state: number;
   /** Bumped on every send, so that the settlement of an earlier send is recognised and ignored. */
   attempt: number;
-  serverCloses: number;
+  /** Unconfirmed when the broker closed the channel over a publish it did not name: sent alone. */
+  suspect: boolean;
   /** True once the caller's promise has settled (confirmed, failed or abandoned). */
   done: boolean;
   resolve: () => void;
@@ -75,6 +93,33 @@ interface Entry {
   onAbort: (() => void) | undefined;
   /** The OpenTelemetry PRODUCER span, when tracing is on; ended when the caller's promise settles. */
   span: PublishSpan | undefined;
+}
+
+type Settle = (e: Entry, attempt: number, error: AMQPError | undefined) => void;
+
+/**
+ * One send of an entry, as the channel's confirm bookkeeping sees it: the channel calls it
+ * synchronously when the ack, nack or return is read. One small object per send, no promise.
+ */
+class Send implements PendingConfirm {
+  returned: MessageReturned | undefined = undefined;
+  settled = false;
+  constructor(
+    private readonly settle: Settle,
+    private readonly entry: Entry,
+    private readonly attempt: number,
+    readonly exchange: string,
+    readonly routingKey: string,
+    readonly mandatory: boolean,
+  ) {}
+  resolve(): void {
+    this.settle(this.entry, this.attempt, undefined);
+  }
+  reject(error: AMQPError): void {
+    this.settle(this.entry, this.attempt, error);
+  }
+  /** The channel closed unconfirmed: the publisher hears of it from the channel's 'close' event. */
+  lost(): void {}
 }
 
 /**
@@ -98,6 +143,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private inflightCount = 0;
   /** Publishes whose promise has not settled. */
   private pending = 0;
+  /** Suspects not yet settled; while there are any, one message at a time is in flight. */
+  private suspects = 0;
   private channel: Channel | undefined;
   private session: Session | undefined;
   private openSeq = 0;
@@ -107,6 +154,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private closeError: AMQPError | undefined;
   private drainWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
+  private readonly onSettled: Settle = (e, attempt, error) => this.settled(e, attempt, error);
   private readonly onReturn = (message: ReturnedMessage): void => {
     if (this.listenerCount('return') > 0) this.emit('return', message);
   };
@@ -176,7 +224,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         mandatory: options?.mandatory ?? false,
         state: WAITING,
         attempt: 0,
-        serverCloses: 0,
+        suspect: false,
         done: false,
         resolve,
         reject,
@@ -260,7 +308,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private canSend(): boolean {
     return (
       this.channel?.isOpen === true &&
-      this.inflightCount < this.maxUnconfirmed &&
+      this.inflightCount < (this.suspects > 0 ? 1 : this.maxUnconfirmed) &&
       !this.host.isBlocked &&
       this.state !== 'closed'
     );
@@ -268,16 +316,32 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   private send(e: Entry): void {
     const channel = this.channel!;
-    e.state = INFLIGHT;
     const attempt = ++e.attempt;
-    this.inflight.push(e);
-    this.inflightCount++;
     // A publish to a server-named queue through the default exchange follows the queue's new name.
     const key = e.exchange === '' ? this.host.resolveQueue(e.routingKey) : e.routingKey;
-    channel.basicPublish(e.exchange, key, e.body, e.properties, e.mandatory ? MANDATORY : undefined).then(
-      () => this.settled(e, attempt, undefined),
-      (err: AMQPError) => this.settled(e, attempt, err),
-    );
+    if (!this.confirm) {
+      this.markSent(e);
+      channel.basicPublish(e.exchange, key, e.body, e.properties, e.mandatory ? MANDATORY : undefined).then(
+        () => this.settled(e, attempt, undefined),
+        (err: AMQPError) => this.settled(e, attempt, err),
+      );
+      return;
+    }
+    try {
+      channel.publishTracked(e.body, e.properties, new Send(this.onSettled, e, attempt, e.exchange, key, e.mandatory));
+    } catch (err) {
+      // Refused before a byte was written (e.g. an invalid property): this message alone fails.
+      e.state = DONE;
+      this.finish(e, err as AMQPError);
+      return;
+    }
+    this.markSent(e);
+  }
+
+  private markSent(e: Entry): void {
+    e.state = INFLIGHT;
+    this.inflight.push(e);
+    this.inflightCount++;
   }
 
   private pump(): void {
@@ -328,6 +392,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (e.done) return;
     e.done = true;
     this.pending--;
+    if (e.suspect) {
+      e.suspect = false;
+      this.suspects--;
+    }
+    // Nothing sends it again: let the body go now, not when the entry leaves the queues.
+    e.body = NO_BODY;
+    e.properties = undefined;
     if (e.onAbort !== undefined) e.signal!.removeEventListener('abort', e.onAbort);
     e.onAbort = undefined;
     e.signal = undefined;
@@ -350,21 +421,11 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   // ------------------------------------------------------------------ channel lifecycle
 
-  /** Whether `error` (a broker close) names this message as its cause. */
-  private isCulprit(e: Entry, error: AMQPError | undefined): boolean {
-    const method = (error as { method?: string } | undefined)?.method;
-    if (method !== 'basic.publish') return false;
-    // RabbitMQ names the exchange: "NOT_FOUND - no exchange 'x' in vhost '/'", "ACCESS_REFUSED - write
-    // access to exchange 'x' ...". Every message to that exchange fails alike (carehare does the same).
-    const named = /exchange '([^']*)'/.exec((error as { replyText?: string }).replyText ?? '');
-    if (named !== null) return e.exchange === named[1];
-    return ++e.serverCloses >= MAX_SERVER_CLOSES;
-  }
-
   private onChannelClose(channel: Channel, error: AMQPError | undefined): void {
     if (channel !== this.channel) return;
     this.channel = undefined;
     channel.removeListener('return', this.onReturn);
+    const blame = this.attribute(error);
     const requeue: Entry[] = [];
     const inflight = this.inflight;
     for (let i = this.inflightHead; i < inflight.length; i++) {
@@ -373,11 +434,15 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       e.attempt++;
       if (e.done) {
         e.state = DONE; // abandoned by its caller: not sent again
-      } else if (this.isCulprit(e, error)) {
+      } else if (blame === 'alone' || (typeof blame === 'object' && e.exchange === blame.exchange)) {
         e.state = DONE;
-        this.finish(e, error);
+        this.finish(e, error!);
       } else {
         e.state = WAITING;
+        if (blame === 'suspects' && !e.suspect) {
+          e.suspect = true;
+          this.suspects++;
+        }
         requeue.push(e);
       }
     }
@@ -391,8 +456,38 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (this.state === 'closed') return;
     const session = this.session;
     // The connection is still up: the broker closed just this channel. Open another at once, then
-    // with growing delays if that keeps happening.
-    if (session?.alive && session.connection.isOpen) this.scheduleOpen(session, ++this.channelFailures);
+    // with growing delays if that keeps happening without a culprit found.
+    if (session?.alive && session.connection.isOpen) {
+      this.channelFailures = blame === undefined || blame === 'suspects' ? this.channelFailures + 1 : 1;
+      this.scheduleOpen(session, this.channelFailures);
+    }
+  }
+
+  /**
+   * Which unconfirmed messages a channel close is the fault of: `'alone'` the only one in flight,
+   * `{ exchange }` every message to that exchange, `'suspects'` one of them but unknown which,
+   * `undefined` none (the connection died, or the close was not caused by a publish).
+   */
+  private attribute(error: AMQPError | undefined): 'alone' | 'suspects' | { exchange: string } | undefined {
+    if (!(error instanceof ChannelClosedByServer) || error.method !== 'basic.publish') return undefined;
+    if (this.inflightCount === 0) return undefined;
+    // Only publishes are sent on this channel: with one in flight, it is the cause.
+    if (this.inflightCount === 1) return 'alone';
+    // "NOT_FOUND - no exchange 'x' in vhost '/'", "ACCESS_REFUSED - write access to exchange 'x'
+    // ...": every message to that exchange fails alike. Other codes may be about one message.
+    if (error.replyCode === 404 || error.replyCode === 403) {
+      const named = /exchange '([^']*)'/.exec(error.replyText);
+      if (named !== null && this.hasInflightTo(named[1]!)) return { exchange: named[1]! };
+    }
+    return 'suspects';
+  }
+
+  private hasInflightTo(exchange: string): boolean {
+    for (let i = this.inflightHead; i < this.inflight.length; i++) {
+      const e = this.inflight[i]!;
+      if (e.state === INFLIGHT && e.exchange === exchange) return true;
+    }
+    return false;
   }
 
   private scheduleOpen(session: Session, failures: number): void {
