@@ -234,7 +234,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       };
       this.pending++;
       if (signal !== undefined) {
-        e.onAbort = () => this.abandon(e, new AbortError('publish aborted', { cause: signal.reason }));
+        e.onAbort = this.abortHandler(e, signal);
         signal.addEventListener('abort', e.onAbort, { once: true });
       }
       if (this.waitHead === this.waiting.length && this.canSend()) this.send(e);
@@ -410,6 +410,14 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.drainWaiters = [];
       for (const w of waiters) w();
     }
+  }
+
+  /**
+   * Made outside `publish()`: the AbortError's stack keeps the handler and its scope alive, and in
+   * `publish()` that scope holds the body.
+   */
+  private abortHandler(e: Entry, signal: AbortSignal): () => void {
+    return () => this.abandon(e, new AbortError('publish aborted', { cause: signal.reason }));
   }
 
   /** The caller gave up: a waiting message is never sent; a sent one still counts until settled. */
