@@ -89,8 +89,8 @@ interface Entry {
   done: boolean;
   resolve: () => void;
   reject: (error: AMQPError) => void;
+  /** The caller's signal, while the entry is watched for it (see `AbortWatch`). */
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
   /** The OpenTelemetry PRODUCER span, when tracing is on; ended when the caller's promise settles. */
   span: PublishSpan | undefined;
 }
@@ -145,6 +145,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private pending = 0;
   /** Suspects not yet settled; while there are any, one message at a time is in flight. */
   private suspects = 0;
+  /** Entries abandoned while waiting since `waiting` was last compacted (an upper bound). */
+  private abandonedWaiting = 0;
   private channel: Channel | undefined;
   private session: Session | undefined;
   private openSeq = 0;
@@ -154,6 +156,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private closeError: AMQPError | undefined;
   private drainWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
+  /** Entries per caller signal, with the one listener that abandons them all. */
+  private readonly watched = new WeakMap<AbortSignal, { entries: Set<Entry>; listener: () => void }>();
   private readonly onSettled: Settle = (e, attempt, error) => this.settled(e, attempt, error);
   private readonly onReturn = (message: ReturnedMessage): void => {
     if (this.listenerCount('return') > 0) this.emit('return', message);
@@ -229,14 +233,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         resolve,
         reject,
         signal,
-        onAbort: undefined,
         span,
       };
       this.pending++;
-      if (signal !== undefined) {
-        e.onAbort = this.abortHandler(e, signal);
-        signal.addEventListener('abort', e.onAbort, { once: true });
-      }
+      if (signal !== undefined) this.watch(e, signal);
       if (this.waitHead === this.waiting.length && this.canSend()) this.send(e);
       else this.waiting.push(e);
     });
@@ -345,15 +345,17 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   private pump(): void {
-    const waiting = this.waiting;
-    while (this.waitHead < waiting.length && this.canSend()) {
-      const e = waiting[this.waitHead]!;
-      waiting[this.waitHead++] = undefined;
+    // `this.waiting` is read afresh each time: what runs in the loop may replace it.
+    while (this.waitHead < this.waiting.length && this.canSend()) {
+      const e = this.waiting[this.waitHead]!;
+      this.waiting[this.waitHead++] = undefined;
       if (e.state === WAITING && !e.done) this.send(e);
     }
+    const waiting = this.waiting;
     if (this.waitHead === waiting.length) {
       this.waiting = [];
       this.waitHead = 0;
+      this.abandonedWaiting = 0;
     } else if (this.waitHead > 1024 && this.waitHead * 2 > waiting.length) {
       this.waiting = waiting.slice(this.waitHead);
       this.waitHead = 0;
@@ -399,9 +401,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     // Nothing sends it again: let the body go now, not when the entry leaves the queues.
     e.body = NO_BODY;
     e.properties = undefined;
-    if (e.onAbort !== undefined) e.signal!.removeEventListener('abort', e.onAbort);
-    e.onAbort = undefined;
-    e.signal = undefined;
+    if (e.signal !== undefined) this.unwatch(e, e.signal);
     e.span?.end(error);
     if (error === undefined) e.resolve();
     else e.reject(error);
@@ -413,18 +413,62 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   /**
-   * Made outside `publish()`: the AbortError's stack keeps the handler and its scope alive, and in
-   * `publish()` that scope holds the body.
+   * One abort listener per signal, however many publishes share it: EventTarget's add and remove
+   * cost O(listeners), which would make a burst sharing one signal quadratic.
    */
-  private abortHandler(e: Entry, signal: AbortSignal): () => void {
-    return () => this.abandon(e, new AbortError('publish aborted', { cause: signal.reason }));
+  private watch(e: Entry, signal: AbortSignal): void {
+    let watch = this.watched.get(signal);
+    if (watch === undefined) {
+      // Made here, not in `publish()`: an AbortError's stack keeps the listener's scope alive, and
+      // the scope of `publish()` holds the body.
+      const entries = new Set<Entry>();
+      const listener = () => {
+        this.watched.delete(signal);
+        for (const entry of entries) this.abandon(entry, new AbortError('publish aborted', { cause: signal.reason }));
+      };
+      watch = { entries, listener };
+      this.watched.set(signal, watch);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    watch.entries.add(e);
+  }
+
+  private unwatch(e: Entry, signal: AbortSignal): void {
+    e.signal = undefined;
+    const watch = this.watched.get(signal);
+    if (watch === undefined) return;
+    watch.entries.delete(e);
+    if (watch.entries.size === 0) {
+      this.watched.delete(signal);
+      signal.removeEventListener('abort', watch.listener);
+    }
   }
 
   /** The caller gave up: a waiting message is never sent; a sent one still counts until settled. */
   private abandon(e: Entry, error: AMQPError): void {
     if (e.done) return;
-    if (e.state === WAITING) e.state = DONE;
     this.finish(e, error);
+    if (e.state === WAITING) {
+      e.state = DONE;
+      this.dropAbandoned();
+    }
+  }
+
+  /**
+   * Removes abandoned entries from the waiting queue once they are half of it, so that publishing
+   * and aborting while offline does not grow it without bound: amortised O(1) per abort.
+   */
+  private dropAbandoned(): void {
+    const left = this.waiting.length - this.waitHead;
+    if (++this.abandonedWaiting < 1024 || this.abandonedWaiting * 2 < left) return;
+    const kept: (Entry | undefined)[] = [];
+    for (let i = this.waitHead; i < this.waiting.length; i++) {
+      const e = this.waiting[i];
+      if (e !== undefined && e.state === WAITING) kept.push(e);
+    }
+    this.waiting = kept;
+    this.waitHead = 0;
+    this.abandonedWaiting = 0;
   }
 
   // ------------------------------------------------------------------ channel lifecycle

@@ -112,3 +112,38 @@ test(`${COUNT} × 10 MiB aborted or rejected while the broker is unreachable are
   assert.ok(proxy.bytesForwarded.up < SIZE, `no big body went to the broker (${proxy.bytesForwarded.up} B up)`);
   assert.equal(await withChannel((ch) => readyCount(ch, queue)), 2, 'only the two small messages are in the queue');
 });
+
+test('publishing and aborting while offline does not grow the publisher without bound', {
+  timeout: 30_000,
+}, async () => {
+  const client = clients.make({
+    urls: ['amqp://guest:guest@127.0.0.1:1'],
+    backoff: { initialDelay: 50, maxDelay: 100 },
+  });
+  client.on('disconnect', () => {});
+  const pub = client.publisher();
+  const round = async (): Promise<void> => {
+    const controller = new AbortController();
+    setMaxListeners(0, controller.signal);
+    let rejected = 0;
+    for (let i = 0; i < 50_000; i++) {
+      pub.publish('', 'q', 'x', {}, { signal: controller.signal }).catch(() => rejected++);
+    }
+    controller.abort();
+    await sleep(0);
+    assert.equal(rejected, 50_000);
+  };
+  const heap = async (): Promise<number> => {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await sleep(20);
+    }
+    return process.memoryUsage().heapUsed;
+  };
+  await round();
+  const before = await heap();
+  for (let i = 0; i < 3; i++) await round();
+  const grown = (await heap()) - before;
+  assert.equal(pub.pendingCount, 0);
+  assert.ok(grown < 8 * MIB, `150,000 abandoned publishes leave ${(grown / MIB).toFixed(1)} MiB behind`);
+});
