@@ -19,10 +19,11 @@ after(async () => {
   await Promise.all(clients.map((c) => c.close({ timeout: 500 }).catch(() => {})));
 });
 
-/** Acks for delivery tags 1..count, one frame each (as RabbitMQ often sends them), as bytes. */
-function acks(channel: number, count: number): Buffer {
+/** Acks for delivery tags 1..count, one frame each or, with `multiple`, one frame for all, as bytes. */
+function acks(channel: number, count: number, multiple: boolean): Buffer {
   const enc = new FrameEncoder(131072);
-  for (let tag = 1; tag <= count; tag++) enc.method(channel, 'basic.ack', { deliveryTag: tag, multiple: false });
+  if (multiple) enc.method(channel, 'basic.ack', { deliveryTag: count, multiple: true });
+  else for (let tag = 1; tag <= count; tag++) enc.method(channel, 'basic.ack', { deliveryTag: tag, multiple: false });
   return Buffer.concat(enc.take());
 }
 
@@ -37,8 +38,15 @@ function closeBytes(): Buffer {
   return Buffer.concat(enc.take());
 }
 
-for (const ending of ['connection.close', 'socket end'] as const) {
-  fakeTest(`${WINDOW} acks in the same write as a ${ending}: none of those messages is sent again`, async () => {
+const CASES = [
+  { ending: 'connection.close', multiple: false },
+  { ending: 'connection.close', multiple: true },
+  { ending: 'socket end', multiple: false },
+] as const;
+
+for (const { ending, multiple } of CASES) {
+  const what = multiple ? `one multiple ack of ${WINDOW}` : `${WINDOW} acks`;
+  fakeTest(`${what} in the same write as a ${ending}: none of those messages is sent again`, async () => {
     const published: number[] = [0, 0];
     const server = await serve(async (s: FakeConnection) => {
       await s.handshake({ heartbeat: 0 });
@@ -56,7 +64,7 @@ for (const ending of ['connection.close', 'socket end'] as const) {
           if (n < WINDOW) return true;
           // The whole window is in: confirm it all and end the connection, in one write.
           const tail = ending === 'connection.close' ? closeBytes() : Buffer.alloc(0);
-          s.sendRaw(Buffer.concat([acks(channel, WINDOW), tail]));
+          s.sendRaw(Buffer.concat([acks(channel, WINDOW, multiple), tail]));
           if (ending === 'socket end') s.end();
           return ending === 'socket end' ? 'stop' : true;
         },
