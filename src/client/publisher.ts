@@ -89,7 +89,7 @@ interface Entry {
   done: boolean;
   resolve: () => void;
   reject: (error: AMQPError) => void;
-  /** The caller's signal, while the entry is watched for it (see `AbortWatch`). */
+  /** The caller's signal, while the entry is watched for it (see `watch()`). */
   signal: AbortSignal | undefined;
   /** The OpenTelemetry PRODUCER span, when tracing is on; ended when the caller's promise settles. */
   span: PublishSpan | undefined;
