@@ -308,6 +308,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private canSend(): boolean {
     return (
       this.channel?.isOpen === true &&
+      // A connection on its way down still shows its channels open for a moment: wait for the next.
+      this.session?.connection.isOpen === true &&
       this.inflightCount < (this.suspects > 0 ? 1 : this.maxUnconfirmed) &&
       !this.host.isBlocked &&
       this.state !== 'closed'
