@@ -372,33 +372,13 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     options?: PublishOptions,
   ): Promise<void> {
     if (this.state !== 'open' || !this.host.isOpen) return Promise.reject(this.unusableError());
-    if (!Buffer.isBuffer(body)) {
-      return Promise.reject(
-        new InvalidArgumentError(
-          `message body must be a Buffer, got ${body === null ? 'null' : typeof body}; use Buffer.from(...)`,
-        ),
-      );
-    }
-    if (properties !== undefined && (typeof properties !== 'object' || properties === null)) {
-      return Promise.reject(
-        new InvalidArgumentError(`message properties must be an object, e.g. { contentType: 'text/plain' }`),
-      );
-    }
-    try {
-      requireName(exchange, 'exchange name');
-      requireName(routingKey, 'routing key');
-      if (properties !== undefined) checkPropertyNames(properties);
-    } catch (err) {
-      return Promise.reject(err);
-    }
     const mandatory = options?.mandatory ?? false;
-    const transport = this.host.transport;
     try {
-      transport.encoder.publish(this.id, exchange, routingKey, mandatory, properties, body);
+      this.writePublish(exchange, routingKey, body, properties, mandatory);
     } catch (err) {
       return Promise.reject(err);
     }
-    transport.scheduleFlush();
+    const transport = this.host.transport;
     const signal = options?.signal;
     if (this.confirms !== undefined) {
       const confirms = this.confirms;
@@ -430,6 +410,44 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
         (err: AMQPError) => waiter.reject(err),
       );
     });
+  }
+
+  /** Checks a publish and encodes it for the next flush; throws what `basicPublish` rejects with. */
+  private writePublish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    properties: BasicProperties | undefined,
+    mandatory: boolean,
+  ): void {
+    if (!Buffer.isBuffer(body)) {
+      throw new InvalidArgumentError(
+        `message body must be a Buffer, got ${body === null ? 'null' : typeof body}; use Buffer.from(...)`,
+      );
+    }
+    if (properties !== undefined && (typeof properties !== 'object' || properties === null)) {
+      throw new InvalidArgumentError(`message properties must be an object, e.g. { contentType: 'text/plain' }`);
+    }
+    requireName(exchange, 'exchange name');
+    requireName(routingKey, 'routing key');
+    if (properties !== undefined) checkPropertyNames(properties);
+    const transport = this.host.transport;
+    transport.encoder.publish(this.id, exchange, routingKey, mandatory, properties, body);
+    transport.scheduleFlush();
+  }
+
+  /**
+   * @internal The robust publisher's path, in confirm mode only: no promise; `pending` hears of the
+   * ack, nack or return synchronously, in the same read that brought it, so that a close read right
+   * after it cannot overtake it. When the channel closes first, `pending.lost` (or `reject`) is
+   * called before the channel's `'close'` event. Throws what `basicPublish` rejects with.
+   */
+  publishTracked(body: Buffer, properties: BasicProperties | undefined, pending: PendingConfirm): void {
+    const confirms = this.confirms;
+    if (confirms === undefined) throw new InvalidArgumentError('publishTracked needs confirm mode (confirmSelect)');
+    if (this.state !== 'open' || !this.host.isOpen) throw this.unusableError();
+    this.writePublish(pending.exchange, pending.routingKey, body, properties, pending.mandatory);
+    confirms.add(pending);
   }
 
   /** Fetches one message (basic.get); `null` when the queue is empty. */

@@ -17,6 +17,8 @@ export interface PendingConfirm {
   /** Set when the broker returned the message; the confirm that follows rejects with it. */
   returned: MessageReturned | undefined;
   settled: boolean;
+  /** The channel closed before the confirm came: called instead of `reject` when present. */
+  lost?(error: AMQPError): void;
 }
 
 export class ConfirmTracker {
@@ -111,7 +113,8 @@ export class ConfirmTracker {
       const p = items[i];
       if (p && !p.settled) {
         p.settled = true;
-        p.reject(error);
+        if (p.lost !== undefined) p.lost(error);
+        else p.reject(error);
       }
     }
   }

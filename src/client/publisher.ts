@@ -5,13 +5,29 @@
  * the connection, fewer than `maxUnconfirmed` are in flight), is sent on the publisher's own channel,
  * and resolves when the broker confirms it. When the channel or connection dies, what was sent but not
  * confirmed goes back to the front of the FIFO, in order, and is sent again on the next channel:
- * at-least-once, so duplicates are possible and loss is not.
+ * at-least-once, so duplicates are possible and loss is not. A confirm counts as soon as it is read,
+ * before anything read after it (a close in the same TCP read included), so nothing confirmed is
+ * ever sent again.
+ *
+ * When the broker closes the channel because of a publish without saying which one (the reply
+ * names no exchange), every message that was unconfirmed becomes a suspect: suspects are sent again
+ * one at a time, each alone in flight on a fresh channel. The one whose send closes the channel
+ * while it is alone is the culprit and is rejected; the others confirm as usual; then pipelining
+ * resumes. An innocent message is never rejected for another's fault.
  *
  * @module
  */
 import { EventEmitter } from 'node:events';
 import type { Channel, PublishOptions, ReturnedMessage } from '../channel/channel.js';
-import { type AMQPError, AbortError, ClosedError, InvalidArgumentError } from '../errors.js';
+import type { PendingConfirm } from '../channel/confirms.js';
+import {
+  type AMQPError,
+  AbortError,
+  ChannelClosedByServer,
+  ClosedError,
+  InvalidArgumentError,
+  type MessageReturned,
+} from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import { type PublishSpan, startPublishSpan } from '../tracing/index.js';
 import { settledOrDeadline } from './backoff.js';
@@ -52,13 +68,14 @@ export interface PublisherEvents {
 const WAITING = 0;
 const INFLIGHT = 1;
 const DONE = 2;
-/** Channel closes by the broker a message may be sent through before it is taken as their cause. */
-const MAX_SERVER_CLOSES = 3;
 const MANDATORY: PublishOptions = { mandatory: true };
+/** What a settled or abandoned entry holds instead of its body, so that the body can be collected. */
+const NO_BODY = Buffer.alloc(0);
 
 interface Entry {
   exchange: string;
   routingKey: string;
+  /** Dropped (`NO_BODY`) once the caller's promise settles: nothing sends it after that. */
   body: Buffer;
   properties: BasicProperties | undefined;
   mandatory: boolean;
@@ -66,15 +83,43 @@ interface Entry {
   state: number;
   /** Bumped on every send, so that the settlement of an earlier send is recognised and ignored. */
   attempt: number;
-  serverCloses: number;
+  /** Unconfirmed when the broker closed the channel over a publish it did not name: sent alone. */
+  suspect: boolean;
   /** True once the caller's promise has settled (confirmed, failed or abandoned). */
   done: boolean;
   resolve: () => void;
   reject: (error: AMQPError) => void;
+  /** The caller's signal, while the entry is watched for it (see `watch()`). */
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
   /** The OpenTelemetry PRODUCER span, when tracing is on; ended when the caller's promise settles. */
   span: PublishSpan | undefined;
+}
+
+type Settle = (e: Entry, attempt: number, error: AMQPError | undefined) => void;
+
+/**
+ * One send of an entry, as the channel's confirm bookkeeping sees it: the channel calls it
+ * synchronously when the ack, nack or return is read. One small object per send, no promise.
+ */
+class Send implements PendingConfirm {
+  returned: MessageReturned | undefined = undefined;
+  settled = false;
+  constructor(
+    private readonly settle: Settle,
+    private readonly entry: Entry,
+    private readonly attempt: number,
+    readonly exchange: string,
+    readonly routingKey: string,
+    readonly mandatory: boolean,
+  ) {}
+  resolve(): void {
+    this.settle(this.entry, this.attempt, undefined);
+  }
+  reject(error: AMQPError): void {
+    this.settle(this.entry, this.attempt, error);
+  }
+  /** The channel closed unconfirmed: the publisher hears of it from the channel's 'close' event. */
+  lost(): void {}
 }
 
 /**
@@ -98,6 +143,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private inflightCount = 0;
   /** Publishes whose promise has not settled. */
   private pending = 0;
+  /** Suspects not yet settled; while there are any, one message at a time is in flight. */
+  private suspects = 0;
+  /** Entries abandoned while waiting since `waiting` was last compacted (an upper bound). */
+  private abandonedWaiting = 0;
   private channel: Channel | undefined;
   private session: Session | undefined;
   private openSeq = 0;
@@ -107,6 +156,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private closeError: AMQPError | undefined;
   private drainWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
+  /** Entries per caller signal, with the one listener that abandons them all. */
+  private readonly watched = new WeakMap<AbortSignal, { entries: Set<Entry>; listener: () => void }>();
+  private readonly onSettled: Settle = (e, attempt, error) => this.settled(e, attempt, error);
   private readonly onReturn = (message: ReturnedMessage): void => {
     if (this.listenerCount('return') > 0) this.emit('return', message);
   };
@@ -176,19 +228,15 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         mandatory: options?.mandatory ?? false,
         state: WAITING,
         attempt: 0,
-        serverCloses: 0,
+        suspect: false,
         done: false,
         resolve,
         reject,
         signal,
-        onAbort: undefined,
         span,
       };
       this.pending++;
-      if (signal !== undefined) {
-        e.onAbort = () => this.abandon(e, new AbortError('publish aborted', { cause: signal.reason }));
-        signal.addEventListener('abort', e.onAbort, { once: true });
-      }
+      if (signal !== undefined) this.watch(e, signal);
       if (this.waitHead === this.waiting.length && this.canSend()) this.send(e);
       else this.waiting.push(e);
     });
@@ -260,7 +308,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private canSend(): boolean {
     return (
       this.channel?.isOpen === true &&
-      this.inflightCount < this.maxUnconfirmed &&
+      // A connection on its way down still shows its channels open for a moment: wait for the next.
+      this.session?.connection.isOpen === true &&
+      this.inflightCount < (this.suspects > 0 ? 1 : this.maxUnconfirmed) &&
       !this.host.isBlocked &&
       this.state !== 'closed'
     );
@@ -268,28 +318,46 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   private send(e: Entry): void {
     const channel = this.channel!;
-    e.state = INFLIGHT;
     const attempt = ++e.attempt;
-    this.inflight.push(e);
-    this.inflightCount++;
     // A publish to a server-named queue through the default exchange follows the queue's new name.
     const key = e.exchange === '' ? this.host.resolveQueue(e.routingKey) : e.routingKey;
-    channel.basicPublish(e.exchange, key, e.body, e.properties, e.mandatory ? MANDATORY : undefined).then(
-      () => this.settled(e, attempt, undefined),
-      (err: AMQPError) => this.settled(e, attempt, err),
-    );
+    if (!this.confirm) {
+      this.markSent(e);
+      channel.basicPublish(e.exchange, key, e.body, e.properties, e.mandatory ? MANDATORY : undefined).then(
+        () => this.settled(e, attempt, undefined),
+        (err: AMQPError) => this.settled(e, attempt, err),
+      );
+      return;
+    }
+    try {
+      channel.publishTracked(e.body, e.properties, new Send(this.onSettled, e, attempt, e.exchange, key, e.mandatory));
+    } catch (err) {
+      // Refused before a byte was written (e.g. an invalid property): this message alone fails.
+      e.state = DONE;
+      this.finish(e, err as AMQPError);
+      return;
+    }
+    this.markSent(e);
+  }
+
+  private markSent(e: Entry): void {
+    e.state = INFLIGHT;
+    this.inflight.push(e);
+    this.inflightCount++;
   }
 
   private pump(): void {
-    const waiting = this.waiting;
-    while (this.waitHead < waiting.length && this.canSend()) {
-      const e = waiting[this.waitHead]!;
-      waiting[this.waitHead++] = undefined;
+    // `this.waiting` is read afresh each time: what runs in the loop may replace it.
+    while (this.waitHead < this.waiting.length && this.canSend()) {
+      const e = this.waiting[this.waitHead]!;
+      this.waiting[this.waitHead++] = undefined;
       if (e.state === WAITING && !e.done) this.send(e);
     }
+    const waiting = this.waiting;
     if (this.waitHead === waiting.length) {
       this.waiting = [];
       this.waitHead = 0;
+      this.abandonedWaiting = 0;
     } else if (this.waitHead > 1024 && this.waitHead * 2 > waiting.length) {
       this.waiting = waiting.slice(this.waitHead);
       this.waitHead = 0;
@@ -328,9 +396,14 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (e.done) return;
     e.done = true;
     this.pending--;
-    if (e.onAbort !== undefined) e.signal!.removeEventListener('abort', e.onAbort);
-    e.onAbort = undefined;
-    e.signal = undefined;
+    if (e.suspect) {
+      e.suspect = false;
+      this.suspects--;
+    }
+    // Nothing sends it again: let the body go now, not when the entry leaves the queues.
+    e.body = NO_BODY;
+    e.properties = undefined;
+    if (e.signal !== undefined) this.unwatch(e, e.signal);
     e.span?.end(error);
     if (error === undefined) e.resolve();
     else e.reject(error);
@@ -341,30 +414,72 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     }
   }
 
+  /**
+   * One abort listener per signal, however many publishes share it: EventTarget's add and remove
+   * cost O(listeners), which would make a burst sharing one signal quadratic.
+   */
+  private watch(e: Entry, signal: AbortSignal): void {
+    let watch = this.watched.get(signal);
+    if (watch === undefined) {
+      // Made here, not in `publish()`: an AbortError's stack keeps the listener's scope alive, and
+      // the scope of `publish()` holds the body.
+      const entries = new Set<Entry>();
+      const listener = () => {
+        this.watched.delete(signal);
+        for (const entry of entries) this.abandon(entry, new AbortError('publish aborted', { cause: signal.reason }));
+      };
+      watch = { entries, listener };
+      this.watched.set(signal, watch);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    watch.entries.add(e);
+  }
+
+  private unwatch(e: Entry, signal: AbortSignal): void {
+    e.signal = undefined;
+    const watch = this.watched.get(signal);
+    if (watch === undefined) return;
+    watch.entries.delete(e);
+    if (watch.entries.size === 0) {
+      this.watched.delete(signal);
+      signal.removeEventListener('abort', watch.listener);
+    }
+  }
+
   /** The caller gave up: a waiting message is never sent; a sent one still counts until settled. */
   private abandon(e: Entry, error: AMQPError): void {
     if (e.done) return;
-    if (e.state === WAITING) e.state = DONE;
     this.finish(e, error);
+    if (e.state === WAITING) {
+      e.state = DONE;
+      this.dropAbandoned();
+    }
+  }
+
+  /**
+   * Removes abandoned entries from the waiting queue once they are half of it, so that publishing
+   * and aborting while offline does not grow it without bound: amortised O(1) per abort.
+   */
+  private dropAbandoned(): void {
+    const left = this.waiting.length - this.waitHead;
+    if (++this.abandonedWaiting < 1024 || this.abandonedWaiting * 2 < left) return;
+    const kept: (Entry | undefined)[] = [];
+    for (let i = this.waitHead; i < this.waiting.length; i++) {
+      const e = this.waiting[i];
+      if (e !== undefined && e.state === WAITING) kept.push(e);
+    }
+    this.waiting = kept;
+    this.waitHead = 0;
+    this.abandonedWaiting = 0;
   }
 
   // ------------------------------------------------------------------ channel lifecycle
-
-  /** Whether `error` (a broker close) names this message as its cause. */
-  private isCulprit(e: Entry, error: AMQPError | undefined): boolean {
-    const method = (error as { method?: string } | undefined)?.method;
-    if (method !== 'basic.publish') return false;
-    // RabbitMQ names the exchange: "NOT_FOUND - no exchange 'x' in vhost '/'", "ACCESS_REFUSED - write
-    // access to exchange 'x' ...". Every message to that exchange fails alike (carehare does the same).
-    const named = /exchange '([^']*)'/.exec((error as { replyText?: string }).replyText ?? '');
-    if (named !== null) return e.exchange === named[1];
-    return ++e.serverCloses >= MAX_SERVER_CLOSES;
-  }
 
   private onChannelClose(channel: Channel, error: AMQPError | undefined): void {
     if (channel !== this.channel) return;
     this.channel = undefined;
     channel.removeListener('return', this.onReturn);
+    const blame = this.attribute(error);
     const requeue: Entry[] = [];
     const inflight = this.inflight;
     for (let i = this.inflightHead; i < inflight.length; i++) {
@@ -373,11 +488,15 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       e.attempt++;
       if (e.done) {
         e.state = DONE; // abandoned by its caller: not sent again
-      } else if (this.isCulprit(e, error)) {
+      } else if (blame === 'alone' || (typeof blame === 'object' && e.exchange === blame.exchange)) {
         e.state = DONE;
-        this.finish(e, error);
+        this.finish(e, error!);
       } else {
         e.state = WAITING;
+        if (blame === 'suspects' && !e.suspect) {
+          e.suspect = true;
+          this.suspects++;
+        }
         requeue.push(e);
       }
     }
@@ -391,8 +510,38 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (this.state === 'closed') return;
     const session = this.session;
     // The connection is still up: the broker closed just this channel. Open another at once, then
-    // with growing delays if that keeps happening.
-    if (session?.alive && session.connection.isOpen) this.scheduleOpen(session, ++this.channelFailures);
+    // with growing delays if that keeps happening without a culprit found.
+    if (session?.alive && session.connection.isOpen) {
+      this.channelFailures = blame === undefined || blame === 'suspects' ? this.channelFailures + 1 : 1;
+      this.scheduleOpen(session, this.channelFailures);
+    }
+  }
+
+  /**
+   * Which unconfirmed messages a channel close is the fault of: `'alone'` the only one in flight,
+   * `{ exchange }` every message to that exchange, `'suspects'` one of them but unknown which,
+   * `undefined` none (the connection died, or the close was not caused by a publish).
+   */
+  private attribute(error: AMQPError | undefined): 'alone' | 'suspects' | { exchange: string } | undefined {
+    if (!(error instanceof ChannelClosedByServer) || error.method !== 'basic.publish') return undefined;
+    if (this.inflightCount === 0) return undefined;
+    // Only publishes are sent on this channel: with one in flight, it is the cause.
+    if (this.inflightCount === 1) return 'alone';
+    // "NOT_FOUND - no exchange 'x' in vhost '/'", "ACCESS_REFUSED - write access to exchange 'x'
+    // ...": every message to that exchange fails alike. Other codes may be about one message.
+    if (error.replyCode === 404 || error.replyCode === 403) {
+      const named = /exchange '([^']*)'/.exec(error.replyText);
+      if (named !== null && this.hasInflightTo(named[1]!)) return { exchange: named[1]! };
+    }
+    return 'suspects';
+  }
+
+  private hasInflightTo(exchange: string): boolean {
+    for (let i = this.inflightHead; i < this.inflight.length; i++) {
+      const e = this.inflight[i]!;
+      if (e.state === INFLIGHT && e.exchange === exchange) return true;
+    }
+    return false;
   }
 
   private scheduleOpen(session: Session, failures: number): void {

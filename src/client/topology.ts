@@ -3,7 +3,9 @@
  * can be declared again, in dependency order, on every new connection (exchanges, then queues, then
  * bindings; consumers and QoS follow in their own parts).
  *
- * Server-named queues (declared with `''`) get a new name on each connection. The registry keeps the
+ * A server-named queue (declared with `''`) that outlives the connection (neither exclusive nor
+ * auto-delete) is used again under its name: declaring a second one beside it would leave the first
+ * bound and collecting copies nobody reads. One that is gone gets a new name; the registry keeps the
  * first name the application saw as an alias, so bindings, consumers and publishes to the default
  * exchange that use it follow the queue to its new name.
  *
@@ -11,7 +13,7 @@
  */
 import type { Channel, ExchangeDeclareOptions, QueueDeclareOptions } from '../channel/channel.js';
 import type { Connection } from '../connect.js';
-import { AMQPError, ChannelError } from '../errors.js';
+import { AMQPError, ChannelClosedByServer, ChannelError } from '../errors.js';
 import type { FieldTable } from '../protocol/primitives.js';
 
 /**
@@ -173,11 +175,15 @@ export class Topology {
     const failed = new Set<object>();
     if (this.exchanges.size === 0 && this.queues.size === 0 && this.bindings.size === 0) return failed;
     let channel: Channel | undefined;
+    /** The replay's channel, opened again when the broker closed it. */
+    const open = async (): Promise<Channel> => {
+      if (channel === undefined || !channel.isOpen) channel = await connection.openChannel();
+      return channel;
+    };
     const run = async (record: object, entity: TopologyEntity, op: (ch: Channel) => Promise<void>): Promise<void> => {
       if (only !== undefined && !only.has(record)) return;
-      if (channel === undefined || !channel.isOpen) channel = await connection.openChannel();
       try {
-        await op(channel);
+        await op(await open());
       } catch (err) {
         // A dead connection ends the replay; the client reconnects and replays from the start.
         if (!connection.isOpen) throw err;
@@ -190,7 +196,8 @@ export class Topology {
     }
     for (const q of [...this.queues.values()]) {
       await run(q, { kind: 'queue', name: q.declared === '' ? q.original : q.name }, async (ch) => {
-        const { queue } = await ch.queueDeclare(q.declared, q.options);
+        if (q.declared === '' && (await this.stillThere(q, ch))) return;
+        const { queue } = await (await open()).queueDeclare(q.declared, q.options);
         if (queue !== q.name) {
           this.queues.delete(q.name);
           q.name = queue;
@@ -214,6 +221,23 @@ export class Topology {
     }
     if (channel?.isOpen) await channel.close();
     return failed;
+  }
+
+  /**
+   * Whether the server-named queue of `record` outlived the last connection and is to be used again.
+   * An exclusive one never does (it belongs to the dead connection and goes with it). An auto-delete
+   * one that still shows consumers is the dead connection's, about to be deleted with them. A
+   * passive declare answers the rest: 404 closes `ch`, and the queue is declared anew.
+   */
+  private async stillThere(record: QueueRecord, ch: Channel): Promise<boolean> {
+    if (record.options.exclusive) return false;
+    try {
+      const { consumerCount } = await ch.queueDeclare(record.name, { passive: true });
+      return !(record.options.autoDelete && consumerCount > 0);
+    } catch (err) {
+      if (err instanceof ChannelClosedByServer && (err.replyCode === 404 || err.replyCode === 405)) return false;
+      throw err;
+    }
   }
 }
 
