@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../user-code.js';
 import type { ChannelEndpoint, ChannelHost } from '../connection/endpoint.js';
 import {
   type AMQPError,
@@ -115,7 +115,7 @@ let generations = 0;
  * await ch.close();
  * ```
  */
-export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpoint {
+export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoint {
   /** The channel number on its connection. */
   readonly id: number;
   private readonly host: ChannelHost;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../user-code.js';
 import { inspect } from 'node:util';
 import type { Channel } from '../channel/channel.js';
 import { type Connection, connect } from '../connect.js';
@@ -120,7 +120,7 @@ function isRefusal(error: AMQPError): boolean {
  * client.on('connect', ({ url }) => console.log('connected to', url));
  * ```
  */
-export class ClientCore extends EventEmitter<ClientEvents> {
+export class ClientCore extends SafeEmitter<ClientEvents> {
   /** @internal */
   protected state: 'open' | 'closing' | 'closed' = 'open';
   /** @internal */

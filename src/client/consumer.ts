@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../user-code.js';
 import type { Channel } from '../channel/channel.js';
 import type { Consumer } from '../channel/consumer.js';
 import type { Message } from '../channel/message.js';
@@ -118,7 +118,7 @@ class Lease {
  * const { requeued } = await sub.cancel();   // stop, wait for running handlers
  * ```
  */
-export class Subscription extends EventEmitter<SubscriptionEvents> {
+export class Subscription extends SafeEmitter<SubscriptionEvents> {
   /** The queue, as named by the application. */
   readonly queue: string;
   /** Resolves once the subscription has ended for good: `undefined` after `cancel()`/close, else why. */

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../user-code.js';
 import type { Channel, PublishOptions, ReturnedMessage } from '../channel/channel.js';
 import { type AMQPError, AbortError, ClosedError, InvalidArgumentError } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
@@ -87,7 +87,7 @@ interface Entry {
  * await pub.close();
  * ```
  */
-export class Publisher extends EventEmitter<PublisherEvents> {
+export class Publisher extends SafeEmitter<PublisherEvents> {
   private readonly host: ClientHost;
   private readonly confirm: boolean;
   private readonly maxUnconfirmed: number;

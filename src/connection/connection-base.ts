@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../user-code.js';
 import type { Duplex } from 'node:stream';
 import { inspect } from 'node:util';
 import {
@@ -76,7 +76,7 @@ export function negotiate(client: number, server: number): number {
   return Math.min(client, server);
 }
 
-export class ConnectionBase extends EventEmitter<ConnectionEvents> implements ChannelHost {
+export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements ChannelHost {
   /** The transport; exposed to channels. @internal */
   readonly transport: FrameTransport;
   /** Properties the broker sent in connection.start (product, version, capabilities…). */
