@@ -8,6 +8,7 @@
  * @module
  */
 import { SafeEmitter } from '../user-code.js';
+import { inspectCustom } from '../redact.js';
 import type { ChannelEndpoint, ChannelHost } from '../connection/endpoint.js';
 import {
   type AMQPError,
@@ -137,6 +138,16 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
     this.host = host;
     this.id = id;
     this.content = new ContentAssembler(id);
+  }
+
+  /** What `console.log(channel)` shows: its number and state (its connection holds credentials). */
+  [inspectCustom](): string {
+    return `Channel { ${this.id}, ${this.state} }`;
+  }
+
+  /** What `JSON.stringify(channel)` gives. */
+  toJSON(): { type: 'Channel'; id: number; state: string } {
+    return { type: 'Channel', id: this.id, state: this.state };
   }
 
   /** True until the channel is closed by either side or its connection dies. */

@@ -22,6 +22,7 @@ import {
   HandshakeError,
   InvalidArgumentError,
 } from '../errors.js';
+import { hideFields } from '../redact.js';
 import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
 import { Subscription } from './consumer.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
@@ -159,6 +160,16 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     return `${this.constructor.name} { ${where}, ${this.state}${this.current ? ', connected' : ''} }`;
   }
 
+  /** What `JSON.stringify(client)` gives: the endpoints (passwords redacted) and the state. */
+  toJSON(): { type: string; urls: string[]; state: string; connected: boolean } {
+    return {
+      type: this.constructor.name,
+      urls: this.endpoints.map((e) => e.display),
+      state: this.state,
+      connected: this.current !== undefined,
+    };
+  }
+
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {
     super();
@@ -180,6 +191,8 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     this.closeTimeout = closeTimeout ?? 10_000;
     this.backoffPolicy = new Backoff(backoff);
     this.host = this.makeHost();
+    // The endpoints hold the URLs, passwords and TLS keys; the rest leads to the connection.
+    hideFields(this, 'endpoints', 'host', 'current', 'connection');
     this.loop = this.run();
   }
 

@@ -11,6 +11,7 @@
  * @module
  */
 import { SafeEmitter } from '../user-code.js';
+import { inspectCustom } from '../redact.js';
 import type { Channel } from '../channel/channel.js';
 import type { Consumer } from '../channel/consumer.js';
 import type { Message } from '../channel/message.js';
@@ -170,6 +171,16 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     host.register(this);
     host.consumerStarted(queue);
     if (host.session !== undefined) this.attach(host.session);
+  }
+
+  /** What `console.log(subscription)` shows: its queue and state (its connection holds credentials). */
+  [inspectCustom](): string {
+    return `Subscription { '${this.queue}', ${this.state}, ${this.running} running }`;
+  }
+
+  /** What `JSON.stringify(subscription)` gives. */
+  toJSON(): { type: 'Subscription'; queue: string; state: string; running: number } {
+    return { type: 'Subscription', queue: this.queue, state: this.state, running: this.running };
   }
 
   /** The broker's tag for the current consumer, while subscribed. */

@@ -10,6 +10,7 @@
  * @module
  */
 import { SafeEmitter } from '../user-code.js';
+import { inspectCustom } from '../redact.js';
 import type { Channel, PublishOptions, ReturnedMessage } from '../channel/channel.js';
 import { type AMQPError, AbortError, ClosedError, InvalidArgumentError } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
@@ -123,6 +124,16 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.maxUnconfirmed = max;
     host.register(this);
     if (host.session !== undefined) this.attach(host.session);
+  }
+
+  /** What `console.log(publisher)` shows: its state and counts (its connection holds credentials). */
+  [inspectCustom](): string {
+    return `Publisher { ${this.state}, ${this.pending} pending, ${this.inflightCount} unconfirmed }`;
+  }
+
+  /** What `JSON.stringify(publisher)` gives. */
+  toJSON(): { type: 'Publisher'; state: string; pending: number; unconfirmed: number } {
+    return { type: 'Publisher', state: this.state, pending: this.pending, unconfirmed: this.inflightCount };
   }
 
   /** Messages sent and not yet confirmed. */

@@ -38,6 +38,7 @@ import {
   PROTOCOL_HEADER,
 } from '../protocol/generated/constants.js';
 import { type FieldTable, Reader } from '../protocol/primitives.js';
+import { hideFields } from '../redact.js';
 import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';
 import { VERSION } from '../version.js';
@@ -117,6 +118,9 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       const tracer = this.tracer;
       this.transport.onWrite = (chunk) => tracer.outgoing(chunk);
     }
+    // These hold the password and TLS keys (the socket keeps its TLS options, the encoder's buffers
+    // held the SASL response): out of reach of JSON.stringify, Object.entries and object-walking loggers.
+    hideFields(this, 'options', 'socket', 'transport');
   }
 
   /** Opens the socket (or uses `stream`, e.g. an in-memory one) and runs the handshake. */
@@ -151,8 +155,17 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
    */
   [inspect.custom](): string {
     const o = this.options;
-    const scheme = o.tls === false ? 'amqp' : 'amqps';
-    return `${this.constructor.name} { ${scheme}://${o.username}@${o.host}:${o.port} vhost '${o.vhost}', ${this.state} }`;
+    return `${this.constructor.name} { ${this.displayUrl()} vhost '${o.vhost}', ${this.state} }`;
+  }
+
+  /** What `JSON.stringify(connection)` gives: where it goes and its state, no password. */
+  toJSON(): { type: string; url: string; vhost: string; state: string } {
+    return { type: this.constructor.name, url: this.displayUrl(), vhost: this.options.vhost, state: this.state };
+  }
+
+  private displayUrl(): string {
+    const o = this.options;
+    return `${o.tls === false ? 'amqp' : 'amqps'}://${o.username}@${o.host}:${o.port}`;
   }
 
   /** True while the connection is open. */

@@ -5,6 +5,7 @@
  */
 import type * as tls from 'node:tls';
 import { InvalidArgumentError } from '../errors.js';
+import { redactedView } from '../redact.js';
 import type { FieldTable } from '../protocol/primitives.js';
 
 /** SASL mechanisms warren can authenticate with. */
@@ -102,15 +103,20 @@ function decode(part: string, what: string, url: string): string {
 
 /** The URL with its password replaced by `***`, for messages and logs. */
 export function redactUrl(url: string): string {
-  // Any scheme and any number of slashes (a mistyped URL must not leak either), and up to the last
-  // '@' even if the password holds a '/'.
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/*[^:@/]*:)[^@]*@/i, '$1***@');
+  // Any scheme and any number of slashes (a mistyped URL must not leak either); from the first ':'
+  // after the scheme up to the LAST '@', whatever lies between ('@', '/', '?' or '#' in a password).
+  // A URL without credentials but with an '@' further on is over-redacted, which is harmless.
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/*[^:]*:)[\s\S]*@/i, '$1***@');
 }
 
-/** Parses an `amqp://user:pass@host:port/vhost?heartbeat=…` URL into options. */
+/**
+ * Parses an `amqp://user:pass@host:port/vhost?heartbeat=…` URL into options. As in WHATWG URL, the
+ * authority ends at the first `/`, `?` or `#`, and the user information runs up to its LAST `@`: an
+ * unencoded `@` in a password (`amqp://app:top@secret@host`) stays in the password.
+ */
 export function parseUrl(url: string): ConnectionOptions {
   const m =
-    /^(amqps?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?(\/[^?#]*)?(?:\?([^#]*))?$/i.exec(
+    /^(amqps?):\/\/(?:([^:/?#]*)(?::([^/?#]*))?@)?(\[[^\]]*\]|[^:/?#@]*)(?::([^/?#@]*))?(\/[^?#]*)?(?:\?([^#]*))?$/i.exec(
       url,
     );
   if (m === null) {
@@ -129,6 +135,13 @@ export function parseUrl(url: string): ConnectionOptions {
   if (rawPort !== undefined && rawPort !== '')
     out.port = intInRange(rawPort, 'the port', 1, 65535, redactUrl(url), false);
   out.port ??= secure ? 5671 : 5672;
+  if (rawPath?.includes('@')) {
+    // 'amqp://user:pa/ss@host': the '/' ended the authority, so the rest of the password would become
+    // the vhost (and be shown in errors). An '@' in a vhost must be written %40.
+    throw new InvalidArgumentError(
+      `the URL ${redactUrl(url)} has an unencoded '@' after its host: percent-encode '/' (%2F) and '@' (%40) in the user name and password, and '@' in the vhost`,
+    );
+  }
   if (rawPath !== undefined && rawPath.length > 1) {
     // The vhost is the whole path after the first slash: '/%2f' is '/', '/a%2Fb' is 'a/b'.
     out.vhost = decode(rawPath.slice(1), 'vhost', url);
@@ -190,7 +203,7 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
   const tlsOption = o.tls ?? false;
   const port = intInRange(o.port ?? (tlsOption ? 5671 : 5672), 'port', 1, 65535, 'the options');
   const hasClientCert = typeof tlsOption === 'object' && (tlsOption.cert !== undefined || tlsOption.pfx !== undefined);
-  return {
+  const resolved: ResolvedConnectionOptions = {
     host: o.host ?? '127.0.0.1',
     port,
     username: o.username ?? 'guest',
@@ -216,4 +229,14 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
     signal: o.signal,
     debug: o.debug ?? false,
   };
+  // Logged or serialised, the options show where they lead, never the password or TLS material.
+  redactedView(resolved, () => ({
+    host: resolved.host,
+    port: resolved.port,
+    username: resolved.username,
+    password: '***',
+    vhost: resolved.vhost,
+    tls: resolved.tls !== false,
+  }));
+  return resolved;
 }
