@@ -147,6 +147,8 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   /** @internal */
   protected replyPublisher: Publisher | undefined;
   private closing: Promise<void> | undefined;
+  /** When `close()` must have finished (ms since the epoch), once it was called. */
+  private closeDeadline: number | undefined;
   private readonly loop: Promise<void>;
   /** @internal What the parts see of the client. */
   protected readonly host: ClientHost;
@@ -290,7 +292,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
           }
           if (signal.aborted) {
             // Connected just as the client was closed.
-            await conn.close();
+            await conn.close({ timeout: this.closeTimeLeft() });
             return;
           }
           served = true;
@@ -322,7 +324,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     // What the broker refused (e.g. 405: an exclusive queue still held by the previous connection,
     // which the broker has not yet found dead) is tried again with backoff while this connection lives.
     if (skipped !== undefined && skipped.size > 0) void this.retrySkipped(session, skipped);
-    if (this.state === 'closed') void conn.close();
+    if (this.state === 'closed') void conn.close({ timeout: this.closeTimeLeft() });
     else if (conn.isOpen) {
       this.current = session;
       const waiters = [...this.sessionWaiters];
@@ -450,7 +452,11 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
    * Closes the client: stops subscriptions (waiting for running handlers), waits for in-flight
    * publishes to be confirmed — at most `timeout` ms (default `closeTimeout`, 10000) in all — then
    * closes the connection. What is still pending then rejects with `ClosedError`. Afterwards every
-   * method rejects (or throws) `ClosedError`. Idempotent.
+   * method rejects (or throws) `ClosedError`. Idempotent; never rejects.
+   *
+   * The deadline holds even when the broker does not answer (a blackholed network): closing the
+   * connection gets what is left of `timeout`, and then the socket is destroyed without waiting for
+   * the broker's close-ok, leaving no socket or timer behind.
    *
    * @example
    * ```ts
@@ -464,8 +470,16 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
       return this.closing;
     }
     this.state = 'closing';
-    this.closing = this.shutdown(Date.now() + (options.timeout ?? this.closeTimeout));
+    this.closeDeadline = Date.now() + (options.timeout ?? this.closeTimeout);
+    this.closing = this.shutdown(this.closeDeadline);
     return this.closing;
+  }
+
+  /** Milliseconds a connection may take to close: what is left of `close()`'s deadline. */
+  private closeTimeLeft(): number {
+    if (this.closeDeadline === undefined) return this.closeTimeout;
+    const left = this.closeDeadline - Date.now();
+    return left > 0 ? left : 0; // also for a NaN deadline
   }
 
   private async shutdown(deadline: number): Promise<void> {
@@ -483,8 +497,9 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     this.state = 'closed';
     this.abortController.abort();
     for (const part of [...this.parts]) part.abort(error);
+    // Whatever is left of the deadline, even on a blackholed connection: close() then drops the socket.
     const conn = this.connection;
-    if (conn?.isOpen) await conn.close();
+    if (conn?.isOpen) await conn.close({ timeout: this.closeTimeLeft() });
     await this.loop;
     this.emit('close');
   }

@@ -473,10 +473,21 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   }
 
   /**
-   * Closes the connection (connection.close) and every channel on it. Idempotent; resolves once the
-   * broker has answered or after a short timeout.
+   * Closes the connection (connection.close) and every channel on it: what is pending on them
+   * rejects with `ClosedError`. Resolves once the broker has answered close-ok, or after `timeout`
+   * milliseconds (default 5000) at most: then the socket is destroyed without waiting any longer, so
+   * a broker that does not answer (a blackholed network) cannot hold `close()` up.
+   * Rejects only for an invalid `timeout` (`InvalidArgumentError`). Idempotent; a second call waits for the
+   * first. A string is taken as `{ reason }`.
+   *
+   * @example
+   * ```ts
+   * await conn.close({ timeout: 1000 });   // at most about a second, whatever the network does
+   * ```
    */
-  async close(reason = 'Goodbye'): Promise<void> {
+  async close(options: string | { reason?: string; timeout?: number } = {}): Promise<void> {
+    const { reason = 'Goodbye', timeout = CLOSE_TIMEOUT } = typeof options === 'string' ? { reason: options } : options;
+    if (!(timeout >= 0)) throw new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${timeout}`);
     if (this.state === 'closed') return;
     if (this.state === 'closing') {
       await this.closed;
@@ -490,7 +501,11 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       methodId: 0,
     });
     this.transport.flush();
-    const timer = setTimeout(() => this.fail(undefined), CLOSE_TIMEOUT);
+    const timer = setTimeout(() => {
+      // No close-ok in time: end here, and drop the socket rather than wait on a peer that is gone.
+      this.fail(undefined);
+      this.transport.destroy();
+    }, timeout);
     timer.unref();
     await this.closed;
     clearTimeout(timer);
