@@ -479,7 +479,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   private closeTimeLeft(): number {
     if (this.closeDeadline === undefined) return this.closeTimeout;
     const left = this.closeDeadline - Date.now();
-    return left > 0 ? left : 0; // also for a NaN deadline
+    return Number.isNaN(left) ? 0 : Math.max(0, left);
   }
 
   private async shutdown(deadline: number): Promise<void> {

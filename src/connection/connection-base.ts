@@ -63,6 +63,8 @@ const PRE_TUNE_FRAME_MAX = 131072;
 const MAX_INCOMING_FRAME = 128 * 1024 * 1024;
 /** How long `close()` waits for close-ok before dropping the socket. */
 const CLOSE_TIMEOUT = 5000;
+/** Longest delay a Node timer takes (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface ZeroWaiter {
   expect: readonly string[];
@@ -505,7 +507,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       // No close-ok in time: end here, and drop the socket rather than wait on a peer that is gone.
       this.fail(undefined);
       this.transport.destroy();
-    }, timeout);
+    }, Math.min(timeout, MAX_TIMER_MS));
     timer.unref();
     await this.closed;
     clearTimeout(timer);
