@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { SafeEmitter } from '../user-code.js';
+import { reportUserCodeError, SafeEmitter } from '../user-code.js';
 import { inspectCustom } from '../redact.js';
 import type { Channel } from '../channel/channel.js';
 import type { Consumer } from '../channel/consumer.js';
@@ -381,9 +381,9 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       this.emit('handlerError', error, msg);
     } else if (!this.warned) {
       this.warned = true;
-      process.emitWarning(
-        `warren: a handler of the subscription to '${this.queue}' threw and nobody listens for 'handlerError' ` +
-          `(the message was nacked; further errors are not reported): ${String(error)}`,
+      reportUserCodeError(
+        `message handler of the subscription to '${this.queue}' (nobody listens for 'handlerError'; the message was nacked; further errors are not reported)`,
+        error,
       );
     }
   }

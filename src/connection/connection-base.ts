@@ -503,11 +503,14 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       methodId: 0,
     });
     this.transport.flush();
-    const timer = setTimeout(() => {
-      // No close-ok in time: end here, and drop the socket rather than wait on a peer that is gone.
-      this.fail(undefined);
-      this.transport.destroy();
-    }, Math.min(timeout, MAX_TIMER_MS));
+    const timer = setTimeout(
+      () => {
+        // No close-ok in time: end here, and drop the socket rather than wait on a peer that is gone.
+        this.fail(undefined);
+        this.transport.destroy();
+      },
+      Math.min(timeout, MAX_TIMER_MS),
+    );
     timer.unref();
     await this.closed;
     clearTimeout(timer);

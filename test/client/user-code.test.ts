@@ -287,3 +287,32 @@ test('low level: a throwing debug printer does not break the handshake or the fr
     await conn.close();
   }
 });
+
+test("a handler that throws with nobody listening for 'handlerError' is reported once, through the same path", {
+  timeout: 20_000,
+}, async () => {
+  const queue = resources.queue('user-code-unheard');
+  const client = clients.make({ urls: [AMQP_URL], backoff });
+  await client.declareQueue(queue);
+  const thrown: Error[] = [];
+  let handled = 0;
+  const sub = client.consume(
+    queue,
+    () => {
+      handled++;
+      const error = new Error(`handler failure ${handled}`);
+      thrown.push(error);
+      throw error;
+    },
+    { requeueOnError: false },
+  );
+  await sub.ready();
+  const pub = client.publisher();
+  await pub.publish('', queue, Buffer.from('a'));
+  await pub.publish('', queue, Buffer.from('b'));
+  await waitFor(() => handled === 2, { what: 'both deliveries', timeout: 5000 });
+  await within(client.close({ timeout: 2000 }), 5000, 'close()');
+  // The first failure is reported; later ones are not (the subscription says so in the report).
+  await assertReportedOnce(thrown.slice(0, 1));
+  assert.match(warnings[0]!.message, /nobody listens for 'handlerError'/);
+});
