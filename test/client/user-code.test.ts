@@ -17,6 +17,7 @@ import {
 } from '../../src/index.js';
 import { AMQP_URL, openConnection, Resources, rejection, withChannel, within } from '../support/broker.js';
 import { Clients, waitFor } from '../support/client.js';
+import { startFakeServer } from '../support/fake-server.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const backoff = { initialDelay: 10, maxDelay: 50 };
@@ -315,4 +316,38 @@ test("a handler that throws with nobody listening for 'handlerError' is reported
   // The first failure is reported; later ones are not (the subscription says so in the report).
   await assertReportedOnce(thrown.slice(0, 1));
   assert.match(warnings[0]!.message, /nobody listens for 'handlerError'/);
+});
+
+test('throwing blocked and unblocked listeners (client and connection): the connection lives on, state is updated', {
+  timeout: 20_000,
+}, async () => {
+  const server = await startFakeServer(async (s) => {
+    await s.handshake();
+    await sleep(200); // the client has attached its listeners to the new connection
+    s.send(0, 'connection.blocked', { reason: 'low on memory' });
+    await sleep(100);
+    s.send(0, 'connection.unblocked', {});
+    await s.expectClose({ timeoutMs: 10_000 });
+  });
+  try {
+    const client = clients.make({ urls: [server.url], backoff });
+    const thrown: Error[] = [];
+    const seen: string[] = [];
+    let disconnects = 0;
+    client.on('disconnect', () => disconnects++);
+    client.on('blocked', thrower(thrown, 'blocked'));
+    client.on('unblocked', thrower(thrown, 'unblocked'));
+    client.on('blocked', (reason) => seen.push(`blocked ${reason}`));
+    client.on('unblocked', () => seen.push('unblocked'));
+    await waitFor(() => seen.length === 2, { what: 'blocked then unblocked', timeout: 5000 });
+    assert.deepEqual(seen, ['blocked low on memory', 'unblocked']);
+    assert.equal(client.isBlocked, false);
+    assert.equal(client.isConnected, true);
+    assert.equal(disconnects, 0, 'the connection was not killed');
+    await within(client.close({ timeout: 2000 }), 5000, 'close()');
+    await server.done();
+    await assertReportedOnce(thrown);
+  } finally {
+    await server.close();
+  }
 });
