@@ -101,12 +101,19 @@ function decode(part: string, what: string, url: string): string {
   }
 }
 
-/** The URL with its password replaced by `***`, for messages and logs. */
+/**
+ * The URL with its password replaced by `***`, for messages and logs: everything from the first `:`
+ * after the scheme (`amqp://`, or none at all) up to the LAST `@`, whatever lies between (`@`, `/`,
+ * `?` or `#` in a password, a mistyped scheme). A URL with an `@` further on but no password is
+ * over-redacted, which is harmless; one without `@` is returned as it is.
+ */
 export function redactUrl(url: string): string {
-  // Any scheme and any number of slashes (a mistyped URL must not leak either); from the first ':'
-  // after the scheme up to the LAST '@', whatever lies between ('@', '/', '?' or '#' in a password).
-  // A URL without credentials but with an '@' further on is over-redacted, which is harmless.
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/*[^:]*:)[\s\S]*@/i, '$1***@');
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const start = /^[a-z][a-z0-9+.-]*:\/+/i.exec(url)?.[0].length ?? 0;
+  const colon = url.indexOf(':', start);
+  if (colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`;
 }
 
 /**

@@ -114,6 +114,16 @@ test('redactUrl hides a password holding @, / ? or #', () => {
   }
   assert.equal(redactUrl(`amqp://guest:${SECRET}@h:1/v`), 'amqp://guest:***@h:1/v');
   assert.equal(redactUrl('amqp://a@b:c@d@host'), 'amqp://a@b:***@host');
+  assert.equal(redactUrl('amqp://u@h:5672'), 'amqp://u@h:5672');
+  // Without a scheme, or with a mistyped one, the password is still hidden.
+  for (const url of [
+    `guest:${SECRET}@host`,
+    `//guest:${SECRET}@host`,
+    `amqp//guest:${SECRET}@h`,
+    `amqp:/g:${SECRET}@h`,
+  ]) {
+    assert.ok(!redactUrl(url).includes('Zq9x'), redactUrl(url));
+  }
 });
 
 test('URL errors never show such a password: bad port, bad query, bad encoding, a slash that ends the host', () => {
@@ -126,6 +136,8 @@ test('URL errors never show such a password: bad port, bad query, bad encoding, 
     `amqp://gu/est:${SECRET}@127.0.0.1`,
     `amqp://guest:${SECRET}@127.0.0.1/v%ZZ`,
     `http://guest:${SECRET}@127.0.0.1`,
+    `guest:${SECRET}@127.0.0.1:5672`,
+    `amqp//guest:${SECRET}@127.0.0.1`,
   ]) {
     let caught: unknown;
     try {
