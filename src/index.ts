@@ -53,6 +53,7 @@ export type { AMQPErrorOptions, ReturnedMessageInfo, ServerCloseDetails } from '
 export type { BasicProperties } from './protocol/generated/properties.js';
 export { Decimal, TypedValue } from './protocol/primitives.js';
 export type { FieldTable, FieldTypeTag, FieldValue } from './protocol/primitives.js';
+export { USER_CODE_ERROR_CODE, UserCodeError } from './user-code.js';
 export { VERSION } from './version.js';
 export { Backoff } from './client/backoff.js';
 export type { BackoffOptions } from './client/backoff.js';

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../user-code.js';
+import { inspectCustom } from '../redact.js';
 import type { ChannelEndpoint, ChannelHost } from '../connection/endpoint.js';
 import {
   type AMQPError,
@@ -115,7 +116,7 @@ let generations = 0;
  * await ch.close();
  * ```
  */
-export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpoint {
+export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoint {
   /** The channel number on its connection. */
   readonly id: number;
   private readonly host: ChannelHost;
@@ -137,6 +138,16 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     this.host = host;
     this.id = id;
     this.content = new ContentAssembler(id);
+  }
+
+  /** What `console.log(channel)` shows: its number and state (its connection holds credentials). */
+  [inspectCustom](): string {
+    return `Channel { ${this.id}, ${this.state} }`;
+  }
+
+  /** What `JSON.stringify(channel)` gives. */
+  toJSON(): { type: 'Channel'; id: number; state: string } {
+    return { type: 'Channel', id: this.id, state: this.state };
   }
 
   /** True until the channel is closed by either side or its connection dies. */

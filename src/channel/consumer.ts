@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { reportUserCodeError, SafeEmitter } from '../user-code.js';
 import type { AMQPError } from '../errors.js';
 import type { Message } from './message.js';
 
@@ -36,7 +36,7 @@ export interface ConsumerHost {
  * await consumer.cancel();
  * ```
  */
-export class Consumer extends EventEmitter<ConsumerEvents> {
+export class Consumer extends SafeEmitter<ConsumerEvents> {
   readonly consumerTag: string;
   readonly queue: string;
   /** @internal */
@@ -102,9 +102,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       // attached: look again once the caller has had its turn.
       setImmediate(() => this.reportHandlerError(err, message, true));
     } else {
-      process.emitWarning(
-        `warren: the handler of consumer ${this.consumerTag} threw and nobody listens for 'handlerError': ${String(err)}`,
-      );
+      reportUserCodeError(`message handler of consumer ${this.consumerTag} (nobody listens for 'handlerError')`, err);
     }
   }
 }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../user-code.js';
 import { inspect } from 'node:util';
 import type { Channel } from '../channel/channel.js';
 import { type Connection, connect } from '../connect.js';
@@ -22,6 +22,7 @@ import {
   HandshakeError,
   InvalidArgumentError,
 } from '../errors.js';
+import { hideFields } from '../redact.js';
 import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
 import { Subscription } from './consumer.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
@@ -120,7 +121,7 @@ function isRefusal(error: AMQPError): boolean {
  * client.on('connect', ({ url }) => console.log('connected to', url));
  * ```
  */
-export class ClientCore extends EventEmitter<ClientEvents> {
+export class ClientCore extends SafeEmitter<ClientEvents> {
   /** @internal */
   protected state: 'open' | 'closing' | 'closed' = 'open';
   /** @internal */
@@ -146,6 +147,8 @@ export class ClientCore extends EventEmitter<ClientEvents> {
   /** @internal */
   protected replyPublisher: Publisher | undefined;
   private closing: Promise<void> | undefined;
+  /** When `close()` must have finished (ms since the epoch), once it was called. */
+  private closeDeadline: number | undefined;
   private readonly loop: Promise<void>;
   /** @internal What the parts see of the client. */
   protected readonly host: ClientHost;
@@ -157,6 +160,16 @@ export class ClientCore extends EventEmitter<ClientEvents> {
   [inspect.custom](): string {
     const where = this.endpoints.map((e) => e.display).join(', ');
     return `${this.constructor.name} { ${where}, ${this.state}${this.current ? ', connected' : ''} }`;
+  }
+
+  /** What `JSON.stringify(client)` gives: the endpoints (passwords redacted) and the state. */
+  toJSON(): { type: string; urls: string[]; state: string; connected: boolean } {
+    return {
+      type: this.constructor.name,
+      urls: this.endpoints.map((e) => e.display),
+      state: this.state,
+      connected: this.current !== undefined,
+    };
   }
 
   /** @internal Use `createClient()`. */
@@ -180,6 +193,8 @@ export class ClientCore extends EventEmitter<ClientEvents> {
     this.closeTimeout = closeTimeout ?? 10_000;
     this.backoffPolicy = new Backoff(backoff);
     this.host = this.makeHost();
+    // The endpoints hold the URLs, passwords and TLS keys; the rest leads to the connection.
+    hideFields(this, 'endpoints', 'host', 'current', 'connection');
     this.loop = this.run();
   }
 
@@ -277,7 +292,7 @@ export class ClientCore extends EventEmitter<ClientEvents> {
           }
           if (signal.aborted) {
             // Connected just as the client was closed.
-            await conn.close();
+            await conn.close({ timeout: this.closeTimeLeft() });
             return;
           }
           served = true;
@@ -309,7 +324,7 @@ export class ClientCore extends EventEmitter<ClientEvents> {
     // What the broker refused (e.g. 405: an exclusive queue still held by the previous connection,
     // which the broker has not yet found dead) is tried again with backoff while this connection lives.
     if (skipped !== undefined && skipped.size > 0) void this.retrySkipped(session, skipped);
-    if (this.state === 'closed') void conn.close();
+    if (this.state === 'closed') void conn.close({ timeout: this.closeTimeLeft() });
     else if (conn.isOpen) {
       this.current = session;
       const waiters = [...this.sessionWaiters];
@@ -437,7 +452,11 @@ export class ClientCore extends EventEmitter<ClientEvents> {
    * Closes the client: stops subscriptions (waiting for running handlers), waits for in-flight
    * publishes to be confirmed — at most `timeout` ms (default `closeTimeout`, 10000) in all — then
    * closes the connection. What is still pending then rejects with `ClosedError`. Afterwards every
-   * method rejects (or throws) `ClosedError`. Idempotent.
+   * method rejects (or throws) `ClosedError`. Idempotent; never rejects.
+   *
+   * The deadline holds even when the broker does not answer (a blackholed network): closing the
+   * connection gets what is left of `timeout`, and then the socket is destroyed without waiting for
+   * the broker's close-ok, leaving no socket or timer behind.
    *
    * @example
    * ```ts
@@ -451,8 +470,16 @@ export class ClientCore extends EventEmitter<ClientEvents> {
       return this.closing;
     }
     this.state = 'closing';
-    this.closing = this.shutdown(Date.now() + (options.timeout ?? this.closeTimeout));
+    this.closeDeadline = Date.now() + (options.timeout ?? this.closeTimeout);
+    this.closing = this.shutdown(this.closeDeadline);
     return this.closing;
+  }
+
+  /** Milliseconds a connection may take to close: what is left of `close()`'s deadline. */
+  private closeTimeLeft(): number {
+    if (this.closeDeadline === undefined) return this.closeTimeout;
+    const left = this.closeDeadline - Date.now();
+    return Number.isNaN(left) ? 0 : Math.max(0, left);
   }
 
   private async shutdown(deadline: number): Promise<void> {
@@ -470,8 +497,9 @@ export class ClientCore extends EventEmitter<ClientEvents> {
     this.state = 'closed';
     this.abortController.abort();
     for (const part of [...this.parts]) part.abort(error);
+    // Whatever is left of the deadline, even on a blackholed connection: close() then drops the socket.
     const conn = this.connection;
-    if (conn?.isOpen) await conn.close();
+    if (conn?.isOpen) await conn.close({ timeout: this.closeTimeLeft() });
     await this.loop;
     this.emit('close');
   }

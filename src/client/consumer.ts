@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { reportUserCodeError, SafeEmitter } from '../user-code.js';
+import { inspectCustom } from '../redact.js';
 import type { Channel } from '../channel/channel.js';
 import type { Consumer } from '../channel/consumer.js';
 import type { Message } from '../channel/message.js';
@@ -118,7 +119,7 @@ class Lease {
  * const { requeued } = await sub.cancel();   // stop, wait for running handlers
  * ```
  */
-export class Subscription extends EventEmitter<SubscriptionEvents> {
+export class Subscription extends SafeEmitter<SubscriptionEvents> {
   /** The queue, as named by the application. */
   readonly queue: string;
   /** Resolves once the subscription has ended for good: `undefined` after `cancel()`/close, else why. */
@@ -170,6 +171,16 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
     host.register(this);
     host.consumerStarted(queue);
     if (host.session !== undefined) this.attach(host.session);
+  }
+
+  /** What `console.log(subscription)` shows: its queue and state (its connection holds credentials). */
+  [inspectCustom](): string {
+    return `Subscription { '${this.queue}', ${this.state}, ${this.running} running }`;
+  }
+
+  /** What `JSON.stringify(subscription)` gives. */
+  toJSON(): { type: 'Subscription'; queue: string; state: string; running: number } {
+    return { type: 'Subscription', queue: this.queue, state: this.state, running: this.running };
   }
 
   /** The broker's tag for the current consumer, while subscribed. */
@@ -370,9 +381,9 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
       this.emit('handlerError', error, msg);
     } else if (!this.warned) {
       this.warned = true;
-      process.emitWarning(
-        `warren: a handler of the subscription to '${this.queue}' threw and nobody listens for 'handlerError' ` +
-          `(the message was nacked; further errors are not reported): ${String(error)}`,
+      reportUserCodeError(
+        `message handler of the subscription to '${this.queue}' (nobody listens for 'handlerError'; the message was nacked; further errors are not reported)`,
+        error,
       );
     }
   }

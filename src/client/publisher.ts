@@ -17,7 +17,8 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../user-code.js';
+import { inspectCustom } from '../redact.js';
 import type { Channel, PublishOptions, ReturnedMessage } from '../channel/channel.js';
 import type { PendingConfirm } from '../channel/confirms.js';
 import {
@@ -132,7 +133,7 @@ class Send implements PendingConfirm {
  * await pub.close();
  * ```
  */
-export class Publisher extends EventEmitter<PublisherEvents> {
+export class Publisher extends SafeEmitter<PublisherEvents> {
   private readonly host: ClientHost;
   private readonly confirm: boolean;
   private readonly maxUnconfirmed: number;
@@ -175,6 +176,16 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.maxUnconfirmed = max;
     host.register(this);
     if (host.session !== undefined) this.attach(host.session);
+  }
+
+  /** What `console.log(publisher)` shows: its state and counts (its connection holds credentials). */
+  [inspectCustom](): string {
+    return `Publisher { ${this.state}, ${this.pending} pending, ${this.inflightCount} unconfirmed }`;
+  }
+
+  /** What `JSON.stringify(publisher)` gives. */
+  toJSON(): { type: 'Publisher'; state: string; pending: number; unconfirmed: number } {
+    return { type: 'Publisher', state: this.state, pending: this.pending, unconfirmed: this.inflightCount };
   }
 
   /** Messages sent and not yet confirmed. */

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Channel, ReturnedMessage } from '../channel/channel.js';
 import type { Message } from '../channel/message.js';
+import { inspectCustom } from '../redact.js';
 import {
   type AMQPError,
   AbortError,
@@ -82,6 +83,16 @@ export class RpcClient implements Recoverable {
     this.host = host;
     host.register(this);
     if (host.session !== undefined) this.attach(host.session);
+  }
+
+  /** What `console.log(rpcClient)` shows (its connection holds credentials). */
+  [inspectCustom](): string {
+    return `RpcClient { ${this.inflight.size} in flight${this.closedWith ? ', closed' : ''} }`;
+  }
+
+  /** What `JSON.stringify(rpcClient)` gives. */
+  toJSON(): { type: 'RpcClient'; inflight: number; closed: boolean } {
+    return { type: 'RpcClient', inflight: this.inflight.size, closed: this.closedWith !== undefined };
   }
 
   call(routingKey: string, body: Buffer | string, options: RpcOptions = {}): Promise<Message> {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../user-code.js';
 import type { Duplex } from 'node:stream';
 import { inspect } from 'node:util';
 import {
@@ -38,6 +38,7 @@ import {
   PROTOCOL_HEADER,
 } from '../protocol/generated/constants.js';
 import { type FieldTable, Reader } from '../protocol/primitives.js';
+import { hideFields } from '../redact.js';
 import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';
 import { VERSION } from '../version.js';
@@ -62,6 +63,8 @@ const PRE_TUNE_FRAME_MAX = 131072;
 const MAX_INCOMING_FRAME = 128 * 1024 * 1024;
 /** How long `close()` waits for close-ok before dropping the socket. */
 const CLOSE_TIMEOUT = 5000;
+/** Longest delay a Node timer takes (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface ZeroWaiter {
   expect: readonly string[];
@@ -76,7 +79,7 @@ export function negotiate(client: number, server: number): number {
   return Math.min(client, server);
 }
 
-export class ConnectionBase extends EventEmitter<ConnectionEvents> implements ChannelHost {
+export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements ChannelHost {
   /** The transport; exposed to channels. @internal */
   readonly transport: FrameTransport;
   /** Properties the broker sent in connection.start (product, version, capabilities…). */
@@ -117,6 +120,9 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
       const tracer = this.tracer;
       this.transport.onWrite = (chunk) => tracer.outgoing(chunk);
     }
+    // These hold the password and TLS keys (the socket keeps its TLS options, the encoder's buffers
+    // held the SASL response): out of reach of JSON.stringify, Object.entries and object-walking loggers.
+    hideFields(this, 'options', 'socket', 'transport');
   }
 
   /** Opens the socket (or uses `stream`, e.g. an in-memory one) and runs the handshake. */
@@ -151,8 +157,17 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
    */
   [inspect.custom](): string {
     const o = this.options;
-    const scheme = o.tls === false ? 'amqp' : 'amqps';
-    return `${this.constructor.name} { ${scheme}://${o.username}@${o.host}:${o.port} vhost '${o.vhost}', ${this.state} }`;
+    return `${this.constructor.name} { ${this.displayUrl()} vhost '${o.vhost}', ${this.state} }`;
+  }
+
+  /** What `JSON.stringify(connection)` gives: where it goes and its state, no password. */
+  toJSON(): { type: string; url: string; vhost: string; state: string } {
+    return { type: this.constructor.name, url: this.displayUrl(), vhost: this.options.vhost, state: this.state };
+  }
+
+  private displayUrl(): string {
+    const o = this.options;
+    return `${o.tls === false ? 'amqp' : 'amqps'}://${o.username}@${o.host}:${o.port}`;
   }
 
   /** True while the connection is open. */
@@ -460,10 +475,21 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
   }
 
   /**
-   * Closes the connection (connection.close) and every channel on it. Idempotent; resolves once the
-   * broker has answered or after a short timeout.
+   * Closes the connection (connection.close) and every channel on it: what is pending on them
+   * rejects with `ClosedError`. Resolves once the broker has answered close-ok, or after `timeout`
+   * milliseconds (default 5000) at most: then the socket is destroyed without waiting any longer, so
+   * a broker that does not answer (a blackholed network) cannot hold `close()` up.
+   * Rejects only for an invalid `timeout` (`InvalidArgumentError`). Idempotent; a second call waits for the
+   * first. A string is taken as `{ reason }`.
+   *
+   * @example
+   * ```ts
+   * await conn.close({ timeout: 1000 });   // at most about a second, whatever the network does
+   * ```
    */
-  async close(reason = 'Goodbye'): Promise<void> {
+  async close(options: string | { reason?: string; timeout?: number } = {}): Promise<void> {
+    const { reason = 'Goodbye', timeout = CLOSE_TIMEOUT } = typeof options === 'string' ? { reason: options } : options;
+    if (!(timeout >= 0)) throw new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${timeout}`);
     if (this.state === 'closed') return;
     if (this.state === 'closing') {
       await this.closed;
@@ -477,7 +503,14 @@ export class ConnectionBase extends EventEmitter<ConnectionEvents> implements Ch
       methodId: 0,
     });
     this.transport.flush();
-    const timer = setTimeout(() => this.fail(undefined), CLOSE_TIMEOUT);
+    const timer = setTimeout(
+      () => {
+        // No close-ok in time: end here, and drop the socket rather than wait on a peer that is gone.
+        this.fail(undefined);
+        this.transport.destroy();
+      },
+      Math.min(timeout, MAX_TIMER_MS),
+    );
     timer.unref();
     await this.closed;
     clearTimeout(timer);

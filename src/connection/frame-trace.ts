@@ -8,6 +8,7 @@ import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { decodeMethod } from '../protocol/generated/methods.js';
 import { decodeBasicProperties } from '../protocol/generated/properties.js';
 import { Reader } from '../protocol/primitives.js';
+import { callUserCode } from '../user-code.js';
 
 const SECRET_FIELDS = new Set(['response', 'newSecret', 'challenge']);
 /** Method arguments that 0-9-1 reserves and that always hold the same value: noise in a trace line. */
@@ -67,7 +68,10 @@ export class FrameTracer {
   private readonly outDecoder: FrameDecoder;
 
   private constructor(print: (line: string) => void) {
-    this.print = print;
+    // The printer is the application's (a logger): what it throws must not fail the frame it traces.
+    this.print = (line) => {
+      callUserCode("'debug' frame printer", print, undefined, line);
+    };
     this.outDecoder = new FrameDecoder(0xffffffff, (type, channel, buf, start, end) =>
       this.print(`warren > ${describeFrame(type, channel, buf, start, end)}`),
     );

@@ -5,6 +5,7 @@
  */
 import type * as tls from 'node:tls';
 import { InvalidArgumentError } from '../errors.js';
+import { redactedView } from '../redact.js';
 import type { FieldTable } from '../protocol/primitives.js';
 
 /** SASL mechanisms warren can authenticate with. */
@@ -100,17 +101,29 @@ function decode(part: string, what: string, url: string): string {
   }
 }
 
-/** The URL with its password replaced by `***`, for messages and logs. */
+/**
+ * The URL with its password replaced by `***`, for messages and logs: everything from the first `:`
+ * after the scheme (`amqp://`, or none at all) up to the LAST `@`, whatever lies between (`@`, `/`,
+ * `?` or `#` in a password, a mistyped scheme). A URL with an `@` further on but no password is
+ * over-redacted, which is harmless; one without `@` is returned as it is.
+ */
 export function redactUrl(url: string): string {
-  // Any scheme and any number of slashes (a mistyped URL must not leak either), and up to the last
-  // '@' even if the password holds a '/'.
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/*[^:@/]*:)[^@]*@/i, '$1***@');
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const start = /^[a-z][a-z0-9+.-]*:\/+/i.exec(url)?.[0].length ?? 0;
+  const colon = url.indexOf(':', start);
+  if (colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`;
 }
 
-/** Parses an `amqp://user:pass@host:port/vhost?heartbeat=…` URL into options. */
+/**
+ * Parses an `amqp://user:pass@host:port/vhost?heartbeat=…` URL into options. As in WHATWG URL, the
+ * authority ends at the first `/`, `?` or `#`, and the user information runs up to its LAST `@`: an
+ * unencoded `@` in a password (`amqp://app:top@secret@host`) stays in the password.
+ */
 export function parseUrl(url: string): ConnectionOptions {
   const m =
-    /^(amqps?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?(\/[^?#]*)?(?:\?([^#]*))?$/i.exec(
+    /^(amqps?):\/\/(?:([^:/?#]*)(?::([^/?#]*))?@)?(\[[^\]]*\]|[^:/?#@]*)(?::([^/?#@]*))?(\/[^?#]*)?(?:\?([^#]*))?$/i.exec(
       url,
     );
   if (m === null) {
@@ -129,6 +142,13 @@ export function parseUrl(url: string): ConnectionOptions {
   if (rawPort !== undefined && rawPort !== '')
     out.port = intInRange(rawPort, 'the port', 1, 65535, redactUrl(url), false);
   out.port ??= secure ? 5671 : 5672;
+  if (rawPath?.includes('@')) {
+    // 'amqp://user:pa/ss@host': the '/' ended the authority, so the rest of the password would become
+    // the vhost (and be shown in errors). An '@' in a vhost must be written %40.
+    throw new InvalidArgumentError(
+      `the URL ${redactUrl(url)} has an unencoded '@' after its host: percent-encode '/' (%2F) and '@' (%40) in the user name and password, and '@' in the vhost`,
+    );
+  }
   if (rawPath !== undefined && rawPath.length > 1) {
     // The vhost is the whole path after the first slash: '/%2f' is '/', '/a%2Fb' is 'a/b'.
     out.vhost = decode(rawPath.slice(1), 'vhost', url);
@@ -190,7 +210,7 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
   const tlsOption = o.tls ?? false;
   const port = intInRange(o.port ?? (tlsOption ? 5671 : 5672), 'port', 1, 65535, 'the options');
   const hasClientCert = typeof tlsOption === 'object' && (tlsOption.cert !== undefined || tlsOption.pfx !== undefined);
-  return {
+  const resolved: ResolvedConnectionOptions = {
     host: o.host ?? '127.0.0.1',
     port,
     username: o.username ?? 'guest',
@@ -216,4 +236,14 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
     signal: o.signal,
     debug: o.debug ?? false,
   };
+  // Logged or serialised, the options show where they lead, never the password or TLS material.
+  redactedView(resolved, () => ({
+    host: resolved.host,
+    port: resolved.port,
+    username: resolved.username,
+    password: '***',
+    vhost: resolved.vhost,
+    tls: resolved.tls !== false,
+  }));
+  return resolved;
 }

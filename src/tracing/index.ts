@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import type { Message } from '../channel/message.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import type { FieldTable } from '../protocol/primitives.js';
+import { reportUserCodeError } from '../user-code.js';
 import { VERSION } from '../version.js';
 import type {
   OpenTelemetryApi,
@@ -33,6 +34,8 @@ import type {
 export type { OpenTelemetryApi } from './otel-api.js';
 
 const PACKAGE = '@opentelemetry/api';
+/** Named in reports of what the application's OpenTelemetry SDK threw. */
+const SDK = 'OpenTelemetry SDK called by warren';
 
 type State = 'unloaded' | 'loading' | 'ready' | 'absent' | 'disabled';
 
@@ -235,6 +238,16 @@ function fail(otel: OpenTelemetryApi, span: OtelSpan, error: unknown): void {
   span.setStatus({ code: otel.SpanStatusCode.ERROR, message: err.message });
 }
 
+/** Ends `span`, failed when `error` is given; what the SDK throws is contained. */
+function finish(otel: OpenTelemetryApi, span: OtelSpan, error?: unknown): void {
+  try {
+    if (error !== undefined) fail(otel, span, error);
+    span.end();
+  } catch (err) {
+    reportUserCodeError(SDK, err);
+  }
+}
+
 /** Where the broker is, for `server.address` / `server.port`. */
 export interface ServerInfo {
   /** Broker host name or address (`server.address`). */
@@ -297,25 +310,32 @@ export function startPublishSpan(info: PublishSpanInfo): PublishSpan | undefined
     attributes['server.address'] = info.server.host;
     attributes['server.port'] = info.server.port;
   }
-  const parent = otel.context.active();
-  const span = tracer.startSpan(
-    info.exchange === '' ? 'publish' : `publish ${info.exchange}`,
-    { kind: otel.SpanKind.PRODUCER, attributes },
-    parent,
-  );
-  // The API without an SDK, and no trace to continue: nothing to record or propagate, so the message
-  // goes out exactly as given (no copied properties, no added headers table).
-  if (!span.isRecording() && span.spanContext().traceId === INVALID_TRACE_ID) return undefined;
-  const headers: FieldTable = { ...p?.headers };
-  inject(otel, otel.trace.setSpan(parent, span), span, headers);
+  let span: OtelSpan;
+  let headers: FieldTable;
+  try {
+    const parent = otel.context.active();
+    span = tracer.startSpan(
+      info.exchange === '' ? 'publish' : `publish ${info.exchange}`,
+      { kind: otel.SpanKind.PRODUCER, attributes },
+      parent,
+    );
+    // The API without an SDK, and no trace to continue: nothing to record or propagate, so the message
+    // goes out exactly as given (no copied properties, no added headers table).
+    if (!span.isRecording() && span.spanContext().traceId === INVALID_TRACE_ID) return undefined;
+    headers = { ...p?.headers };
+    inject(otel, otel.trace.setSpan(parent, span), span, headers);
+  } catch (err) {
+    // The application's SDK (tracer, propagator) threw: the message goes out untraced.
+    reportUserCodeError(SDK, err);
+    return undefined;
+  }
   let ended = false;
   return {
     properties: { ...p, headers },
     end(error?: unknown) {
       if (ended) return;
       ended = true;
-      if (error !== undefined) fail(otel, span, error);
-      span.end();
+      finish(otel, span, error);
     },
   };
 }
@@ -389,32 +409,50 @@ export function traceProcess<R>(msg: Message, queue: string, handler: () => R, s
     attributes['server.address'] = server.host;
     attributes['server.port'] = server.port;
   }
-  const parent = extract(otel, p.headers);
-  const span = tracer.startSpan(
-    queue === '' ? 'process' : `process ${queue}`,
-    { kind: otel.SpanKind.CONSUMER, attributes },
-    parent,
-  );
-  // Nothing recorded and no trace to continue (the API without an SDK): just run the handler.
-  if (!span.isRecording() && span.spanContext().traceId === INVALID_TRACE_ID) return handler();
-  let result: R;
+  let span: OtelSpan;
+  let spanContext: OtelContext | undefined;
   try {
-    result = otel.context.with(otel.trace.setSpan(parent, span), handler);
+    const parent = extract(otel, p.headers);
+    span = tracer.startSpan(
+      queue === '' ? 'process' : `process ${queue}`,
+      { kind: otel.SpanKind.CONSUMER, attributes },
+      parent,
+    );
+    // Nothing recorded and no trace to continue (the API without an SDK): just run the handler.
+    if (span.isRecording() || span.spanContext().traceId !== INVALID_TRACE_ID) {
+      spanContext = otel.trace.setSpan(parent, span);
+    }
   } catch (err) {
-    fail(otel, span, err);
-    span.end();
+    // The application's SDK threw: the message is handled untraced.
+    reportUserCodeError(SDK, err);
+    return handler();
+  }
+  if (spanContext === undefined) return handler();
+  const active = spanContext;
+  let result: R;
+  let entered = false;
+  try {
+    result = otel.context.with(active, () => {
+      entered = true;
+      return handler();
+    });
+  } catch (err) {
+    if (!entered) {
+      // The context manager failed before the handler ran: run it without the span's context.
+      reportUserCodeError(SDK, err);
+      finish(otel, span);
+      return handler();
+    }
+    finish(otel, span, err);
     throw err;
   }
   if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
     (result as unknown as PromiseLike<unknown>).then(
-      () => span.end(),
-      (err: unknown) => {
-        fail(otel, span, err);
-        span.end();
-      },
+      () => finish(otel, span),
+      (err: unknown) => finish(otel, span, err),
     );
   } else {
-    span.end();
+    finish(otel, span);
   }
   return result;
 }
