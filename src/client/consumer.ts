@@ -100,6 +100,8 @@ class Lease {
   /** Deliveries whose handler has not started (concurrency limit); at most `prefetch`. */
   buffer: Message[] = [];
   bufHead = 0;
+  /** The next handler waits for the flush of acks that were pending when it was due to start. */
+  flushAwaited = false;
   readonly isCurrent = (): boolean => this.alive;
   constructor(channel: Channel) {
     this.channel = channel;
@@ -321,9 +323,37 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
   private onDelivery(lease: Lease, msg: Message): void {
     if (!lease.alive) return;
     // While stopping, deliveries (sent before the broker saw basic.cancel) only wait to be returned.
-    if (this.state === 'active' && this.running < this.concurrency && lease.bufHead === lease.buffer.length) {
+    if (
+      this.state === 'active' &&
+      this.running < this.concurrency &&
+      lease.bufHead === lease.buffer.length &&
+      !this.mustAwaitFlush(lease)
+    ) {
       this.run(lease, msg);
     } else lease.buffer.push(msg);
+  }
+
+  /**
+   * True when acks (or other frames) wait for the end-of-turn flush: the next handler then starts
+   * right after that flush, not now, since its synchronous work (CPU-bound, past the heartbeat)
+   * would hold them back. Handlers that finish in one turn still share one coalesced ack. With no
+   * handler running (concurrency 1), nothing could join the write: it is done at once instead.
+   */
+  private mustAwaitFlush(lease: Lease): boolean {
+    if (!lease.channel.hasPendingWrites) return false;
+    if (this.running === 0) {
+      // No other handler can finish in this turn and share the write: write now, start now.
+      lease.channel.flushNow();
+      return false;
+    }
+    if (!lease.flushAwaited) {
+      lease.flushAwaited = true;
+      lease.channel.afterNextFlush(() => {
+        lease.flushAwaited = false;
+        if (this.lease === lease) this.pumpBuffer();
+      });
+    }
+    return true;
   }
 
   private run(lease: Lease, msg: Message): void {
@@ -387,7 +417,8 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
         lease?.alive &&
         this.state === 'active' &&
         this.running < this.concurrency &&
-        lease.bufHead < lease.buffer.length
+        lease.bufHead < lease.buffer.length &&
+        !this.mustAwaitFlush(lease)
       ) {
         const msg = lease.buffer[lease.bufHead]!;
         lease.buffer[lease.bufHead++] = undefined as never;
