@@ -408,7 +408,8 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
         if (this.lease === lease) this.pumpBuffer();
       });
     }
-    return true;
+    // False when that flush happened at once (a large backlog is written without waiting).
+    return lease.flushAwaited;
   }
 
   private run(lease: Lease, msg: Message): void {

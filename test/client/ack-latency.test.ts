@@ -25,14 +25,19 @@ function blockFor(ms: number): void {
 }
 
 describe('ack latency', () => {
-  for (const kind of ['async', 'sync'] as const) {
-    test(`finished ${kind} handlers are never redelivered when a later handler blocks past the heartbeat`, async () => {
+  const cases = [
+    { kind: 'async', concurrency: 1 },
+    { kind: 'sync', concurrency: 1 },
+    { kind: 'async', concurrency: 3 },
+  ] as const;
+  for (const { kind, concurrency } of cases) {
+    test(`finished ${kind} handlers (concurrency ${concurrency}) are never redelivered when a later handler blocks past the heartbeat`, async () => {
       const client = clients.make({
-        name: `ack-latency-${kind}`,
+        name: `ack-latency-${kind}-${concurrency}`,
         heartbeat: 1,
         backoff: { initialDelay: 20, maxDelay: 200 },
       });
-      const queue = resources.queue(`ack-latency-${kind}`);
+      const queue = resources.queue(`ack-latency-${kind}-${concurrency}`);
       await client.declareQueue(queue);
       const pub = client.publisher();
       const total = 6;
@@ -62,11 +67,12 @@ describe('ack latency', () => {
       };
       const sub = client.consume(queue, kind === 'sync' ? (msg) => handle(msg) : async (msg) => handle(msg), {
         prefetch: total,
+        concurrency,
       });
       await waitFor(() => finished.size === total, { timeout: 25_000, what: 'every message handled' });
       await sub.cancel();
       assert.ok(disconnects >= 1, 'the block cost the connection (else the test proves nothing)');
-      assert.deepEqual(finishedBeforeBlock, ['m0', 'm1', 'm2']);
+      assert.ok(finishedBeforeBlock.length >= 2, `handlers finished before the block: ${finishedBeforeBlock}`);
       const lost = redelivered.filter((body) => finishedBeforeBlock.includes(body));
       assert.deepEqual(lost, [], 'a message whose handler had finished before the block was delivered again');
       assert.ok(redelivered.includes('m3'), 'the broker requeued what was unacked (else the test proves nothing)');

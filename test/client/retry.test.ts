@@ -9,11 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message } from '../../src/index.js';
 import { Resources, withChannel } from '../support/broker.js';
 import { Clients, nextEvent, waitFor } from '../support/client.js';
+import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const clients = new Clients();
 const resources = new Resources();
+let proxy: TcpProxy | undefined;
 after(async () => {
   await clients.closeAll();
+  await proxy?.close();
   await resources.cleanup();
 });
 
@@ -163,6 +166,43 @@ describe('retry policy', () => {
     assert.equal(await readyCount(retryQueue), 1, 'the message waits in the retry queue');
     await waitFor(() => calls === 2, { timeout: 3000, what: 'the second attempt after the default 1 s' });
     assert.deepEqual(client.recordedTopology.queues, 2, 'the retry queue is recorded for replay');
+    await sub.cancel();
+  });
+
+  test('the retry queue is recorded: declared again after a reconnect, and retries go on', async () => {
+    proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
+    const client = clients.make({
+      urls: [proxy.url()],
+      name: 'retry-replay',
+      backoff: { initialDelay: 20, maxDelay: 100 },
+    });
+    const { queue, retryQueue } = queuePair('retry-replay');
+    await client.declareQueue(queue);
+    const pub = client.publisher();
+    await pub.publish('', queue, 'first');
+    const calls: string[] = [];
+    const sub = client.consume(
+      queue,
+      (msg) => {
+        calls.push(msg.body.toString());
+        throw new Error('fails');
+      },
+      { retry: { attempts: 2, delay: 50 } },
+    );
+    sub.on('handlerError', () => {});
+    await nextEvent(sub, 'retriesExhausted');
+    // Someone deletes the retry queue; the client still has it on record and declares it again.
+    await withChannel((ch) => ch.queueDelete(retryQueue));
+    const reconnected = nextEvent(client, 'connect');
+    proxy.cutAll();
+    await reconnected;
+    await withChannel((ch) => ch.queueDeclare(retryQueue, { passive: true }));
+    await sub.ready();
+    await pub.publish('', queue, 'second');
+    const [, message, attempts] = await nextEvent<[unknown, Message, number]>(sub, 'retriesExhausted');
+    assert.equal(message.body.toString(), 'second');
+    assert.equal(attempts, 2);
+    assert.deepEqual(calls, ['first', 'first', 'second', 'second']);
     await sub.cancel();
   });
 
