@@ -441,11 +441,17 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
     else if (error === REQUEUE) {
       if (msg.nack({ requeue: true })) this.requeued++;
     } else if (this.retry !== undefined) {
-      // The handler's slot stays taken until the message is settled: cancel() and close() wait for it.
-      const retrying = this.retryOrGiveUp(this.retry, lease, msg, error);
+      const attempt = retriesSoFar(msg, this.retryQueueName(this.retry)) + 1;
+      if (attempt < this.retry.attempts) {
+        // The handler's slot stays taken until the message is settled: cancel() and close() wait for it.
+        const retrying = this.sendToRetry(this.retry, lease, msg, attempt);
+        this.reportHandlerError(error, msg);
+        void retrying.then(() => this.release());
+        return;
+      }
+      msg.nack({ requeue: false });
       this.reportHandlerError(error, msg);
-      void retrying.then(() => this.release());
-      return;
+      if (this.listenerCount('retriesExhausted') > 0) this.emit('retriesExhausted', error, msg, attempt);
     } else {
       msg.nack({ requeue: this.requeueOnError });
       this.reportHandlerError(error, msg);
@@ -462,21 +468,19 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
     }
   }
 
+  private retryQueueName(policy: RetryPolicy): string {
+    return policy.queueFor(this.host.resolveQueue(this.queue));
+  }
+
   /**
-   * Sends a failed message to its retry queue (confirmed, before the original is acked, so that
-   * nothing is lost), or after its last attempt nacks it without requeue and says so.
+   * Sends a failed message to its retry queue, confirmed, and only then acks the original, so
+   * that nothing is lost.
    */
-  private async retryOrGiveUp(policy: RetryPolicy, lease: Lease, msg: Message, error: unknown): Promise<void> {
+  private async sendToRetry(policy: RetryPolicy, lease: Lease, msg: Message, attempt: number): Promise<void> {
     // The channel is gone: the broker requeues the message by itself, a copy would be a duplicate.
     if (!lease.alive) return;
     const queue = this.host.resolveQueue(this.queue);
     const retryQueue = policy.queueFor(queue);
-    const attempt = retriesSoFar(msg, retryQueue) + 1;
-    if (attempt >= policy.attempts) {
-      msg.nack({ requeue: false });
-      if (this.listenerCount('retriesExhausted') > 0) this.emit('retriesExhausted', error, msg, attempt);
-      return;
-    }
     let delay: number;
     try {
       delay = policy.delayFor(attempt);

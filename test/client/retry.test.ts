@@ -206,6 +206,42 @@ describe('retry policy', () => {
     await sub.cancel();
   });
 
+  test('an unusable retry queue: reported as error, the message is requeued after the delay (no hot loop)', async () => {
+    const client = clients.make({ name: 'retry-unusable' });
+    const { queue, retryQueue } = queuePair('retry-unusable');
+    await client.declareQueue(queue);
+    // A queue of that name with other arguments: declaring the retry queue fails with 406.
+    await withChannel((ch) => ch.queueDeclare(retryQueue, { arguments: { 'x-max-length': 1 } }));
+    await client.publisher().publish('', queue, 'x');
+    const calls: number[] = [];
+    const sub = client.consume(
+      queue,
+      () => {
+        calls.push(Date.now());
+        throw new Error('fails');
+      },
+      { retry: { attempts: 3, delay: 300 } },
+    );
+    sub.on('handlerError', () => {});
+    const [error] = await nextEvent<[Error]>(sub, 'error');
+    assert.match(error.message, /PRECONDITION_FAILED|inequivalent/);
+    await waitFor(() => calls.length === 2, { what: 'the requeued message' });
+    assert.ok(calls[1]! - calls[0]! >= 300, `requeued after ${calls[1]! - calls[0]!} ms, less than the delay`);
+    await sub.cancel();
+    assert.ok(calls.length <= 3, `${calls.length} calls`);
+  });
+
+  test('invalid retry options are refused with InvalidArgumentError', () => {
+    const client = clients.make({ name: 'retry-invalid' });
+    for (const retry of [{ attempts: 0 }, { attempts: 1.5 }, { delay: -1 }, { delay: Number.NaN }, { queue: '' }]) {
+      assert.throws(
+        () => client.consume('whatever', () => {}, { retry }),
+        (err: Error) => err.name === 'InvalidArgumentError',
+        JSON.stringify(retry),
+      );
+    }
+  });
+
   test('retry: false keeps the immediate requeue of requeueOnError and declares no retry queue', async () => {
     const client = clients.make({ name: 'retry-off' });
     const { queue, retryQueue } = queuePair('retry-off');
