@@ -116,7 +116,8 @@ export interface SubscriptionEvents {
 }
 
 /**
- * Handles one message: resolve to ack it, throw (or reject) to nack it.
+ * Handles one message: resolve to ack it, throw (or reject) to have it retried later (see
+ * `SubscribeOptions.retry`) and, after the last attempt, dead-lettered or dropped.
  *
  * @example
  * ```ts
@@ -182,7 +183,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
   /** Retry queues declared by this subscription (the client replays them after a reconnect). */
   private readonly retryQueues = new Set<string>();
   /** Wakes messages waiting to be requeued (their retry queue unusable) when the subscription stops. */
-  private retryWaits = new Set<() => void>();
+  private readonly retryWaits = new Set<() => void>();
   private readonly options: InternalSubscribeOptions;
   private state: 'active' | 'stopping' | 'ended' = 'active';
   private lease: Lease | undefined;
@@ -293,7 +294,6 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
     // basic.cancel goes out first, so that messages handed back below are not delivered to us again.
     const cancelling = lease?.alive && lease.consumer?.isActive ? lease.consumer.cancel() : undefined;
     this.options.onStopping?.();
-    for (const wake of [...this.retryWaits]) wake();
     if (lease?.alive) {
       try {
         await cancelling;
@@ -303,6 +303,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
       // Only after cancel-ok: a message requeued earlier would be delivered to us again at once.
       if (lease.alive) this.returnBuffered(lease);
     }
+    this.wakeRetryWaits();
     await this.idle(signal);
     if (lease?.alive) {
       try {
@@ -344,6 +345,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
   private end(error: AMQPError | undefined): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
+    this.wakeRetryWaits();
     this.endError = error;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -523,8 +525,13 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
     });
   }
 
+  private wakeRetryWaits(): void {
+    for (const wake of [...this.retryWaits]) wake();
+  }
+
   private reportRetryFailure(err: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', asAMQPError(err));
+    // While stopping, a publish refused because the client closes is no news: the message goes back.
+    if (this.state === 'active' && this.listenerCount('error') > 0) this.emit('error', asAMQPError(err));
   }
 
   private reportHandlerError(error: unknown, msg: Message): void {
