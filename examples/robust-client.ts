@@ -1,7 +1,7 @@
 /**
  * The robust client, as most applications use warren: it connects in the background, reconnects
  * with backoff, re-declares the topology it recorded and resumes consumers after a cut. A handler
- * that resolves acks its message; one that throws nacks it. JSON bodies are encoded with
+ * that resolves acks its message; one that throws is retried later (retry queue, bounded attempts). JSON bodies are encoded with
  * `contentType: 'application/json'` and read back with `msg.json()`.
  *
  *   node --import tsx examples/robust-client.ts

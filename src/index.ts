@@ -63,6 +63,7 @@ export { ClientCore } from './client/client-core.js';
 export type { ClientEvents, ClientOptions } from './client/client-core.js';
 export { Subscription } from './client/consumer.js';
 export type { SubscribeOptions, SubscriptionEvents, SubscriptionHandler } from './client/consumer.js';
+export type { RetryOptions } from './client/retry.js';
 export { MessageIterator } from './client/consumer-iterator.js';
 export type { MessageIteratorOptions } from './client/consumer-iterator.js';
 export { Publisher } from './client/publisher.js';

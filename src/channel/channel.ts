@@ -508,6 +508,21 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
     return true;
   }
 
+  /** @internal True while acks (or other frames) of this channel's connection wait for the next flush. */
+  get hasPendingWrites(): boolean {
+    return this.host.transport.hasPendingWrites;
+  }
+
+  /** @internal Writes what waits for the next flush of this channel's connection now. */
+  flushNow(): void {
+    this.host.transport.flush();
+  }
+
+  /** @internal Runs `hook` once what waits for the next flush of this channel's connection is written. */
+  afterNextFlush(hook: () => void): void {
+    this.host.transport.afterNextFlush(hook);
+  }
+
   private readonly ackFlushHook = (): void => this.flushAckRun();
 
   /** Sends ack/nack/reject, coalescing in-order acks into one write just before the next flush. */

@@ -11,6 +11,7 @@ import { ClientCore, type ClientOptions } from './client-core.js';
 import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './consumer.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
+import type { RetryTransport } from './retry.js';
 import { RpcClient, type RpcOptions } from './rpc.js';
 import { createRpcServer, type RpcHandler, type RpcServerOptions } from './rpc-server.js';
 
@@ -51,6 +52,8 @@ export interface BindOptions extends WaitOptions {
  * ```
  */
 export class Client extends ClientCore {
+  private retryTransport: RetryTransport | undefined;
+
   // ------------------------------------------------------------------ topology
 
   /**
@@ -212,17 +215,41 @@ export class Client extends ClientCore {
   }
 
   /**
-   * Subscribes `handler` to a queue, across reconnects: resolve to ack, throw to nack.
+   * Subscribes `handler` to a queue, across reconnects: resolve to ack, throw to retry it later
+   * (through the retry queue `<queue>.retry`, 5 attempts by default, see `SubscribeOptions.retry`),
+   * then dead-letter or drop it.
    *
    * @example
    * ```ts
-   * const sub = client.consume('jobs', async (msg) => { await run(msg.json()); }, { concurrency: 4 });
+   * const sub = client.consume('jobs', async (msg) => { await run(msg.json()); }, {
+   *   concurrency: 4,
+   *   retry: { attempts: 3, delay: (attempt) => 1000 * attempt },
+   * });
+   * sub.on('retriesExhausted', (err, msg, attempts) => log.warn({ err, id: msg.properties.messageId, attempts }));
    * ```
    * @throws `ClosedError` after close.
    */
   consume(queue: string, handler: SubscriptionHandler, options: SubscribeOptions = {}): Subscription {
     this.assertOpen();
-    return new Subscription(this.host, queue, handler, options);
+    return new Subscription(this.host, queue, handler, { ...options, retryVia: this.retryVia() });
+  }
+
+  /** Retry queues are declared (and recorded) like the application's; copies go out confirmed and mandatory. */
+  private retryVia(): RetryTransport {
+    this.retryTransport ??= {
+      declareQueue: (name, options) => this.declareQueue(name, options),
+      publish: (routingKey, body, properties) =>
+        (this.replyPublisher ??= new Publisher(this.host, { confirm: true })).publish(
+          '',
+          routingKey,
+          body,
+          properties,
+          {
+            mandatory: true,
+          },
+        ),
+    };
+    return this.retryTransport;
   }
 
   /**

@@ -8,6 +8,12 @@
  * bound to the channel that delivered them: when it dies, their acks are dropped (the broker requeues
  * them) and never reach the channel that replaces it.
  *
+ * The next handler starts only once the acks of handlers that finished before it are written: its
+ * synchronous work may hold the event loop (past the heartbeat), and those acks must not wait for it.
+ *
+ * A message whose handler throws is retried through a retry queue with a delay, a bounded number of
+ * times, then dead-lettered or dropped (see `retry.ts`): never a hot loop.
+ *
  * @module
  */
 import { reportUserCodeError, SafeEmitter } from '../user-code.js';
@@ -20,6 +26,15 @@ import type { FieldTable } from '../protocol/primitives.js';
 import { Waiter } from './backoff.js';
 import { traceProcess } from '../tracing/index.js';
 import type { ClientHost, Session } from './host.js';
+import {
+  type RetryOptions,
+  type RetryPolicy,
+  type RetryTransport,
+  retriesSoFar,
+  retryPolicy,
+  retryProperties,
+  retryQueueOptions,
+} from './retry.js';
 import { asAMQPError } from './topology.js';
 
 /**
@@ -27,7 +42,7 @@ import { asAMQPError } from './topology.js';
  *
  * @example
  * ```ts
- * client.consume('jobs', handle, { concurrency: 8, prefetch: 32, requeueOnError: false });
+ * client.consume('jobs', handle, { concurrency: 8, prefetch: 32, retry: { attempts: 3, delay: 5000 } });
  * ```
  */
 export interface SubscribeOptions {
@@ -38,8 +53,29 @@ export interface SubscribeOptions {
    * enough that handlers never wait for the network, and bounded so that memory stays bounded.
    */
   prefetch?: number;
-  /** Put a message back in the queue when its handler throws (default `true`); `false` dead-letters or drops it. */
+  /**
+   * Give a message whose handler throws another chance (default `true`): through the retry queue
+   * with a delay (see `retry`), or, with `retry: false`, by requeueing it at once (a hot loop for a
+   * message that always fails, unless the queue bounds it, e.g. a quorum queue's `x-delivery-limit`).
+   * `false` nacks it without requeue at once: dead-lettered if the queue has a dead-letter exchange,
+   * dropped otherwise.
+   */
   requeueOnError?: boolean;
+  /**
+   * How a failed message is retried (when `requeueOnError` is on). Default `{ attempts: 5, delay:
+   * 1 s doubling to 30 s }`: the message is published (confirmed) to the retry queue `<queue>.retry`
+   * with the delay as its `expiration`, then acked; the broker dead-letters it back to the queue when
+   * the delay is over and counts the round trips in its `x-death` header. After the last attempt it is
+   * nacked without requeue (dead-lettered or dropped) and `'retriesExhausted'` is emitted. Body and
+   * properties are kept (its own `expiration` excepted); headers gain only what the broker adds
+   * (`x-death`, `x-first-death-*`). `false`: no retry queue (see `requeueOnError`).
+   *
+   * The retry queue is declared durable, with `x-dead-letter-exchange: ''` and
+   * `x-dead-letter-routing-key: <queue>`, on the first failure, and declared again after reconnects;
+   * it is not deleted by the client. A server-named queue (`amq.gen-…`) gets no retry queue: a
+   * failed message is requeued after the delay, without an attempt limit.
+   */
+  retry?: RetryOptions | false;
   /** Ask to be the queue's only consumer. */
   exclusive?: boolean;
   /** Consumer arguments, e.g. `{ 'x-priority': 10 }`. */
@@ -65,14 +101,24 @@ export interface SubscriptionEvents {
   subscribe: [info: { queue: string; consumerTag: string }];
   /** The broker cancelled the consumer (queue deleted). */
   cancel: [error: ConsumerCancelled];
-  /** A handler threw or rejected; its message was nacked. */
+  /** A handler threw or rejected; its message is retried (see `retry`) or nacked. */
   handlerError: [error: unknown, message: Message];
-  /** Subscribing failed (e.g. 404 no such queue); the subscription retries with backoff. Emitted only when listened to. */
+  /**
+   * A message failed its last attempt (`attempts` handler calls): it was nacked without requeue,
+   * so dead-lettered if its queue has a dead-letter exchange, dropped otherwise.
+   */
+  retriesExhausted: [error: unknown, message: Message, attempts: number];
+  /**
+   * Subscribing failed (e.g. 404 no such queue; the subscription retries with backoff), or a failed
+   * message could not be sent to its retry queue (it is then requeued after the delay). Emitted only
+   * when listened to.
+   */
   error: [error: AMQPError];
 }
 
 /**
- * Handles one message: resolve to ack it, throw (or reject) to nack it.
+ * Handles one message: resolve to ack it, throw (or reject) to have it retried later (see
+ * `SubscribeOptions.retry`) and, after the last attempt, dead-lettered or dropped.
  *
  * @example
  * ```ts
@@ -91,6 +137,8 @@ export const REQUEUE: unique symbol = Symbol('warren.requeue');
 export interface InternalSubscribeOptions extends SubscribeOptions {
   /** Called when the subscription starts to stop (cancel, close, broker cancel without resubscribe). */
   onStopping?: () => void;
+  /** How failed messages reach their retry queue; without it, `retry` is off. */
+  retryVia?: RetryTransport;
 }
 
 /** One channel of a subscription, on one connection. */
@@ -101,6 +149,8 @@ class Lease {
   /** Deliveries whose handler has not started (concurrency limit); at most `prefetch`. */
   buffer: Message[] = [];
   bufHead = 0;
+  /** The next handler waits for the flush of acks that were pending when it was due to start. */
+  flushAwaited = false;
   readonly isCurrent = (): boolean => this.alive;
   constructor(channel: Channel) {
     this.channel = channel;
@@ -130,6 +180,11 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   private readonly concurrency: number;
   private readonly prefetch: number;
   private readonly requeueOnError: boolean;
+  private readonly retry: RetryPolicy | undefined;
+  /** Retry queues declared by this subscription (the client replays them after a reconnect). */
+  private readonly retryQueues = new Set<string>();
+  /** Wakes messages waiting to be requeued (their retry queue unusable) when the subscription stops. */
+  private readonly retryWaits = new Set<() => void>();
   private readonly options: InternalSubscribeOptions;
   private state: 'active' | 'stopping' | 'ended' = 'active';
   private lease: Lease | undefined;
@@ -164,6 +219,8 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     this.concurrency = concurrency;
     this.prefetch = prefetch;
     this.requeueOnError = options.requeueOnError ?? true;
+    const retry = retryPolicy(options.retry);
+    this.retry = this.requeueOnError && options.retryVia !== undefined ? retry : undefined;
     this.options = options;
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
@@ -257,6 +314,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       // Only after cancel-ok: a message requeued earlier would be delivered to us again at once.
       if (lease.alive) this.returnBuffered(lease);
     }
+    this.wakeRetryWaits();
     await this.idle(signal);
     if (lease?.alive) {
       try {
@@ -298,6 +356,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   private end(error: AMQPError | undefined): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
+    this.wakeRetryWaits();
     this.endError = error;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -332,9 +391,38 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   private onDelivery(lease: Lease, msg: Message): void {
     if (!lease.alive) return;
     // While stopping, deliveries (sent before the broker saw basic.cancel) only wait to be returned.
-    if (this.state === 'active' && this.running < this.concurrency && lease.bufHead === lease.buffer.length) {
+    if (
+      this.state === 'active' &&
+      this.running < this.concurrency &&
+      lease.bufHead === lease.buffer.length &&
+      !this.mustAwaitFlush(lease)
+    ) {
       this.run(lease, msg);
     } else lease.buffer.push(msg);
+  }
+
+  /**
+   * True when acks (or other frames) wait for the end-of-turn flush: the next handler then starts
+   * right after that flush, not now, since its synchronous work (CPU-bound, past the heartbeat)
+   * would hold them back. Handlers that finish in one turn still share one coalesced ack. With no
+   * handler running (concurrency 1), nothing could join the write: it is done at once instead.
+   */
+  private mustAwaitFlush(lease: Lease): boolean {
+    if (!lease.channel.hasPendingWrites) return false;
+    if (this.running === 0) {
+      // No other handler can finish in this turn and share the write: write now, start now.
+      lease.channel.flushNow();
+      return false;
+    }
+    if (!lease.flushAwaited) {
+      lease.flushAwaited = true;
+      lease.channel.afterNextFlush(() => {
+        lease.flushAwaited = false;
+        if (this.lease === lease) this.pumpBuffer();
+      });
+    }
+    // False when that flush happened at once (a large backlog is written without waiting).
+    return lease.flushAwaited;
   }
 
   private run(lease: Lease, msg: Message): void {
@@ -344,16 +432,16 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       // A CONSUMER span around the handler (when tracing is on), child of the producer's span.
       result = traceProcess(msg, this.queue, () => this.handler(msg, lease.isCurrent));
     } catch (err) {
-      this.handled(msg, err, true);
+      this.handled(lease, msg, err, true);
       return;
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
       (result as Promise<void>).then(
-        () => this.handled(msg, undefined, false),
-        (err: unknown) => this.handled(msg, err, true),
+        () => this.handled(lease, msg, undefined, false),
+        (err: unknown) => this.handled(lease, msg, err, true),
       );
     } else {
-      this.handled(msg, undefined, false);
+      this.handled(lease, msg, undefined, false);
     }
   }
 
@@ -361,19 +449,100 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
    * Settles a message whose handler has finished (unless the handler settled it itself). A message
    * of a channel that has died is settled as a no-op: its generation no longer matches.
    */
-  private handled(msg: Message, error: unknown, failed: boolean): void {
-    this.running--;
+  private handled(lease: Lease, msg: Message, error: unknown, failed: boolean): void {
     if (!failed) msg.ack();
     else if (error === REQUEUE) {
       if (msg.nack({ requeue: true })) this.requeued++;
+    } else if (this.retry !== undefined) {
+      const attempt = retriesSoFar(msg, this.retryQueueName(this.retry)) + 1;
+      if (attempt < this.retry.attempts) {
+        // The handler's slot stays taken until the message is settled: cancel() and close() wait for it.
+        const retrying = this.sendToRetry(this.retry, lease, msg, attempt);
+        this.reportHandlerError(error, msg);
+        void retrying.then(() => this.release());
+        return;
+      }
+      msg.nack({ requeue: false });
+      this.reportHandlerError(error, msg);
+      if (this.listenerCount('retriesExhausted') > 0) this.emit('retriesExhausted', error, msg, attempt);
     } else {
       msg.nack({ requeue: this.requeueOnError });
       this.reportHandlerError(error, msg);
     }
+    this.release();
+  }
+
+  /** A handler's slot is free again. */
+  private release(): void {
+    this.running--;
     this.pumpBuffer();
     if (this.running === 0 && this.idleWaiters.length > 0) {
       for (const w of [...this.idleWaiters]) w();
     }
+  }
+
+  private retryQueueName(policy: RetryPolicy): string {
+    return policy.queueFor(this.host.resolveQueue(this.queue));
+  }
+
+  /**
+   * Sends a failed message to its retry queue, confirmed, and only then acks the original, so
+   * that nothing is lost.
+   */
+  private async sendToRetry(policy: RetryPolicy, lease: Lease, msg: Message, attempt: number): Promise<void> {
+    // The channel is gone: the broker requeues the message by itself, a copy would be a duplicate.
+    if (!lease.alive) return;
+    const queue = this.host.resolveQueue(this.queue);
+    const retryQueue = policy.queueFor(queue);
+    let delay: number;
+    try {
+      delay = policy.delayFor(attempt);
+    } catch (err) {
+      this.reportRetryFailure(err);
+      delay = 1000;
+    }
+    const via = this.options.retryVia;
+    if (via === undefined || queue.startsWith('amq.')) {
+      await this.requeueAfter(msg, delay);
+      return;
+    }
+    try {
+      if (!this.retryQueues.has(retryQueue)) {
+        await via.declareQueue(retryQueue, retryQueueOptions(queue));
+        this.retryQueues.add(retryQueue);
+      }
+      await via.publish(retryQueue, msg.body, retryProperties(msg, delay));
+    } catch (err) {
+      // Declared again on the next failure: it may have been deleted.
+      this.retryQueues.delete(retryQueue);
+      this.reportRetryFailure(err);
+      await this.requeueAfter(msg, delay);
+      return;
+    }
+    msg.ack();
+  }
+
+  /** Without a usable retry queue: the message waits in hand for the delay (or the stop), then goes back. */
+  private requeueAfter(msg: Message, delay: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.retryWaits.delete(wake);
+        msg.nack({ requeue: true });
+        resolve();
+      };
+      const timer = setTimeout(wake, this.state === 'active' ? delay : 0);
+      this.retryWaits.add(wake);
+    });
+  }
+
+  private wakeRetryWaits(): void {
+    for (const wake of [...this.retryWaits]) wake();
+  }
+
+  private reportRetryFailure(err: unknown): void {
+    // While stopping, a publish refused because the client closes is no news: the message goes back.
+    if (this.state === 'active' && this.listenerCount('error') > 0) this.emit('error', asAMQPError(err));
   }
 
   private reportHandlerError(error: unknown, msg: Message): void {
@@ -398,7 +567,8 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
         lease?.alive &&
         this.state === 'active' &&
         this.running < this.concurrency &&
-        lease.bufHead < lease.buffer.length
+        lease.bufHead < lease.buffer.length &&
+        !this.mustAwaitFlush(lease)
       ) {
         const msg = lease.buffer[lease.bufHead]!;
         lease.buffer[lease.bufHead++] = undefined as never;

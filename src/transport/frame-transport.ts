@@ -29,6 +29,7 @@ export class FrameTransport {
   private readonly events: TransportEvents;
   private flushScheduled = false;
   private flushHooks: (() => void)[] = [];
+  private afterFlushHooks: (() => void)[] = [];
   private drainWaiters: (() => void)[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readSinceTick = false;
@@ -99,8 +100,31 @@ export class FrameTransport {
     this.scheduleFlush();
   }
 
+  /** True while frames (or coalesced acks) wait for the next flush. */
+  get hasPendingWrites(): boolean {
+    return this.flushHooks.length > 0 || this.encoder.pending > 0;
+  }
+
+  /**
+   * Runs `hook` right after the next flush has written what waits: for work that must not start
+   * while those frames are held back (a consumer's next handler, which may block the event loop).
+   */
+  afterNextFlush(hook: () => void): void {
+    this.afterFlushHooks.push(hook);
+    this.scheduleFlush();
+  }
+
   /** Writes everything encoded so far. */
   flush(): void {
+    this.write();
+    if (this.afterFlushHooks.length > 0) {
+      const hooks = this.afterFlushHooks;
+      this.afterFlushHooks = [];
+      for (const hook of hooks) hook();
+    }
+  }
+
+  private write(): void {
     if (this.flushHooks.length > 0) {
       const hooks = this.flushHooks;
       this.flushHooks = [];

@@ -45,7 +45,8 @@ test('a handler of a dead channel cannot ack a delivery of the new one', { timeo
       new Promise<void>((resolve, reject) => {
         rounds[round]!.push({ msg, release: (fail) => (fail ? reject(new Error('again')) : resolve()) });
       }),
-    { concurrency: 5, prefetch: 5 },
+    // retry: false: failures are nacked with requeue on the channel at once (no retry queue).
+    { concurrency: 5, prefetch: 5, retry: false },
   );
   sub.on('handlerError', () => {});
   sub.on('error', (err) => errors.push(err));
