@@ -315,6 +315,8 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     const onUnblocked = () => this.setBlocked(false, '');
     conn.on('blocked', onBlocked);
     conn.on('unblocked', onUnblocked);
+    // A blocked that came in the same read as open-ok was emitted before these listeners existed.
+    if (conn.isBlocked) this.setBlocked(true, conn.blockedBecause ?? '');
     let skipped: Set<object> | undefined;
     try {
       skipped = await this.topology.replay(conn, (error, entity) => this.emit('recoveryError', error, entity));

@@ -185,6 +185,11 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     return this.blockedReason !== undefined;
   }
 
+  /** The reason the broker gave in `connection.blocked`, while blocked. */
+  get blockedBecause(): string | undefined {
+    return this.blockedReason;
+  }
+
   // ------------------------------------------------------------------ handshake
 
   private async handshake(timeoutMs: number): Promise<void> {
