@@ -642,7 +642,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
     if (done !== undefined) this.completeContent(done);
   }
 
-  private completeContent({ method: m, properties, body }: AssembledContent): void {
+  private completeContent({ method: m, properties, body, decodeError }: AssembledContent): void {
     if (m.name === 'basic.deliver') {
       const consumer = this.consumers.get(m.args.consumerTag);
       const noAck = consumer?.noAck ?? false;
@@ -657,6 +657,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
           exchange: m.args.exchange,
           routingKey: m.args.routingKey,
           consumerTag: m.args.consumerTag,
+          decodeError,
         },
         noAck ? undefined : this,
         this.generation,
@@ -677,6 +678,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
           exchange: m.args.exchange,
           routingKey: m.args.routingKey,
           messageCount: m.args.messageCount,
+          decodeError,
         },
         noAck ? undefined : this,
         this.generation,
@@ -690,6 +692,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements ChannelEndpo
         routingKey: m.args.routingKey,
         body,
         properties,
+        decodeError,
       };
       this.confirms?.markReturned(new MessageReturned(returned));
       if (this.listenerCount('return') > 0) this.emit('return', returned);

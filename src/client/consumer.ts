@@ -64,7 +64,10 @@ export interface SubscriptionEvents {
   subscribe: [info: { queue: string; consumerTag: string }];
   /** The broker cancelled the consumer (queue deleted). */
   cancel: [error: ConsumerCancelled];
-  /** A handler threw or rejected; its message was nacked. */
+  /**
+   * A handler threw or rejected; its message was nacked. Also a message whose properties could not
+   * be decoded (`error` is its `msg.decodeError`): rejected without requeue, the handler not called.
+   */
   handlerError: [error: unknown, message: Message];
   /** Subscribing failed (e.g. 404 no such queue); the subscription retries with backoff. Emitted only when listened to. */
   error: [error: AMQPError];
@@ -320,6 +323,12 @@ export class Subscription extends EventEmitter<SubscriptionEvents> {
 
   private onDelivery(lease: Lease, msg: Message): void {
     if (!lease.alive) return;
+    if (msg.decodeError !== undefined) {
+      // No handler can act on a message it cannot read, and requeueing it would loop: dead-letter it.
+      msg.reject({ requeue: false });
+      this.reportHandlerError(msg.decodeError, msg);
+      return;
+    }
     // While stopping, deliveries (sent before the broker saw basic.cancel) only wait to be returned.
     if (this.state === 'active' && this.running < this.concurrency && lease.bufHead === lease.buffer.length) {
       this.run(lease, msg);

@@ -32,3 +32,20 @@ export function roundTripTable(keyArb: fc.Arbitrary<string>): fc.Arbitrary<Field
       .map((entries) => Object.fromEntries(entries) as FieldTable),
   })).table;
 }
+
+/**
+ * A deep copy of a decoded value without the wire types a decoded table or array records (a
+ * symbol-keyed property that `assert.deepStrictEqual` compares): for comparing values alone.
+ */
+export function untyped(v: FieldValue): FieldValue {
+  if (Array.isArray(v)) return v.map(untyped);
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    const out: FieldTable = {};
+    for (const k of Object.keys(v)) {
+      const value = untyped((v as FieldTable)[k]);
+      Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return v;
+}
