@@ -35,7 +35,15 @@ export interface RecordingProxy {
 
 const PROTOCOL_HEADER_SIZE = 8;
 
-export async function startRecordingProxy(target: { host: string; port: number }): Promise<RecordingProxy> {
+export interface RecordingProxyOptions {
+  /** Changes each broker → client chunk before it is recorded and forwarded (to inject bad bytes). */
+  rewriteDown?: (chunk: Buffer) => Buffer;
+}
+
+export async function startRecordingProxy(
+  target: { host: string; port: number },
+  options: RecordingProxyOptions = {},
+): Promise<RecordingProxy> {
   const recorded: { up: Buffer[]; down: Buffer[] }[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -46,7 +54,8 @@ export async function startRecordingProxy(target: { host: string; port: number }
       up.push(Buffer.from(chunk));
       upstream.write(chunk);
     });
-    upstream.on('data', (chunk) => {
+    upstream.on('data', (received: Buffer) => {
+      const chunk = options.rewriteDown?.(received) ?? received;
       down.push(Buffer.from(chunk));
       client.write(chunk);
     });
