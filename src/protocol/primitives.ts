@@ -158,8 +158,9 @@ function naturalTag(v: unknown): FieldTypeTag | undefined {
  *
  * @example
  * ```ts
- * // aioamqp sent { retries: 3.0 } as a double: it reads as 3, and forwards as the double 3.0
- * fieldTypeOf(msg.properties.headers!, 'retries'); // 'd'
+ * // aioamqp sent { retries: 3.0 } as a float32: it reads as 3, and is forwarded as the float32 3.0
+ * fieldTypeOf(msg.properties.headers!, 'retries'); // 'f'
+ * fieldTypeOf({ retries: 3 }, 'retries');          // 'I', what the writer picks for a plain 3
  * ```
  */
 export function fieldTypeOf(
