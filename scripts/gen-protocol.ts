@@ -409,7 +409,10 @@ function genProperties(): string {
     let doc = '';
     if (p.name === 'delivery-mode') doc = ' /** 1 = transient, 2 = persistent. */';
     if (p.name === 'expiration') doc = ' /** Per-message TTL in milliseconds, as a decimal string. */';
-    if (p.name === 'timestamp') doc = ' /** Sent with one-second precision. */';
+    if (p.name === 'timestamp') {
+      doc =
+        ' /** Sent with one-second precision. Received beyond what a Date holds: an `AmqpTimestamp` (exact `seconds`). */';
+    }
     if (doc) out.push(`  ${doc.trim()}`);
     out.push(`  ${camel(p.name)}?: ${TS_TYPE[prim]} | undefined;`);
   }

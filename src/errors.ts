@@ -182,6 +182,8 @@ export interface ReturnedMessageInfo {
   routingKey: string;
   body: Buffer;
   properties: import('./protocol/generated/properties.js').BasicProperties;
+  /** Why the properties could not be decoded (they are then `{}`); see `Message.decodeError`. */
+  decodeError?: FrameError | undefined;
 }
 
 /** A mandatory message could not be routed to any queue and was returned (basic.return). */

@@ -686,7 +686,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
     if (done !== undefined) this.completeContent(done);
   }
 
-  private completeContent({ method: m, properties, body }: AssembledContent): void {
+  private completeContent({ method: m, properties, body, decodeError }: AssembledContent): void {
     if (m.name === 'basic.deliver') {
       const consumer = this.consumers.get(m.args.consumerTag);
       const noAck = consumer?.noAck ?? false;
@@ -701,6 +701,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
           exchange: m.args.exchange,
           routingKey: m.args.routingKey,
           consumerTag: m.args.consumerTag,
+          decodeError,
         },
         noAck ? undefined : this,
         this.generation,
@@ -721,6 +722,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
           exchange: m.args.exchange,
           routingKey: m.args.routingKey,
           messageCount: m.args.messageCount,
+          decodeError,
         },
         noAck ? undefined : this,
         this.generation,
@@ -734,6 +736,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
         routingKey: m.args.routingKey,
         body,
         properties,
+        decodeError,
       };
       this.confirms?.markReturned(new MessageReturned(returned));
       if (this.listenerCount('return') > 0) this.emit('return', returned);

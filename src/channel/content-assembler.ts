@@ -14,6 +14,8 @@ export interface AssembledContent {
   method: AMQPMethod;
   properties: BasicProperties;
   body: Buffer;
+  /** Why the properties could not be decoded (then `properties` is `{}`); the framing was intact. */
+  decodeError: FrameError | undefined;
 }
 
 const EMPTY_BODY = Buffer.alloc(0);
@@ -21,6 +23,7 @@ const EMPTY_BODY = Buffer.alloc(0);
 export class ContentAssembler {
   private method: AMQPMethod | undefined;
   private properties: BasicProperties = {};
+  private decodeError: FrameError | undefined;
   /** -1 until the header has arrived. */
   private bodySize = -1;
   private received = 0;
@@ -55,7 +58,16 @@ export class ContentAssembler {
     if (classId !== BASIC_CLASS_ID) throw new FrameError(`content header of class ${classId}, expected 60`, 505);
     r.u16(); // weight, unused
     this.bodySize = r.u64();
-    this.properties = decodeBasicProperties(r);
+    // The body size is read: the message can be assembled whatever its properties hold, so bad
+    // property bytes (an unknown table tag, tables nested too deep) affect this message alone.
+    try {
+      this.properties = decodeBasicProperties(r);
+      this.decodeError = undefined;
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      this.properties = {};
+      this.decodeError = err;
+    }
     return this.bodySize === 0 ? this.complete(EMPTY_BODY) : undefined;
   }
 
@@ -84,7 +96,7 @@ export class ContentAssembler {
   }
 
   private complete(body: Buffer): AssembledContent {
-    const content = { method: this.method!, properties: this.properties, body };
+    const content = { method: this.method!, properties: this.properties, body, decodeError: this.decodeError };
     this.reset();
     return content;
   }
@@ -93,6 +105,7 @@ export class ContentAssembler {
   reset(): void {
     this.method = undefined;
     this.properties = {};
+    this.decodeError = undefined;
     this.bodySize = -1;
     this.received = 0;
     this.parts = [];

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { FrameError } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 
 /** What a message needs from its channel to be acknowledged. */
@@ -56,6 +57,19 @@ export class Message {
   readonly consumerTag: string | undefined;
   /** Messages left in the queue, for `basicGet` only. */
   readonly messageCount: number | undefined;
+  /**
+   * Set when the message arrived intact but its properties could not be decoded (a header table
+   * with an unknown type tag, nested too deep, or broken property bytes); `properties` is then `{}`
+   * and `body` is complete. Only this message is affected: the channel and connection go on. Settle
+   * it as usual; the robust client's subscriptions reject such a message without requeue
+   * (dead-lettered if the queue has a dead-letter exchange) and report it as `handlerError`.
+   *
+   * @example
+   * ```ts
+   * if (msg.decodeError) { log.warn(msg.decodeError.message); msg.reject({ requeue: false }); return; }
+   * ```
+   */
+  readonly decodeError: FrameError | undefined;
   private readonly target: AckTarget | undefined;
   private readonly generation: number;
   private settled: boolean;
@@ -71,6 +85,7 @@ export class Message {
       routingKey: string;
       consumerTag?: string | undefined;
       messageCount?: number | undefined;
+      decodeError?: FrameError | undefined;
     },
     target: AckTarget | undefined,
     generation: number,
@@ -83,6 +98,7 @@ export class Message {
     this.routingKey = fields.routingKey;
     this.consumerTag = fields.consumerTag;
     this.messageCount = fields.messageCount;
+    this.decodeError = fields.decodeError;
     this.target = target;
     this.generation = generation;
     // A message received with noAck needs no acknowledgement: treat it as settled.

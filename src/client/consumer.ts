@@ -101,7 +101,11 @@ export interface SubscriptionEvents {
   subscribe: [info: { queue: string; consumerTag: string }];
   /** The broker cancelled the consumer (queue deleted). */
   cancel: [error: ConsumerCancelled];
-  /** A handler threw or rejected; its message is retried (see `retry`) or nacked. */
+  /**
+   * A handler threw or rejected; its message is retried (see `retry`) or nacked. Also a message whose
+   * properties could not be decoded (`error` is its `msg.decodeError`): rejected without requeue,
+   * the handler not called.
+   */
   handlerError: [error: unknown, message: Message];
   /**
    * A message failed its last attempt (`attempts` handler calls): it was nacked without requeue,
@@ -390,6 +394,12 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
 
   private onDelivery(lease: Lease, msg: Message): void {
     if (!lease.alive) return;
+    if (msg.decodeError !== undefined) {
+      // No handler can act on a message it cannot read, and requeueing it would loop: dead-letter it.
+      msg.reject({ requeue: false });
+      this.reportHandlerError(msg.decodeError, msg);
+      return;
+    }
     // While stopping, deliveries (sent before the broker saw basic.cancel) only wait to be returned.
     if (
       this.state === 'active' &&

@@ -13,6 +13,15 @@ import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } fr
 /** Receives each frame: its type, channel and payload as `buf[start, end)`. */
 export type FrameSink = (type: number, channel: number, buf: Buffer, start: number, end: number) => void;
 
+/**
+ * Largest content-header frame accepted, header and frame-end included, whatever the frame-max.
+ * A content header cannot be split across frames, so a client with large headers (pika does this)
+ * sends one frame above frame-max, and RabbitMQ forwards it as it is; refusing it would close the
+ * connection over a valid message. 4 MiB holds any realistic header table while keeping what one
+ * connection may buffer for an incomplete frame bounded.
+ */
+export const MAX_HEADER_FRAME_SIZE = 4 * 1024 * 1024;
+
 /** Frame header (type, channel, size) plus the frame-end octet. */
 export const FRAME_OVERHEAD = 8;
 const HEADER_SIZE = 7;
@@ -20,6 +29,8 @@ const HEADER_SIZE = 7;
 export class FrameDecoder {
   /** Largest whole frame accepted, header and frame-end included (the negotiated frame-max). */
   maxFrameSize: number;
+  /** Largest content-header frame accepted (at least `maxFrameSize`); see `MAX_HEADER_FRAME_SIZE`. */
+  maxHeaderFrameSize = MAX_HEADER_FRAME_SIZE;
   private readonly sink: FrameSink;
   private readonly header = Buffer.alloc(HEADER_SIZE);
   private headerFill = 0;
@@ -66,12 +77,19 @@ export class FrameDecoder {
     if (type !== FRAME_METHOD && type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT) {
       throw new FrameError(`unknown frame type ${type}`, 501);
     }
-    if (size + FRAME_OVERHEAD > this.maxFrameSize) {
+    if (size + FRAME_OVERHEAD <= this.maxFrameSize) return;
+    if (type === FRAME_HEADER) {
+      if (size + FRAME_OVERHEAD <= this.maxHeaderFrameSize) return;
       throw new FrameError(
-        `frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame-max ${this.maxFrameSize}`,
+        `content header frame of ${size + FRAME_OVERHEAD} bytes exceeds both the negotiated frame-max ` +
+          `${this.maxFrameSize} and the ${this.maxHeaderFrameSize}-byte limit for content headers`,
         501,
       );
     }
+    throw new FrameError(
+      `frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame-max ${this.maxFrameSize}`,
+      501,
+    );
   }
 
   /** Keeps the tail of a chunk that holds less than a whole frame. */

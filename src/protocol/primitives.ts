@@ -78,6 +78,100 @@ export interface FieldTable {
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
 const TWO_32 = 0x100000000;
+/** Largest number of seconds a JS `Date` can hold (its range is ±8.64e15 ms). */
+const MAX_DATE_SECONDS = 8_640_000_000_000;
+
+/**
+ * A timestamp whose wire value a JS `Date` cannot hold: any unsigned 64-bit number of seconds,
+ * kept exactly in `seconds`. Decoding gives a plain `Date` for every timestamp a `Date` can hold
+ * (up to the year 275760) and an `AmqpTimestamp` only beyond that; as a `Date` it then reads as
+ * the latest instant a `Date` holds, so it still compares, sorts and prints as "far future".
+ * Publishing one writes exactly the 8 bytes it arrived with. Also constructible, to publish such
+ * a value.
+ *
+ * @example
+ * ```ts
+ * const ts = msg.properties.timestamp;
+ * if (ts instanceof AmqpTimestamp) console.log(`far future: ${ts.seconds} s`);
+ * await ch.basicPublish('', 'q', body, { timestamp: new AmqpTimestamp(2n ** 60n) });
+ * ```
+ */
+export class AmqpTimestamp extends Date {
+  /** Seconds since the Unix epoch as on the wire (0 to 2^64 − 1). */
+  readonly seconds: bigint;
+  constructor(seconds: bigint) {
+    if (typeof seconds !== 'bigint' || seconds < 0n || seconds > 0xffffffffffffffffn) {
+      throw new InvalidArgumentError(`AmqpTimestamp seconds must be a bigint from 0 to 2^64-1, got ${String(seconds)}`);
+    }
+    super(dateMsOf(seconds));
+    this.seconds = seconds;
+  }
+}
+
+/** The `Date` time of a number of seconds: exact when a `Date` can hold it, else the latest `Date`. */
+function dateMsOf(seconds: bigint): number {
+  return seconds <= BigInt(MAX_DATE_SECONDS) ? Number(seconds) * 1000 : MAX_DATE_SECONDS * 1000;
+}
+
+/**
+ * Where a decoded table or array records the wire types that its JS values lose (an integral
+ * float, a narrow integer, a float32, an `'S'` that is not valid UTF-8: then its raw bytes).
+ * Symbol-keyed and enumerable: `{ ...headers }` keeps it, `JSON.stringify`, `for…in` and
+ * `Object.keys` do not see it. Read it through `fieldTypeOf`.
+ */
+const FIELD_TYPES: unique symbol = Symbol.for('warren.fieldTypes');
+
+/** Recorded wire types by key (or array index): a tag, or the raw bytes of a non-UTF-8 `'S'`. */
+type WireTypes = Record<string, FieldTypeTag | Buffer>;
+type Tagged = { [FIELD_TYPES]?: WireTypes };
+
+/** The tag the writer picks for a plain JS value (`undefined` for what no table can carry). */
+function naturalTag(v: unknown): FieldTypeTag | undefined {
+  switch (typeof v) {
+    case 'string':
+      return 'S';
+    case 'boolean':
+      return 't';
+    case 'number':
+      return Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX ? 'I' : Number.isSafeInteger(v) ? 'l' : 'd';
+    case 'bigint':
+      return 'l';
+    case 'undefined':
+      return 'V';
+    case 'object':
+      if (v === null) return 'V';
+      if (v instanceof Uint8Array) return 'x';
+      if (v instanceof Date) return 'T';
+      if (Array.isArray(v)) return 'A';
+      if (v instanceof TypedValue) return v.type;
+      if (v instanceof Decimal) return 'D';
+      return 'F';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The wire type of a field of a decoded table (or an element of a decoded array): the type it
+ * arrived with, which the writer reuses when the message is published again and the value still
+ * fits it. For a value you set yourself, the type the writer picks for it.
+ *
+ * @example
+ * ```ts
+ * // aioamqp sent { retries: 3.0 } as a float32: it reads as 3, and is forwarded as the float32 3.0
+ * fieldTypeOf(msg.properties.headers!, 'retries'); // 'f'
+ * fieldTypeOf({ retries: 3 }, 'retries');          // 'I', what the writer picks for a plain 3
+ * ```
+ */
+export function fieldTypeOf(
+  container: FieldTable | readonly FieldValue[],
+  key: string | number,
+): FieldTypeTag | undefined {
+  const recorded = (container as Tagged)[FIELD_TYPES]?.[key];
+  if (recorded !== undefined) return Buffer.isBuffer(recorded) ? 'S' : recorded;
+  if (!Object.hasOwn(container, key)) return undefined;
+  return naturalTag((container as Record<string, unknown>)[key]);
+}
 
 function typeOf(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
@@ -196,6 +290,11 @@ export class Writer {
   timestamp(d: Date): void {
     if (!(d instanceof Date)) throw new InvalidArgumentError(`a timestamp must be a Date, got ${typeOf(d)}`);
     const ms = d.getTime();
+    // The exact wire value, unless the Date was changed (setTime) since it was made.
+    if (d instanceof AmqpTimestamp && ms === dateMsOf(d.seconds)) {
+      this.u64(d.seconds);
+      return;
+    }
     if (!Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError('timestamp must be a valid Date after 1970');
     this.u64(Math.floor(ms / 1000));
   }
@@ -208,11 +307,13 @@ export class Writer {
       }
       this.nest();
       try {
+        const types = (t as Tagged)[FIELD_TYPES];
         for (const key in t) {
           const value = t[key];
           if (value === undefined) continue;
           this.shortstr(key, `field table key '${key.slice(0, 40)}'`);
-          this.fieldValue(value, key);
+          if (types === undefined) this.fieldValue(value, key);
+          else this.recordedOrNatural(types[key], value, key);
         }
       } finally {
         this.depth--;
@@ -237,11 +338,33 @@ export class Writer {
     const start = this.reserve(4);
     this.nest();
     try {
-      for (const v of values) this.fieldValue(v === undefined ? null : v, key);
+      const types = (values as Tagged)[FIELD_TYPES];
+      if (types === undefined) for (const v of values) this.fieldValue(v === undefined ? null : v, key);
+      else {
+        for (let i = 0; i < values.length; i++) {
+          const v = values[i];
+          this.recordedOrNatural(types[i], v === undefined ? null : v, key);
+        }
+      }
     } finally {
       this.depth--;
     }
     this.patchLength(start);
+  }
+
+  /**
+   * Writes a value of a decoded table with the wire type it arrived with when it still fits that
+   * type (so forwarding changes nothing), else with the natural type of its JS value.
+   */
+  private recordedOrNatural(recorded: FieldTypeTag | Buffer | undefined, v: FieldValue, key: string): void {
+    if (recorded === undefined) this.fieldValue(v, key);
+    else if (Buffer.isBuffer(recorded)) {
+      if (typeof v === 'string' && v === recorded.toString('utf8')) {
+        this.u8(0x53); // S, with the exact bytes it arrived with
+        this.longstr(recorded);
+      } else this.fieldValue(v, key);
+    } else if (fitsType(recorded, v)) this.typed(recorded, v, key);
+    else this.fieldValue(v, key);
   }
 
   /** Writes a tagged field value, choosing the type RabbitMQ expects for a plain JS value. */
@@ -274,6 +397,7 @@ export class Writer {
             this.pos += 8;
           }
         } else {
+          if (!Number.isFinite(v)) throw notStorable(key, v, 'd');
           this.u8(0x64); // d
           this.ensure(8);
           this.buf.writeDoubleBE(v, this.pos);
@@ -370,11 +494,16 @@ export class Writer {
       }
       case 'f':
         if (typeof v !== 'number') throw new InvalidArgumentError(`field '${key}' of type 'f' must be a number`);
+        if (!Number.isFinite(Math.fround(v))) {
+          // Rounding to float32 would give ±Infinity; like NaN, RabbitMQ cannot store it.
+          throw notStorable(key, v, 'f');
+        }
         b.writeFloatBE(v, this.pos);
         this.pos += 4;
         return;
       case 'd':
         if (typeof v !== 'number') throw new InvalidArgumentError(`field '${key}' of type 'd' must be a number`);
+        if (!Number.isFinite(v)) throw notStorable(key, v, 'd');
         b.writeDoubleBE(v, this.pos);
         this.pos += 8;
         return;
@@ -408,6 +537,51 @@ export class Writer {
       default:
         throw new InvalidArgumentError(`field '${key}' has unknown type tag '${String(type)}'`);
     }
+  }
+}
+
+/** Attaches the recorded wire types to a decoded table or array (see `FIELD_TYPES`). */
+function recordTypes(container: object, types: WireTypes): void {
+  Object.defineProperty(container, FIELD_TYPES, { value: types, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * RabbitMQ cannot store NaN or ±Infinity in a table: it crashes the channel and closes the whole
+ * connection (541). Refused before a byte is written.
+ */
+function notStorable(key: string, v: number, type: 'f' | 'd'): InvalidArgumentError {
+  const what = Number.isFinite(v) ? `${v}, beyond the float32 range (it would become Infinity),` : String(v);
+  return new InvalidArgumentError(
+    `field '${key}' is ${what} as '${type}'; RabbitMQ cannot store NaN or Infinity and would close the ` +
+      'connection (send a finite number, a string, or null)',
+  );
+}
+
+/** True when `v` can be written with the recorded tag without loss (else the natural type is used). */
+function fitsType(tag: FieldTypeTag, v: FieldValue): boolean {
+  if (typeof v === 'bigint') return tag === 'l' && v >= -(2n ** 63n) && v < 2n ** 63n;
+  if (typeof v !== 'number') return false;
+  switch (tag) {
+    case 'b':
+      return Number.isInteger(v) && v >= -128 && v <= 127;
+    case 'B':
+      return Number.isInteger(v) && v >= 0 && v <= 255;
+    case 's':
+      return Number.isInteger(v) && v >= -32768 && v <= 32767;
+    case 'u':
+      return Number.isInteger(v) && v >= 0 && v <= 65535;
+    case 'I':
+      return Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX;
+    case 'i':
+      return Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+    case 'l':
+      return Number.isSafeInteger(v);
+    case 'f':
+      return Number.isFinite(v) && Math.fround(v) === v;
+    case 'd':
+      return Number.isFinite(v);
+    default:
+      return false;
   }
 }
 
@@ -473,8 +647,21 @@ export class Reader {
     this.pos += len;
     return out;
   }
+  /**
+   * A timestamp (unsigned 64-bit seconds): a plain `Date` when a `Date` can hold it, else an
+   * `AmqpTimestamp` that keeps the exact seconds. Never refused: a timestamp is data.
+   */
   timestamp(): Date {
-    return new Date(this.u64() * 1000);
+    this.need(8);
+    const high = this.buf.readUInt32BE(this.pos);
+    const seconds = high * TWO_32 + this.buf.readUInt32BE(this.pos + 4);
+    if (high <= 0x1fffff && seconds <= MAX_DATE_SECONDS) {
+      this.pos += 8;
+      return new Date(seconds * 1000);
+    }
+    const exact = this.buf.readBigUInt64BE(this.pos);
+    this.pos += 8;
+    return new AmqpTimestamp(exact);
   }
 
   private depth = 0;
@@ -491,6 +678,7 @@ export class Reader {
     this.need(len);
     const end = this.pos + len;
     const out: FieldTable = {};
+    let types: WireTypes | undefined;
     this.enter();
     try {
       while (this.pos < end) {
@@ -498,11 +686,17 @@ export class Reader {
         const value = this.fieldValue(end);
         // A key named __proto__ must not change the object's prototype.
         Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+        const lost = this.lostType(value);
+        if (lost !== undefined) {
+          types ??= Object.create(null) as WireTypes;
+          types[key] = lost;
+        } else if (types !== undefined) delete types[key]; // a repeated key: the last one counts
       }
     } finally {
       this.depth--;
     }
     if (this.pos !== end) throw new FrameError('field table overruns its declared length', 502);
+    if (types !== undefined) recordTypes(out, types);
     return out;
   }
 
@@ -511,19 +705,67 @@ export class Reader {
     this.need(len);
     const end = this.pos + len;
     const out: FieldValue[] = [];
+    let types: WireTypes | undefined;
     this.enter();
     try {
-      while (this.pos < end) out.push(this.fieldValue(end));
+      while (this.pos < end) {
+        const value = this.fieldValue(end);
+        const lost = this.lostType(value);
+        if (lost !== undefined) {
+          types ??= Object.create(null) as WireTypes;
+          types[out.length] = lost;
+        }
+        out.push(value);
+      }
     } finally {
       this.depth--;
     }
     if (this.pos !== end) throw new FrameError('field array overruns its declared length', 502);
+    if (types !== undefined) recordTypes(out, types);
     return out;
+  }
+
+  /** Tag and start of the value `fieldValue` read last, for `lostType`. */
+  private lastTag = 0;
+  private lastStart = 0;
+
+  /**
+   * The wire type of the value just read when its JS value alone would be written back with
+   * another type (or, for an `'S'` that is not valid UTF-8, its raw bytes); else `undefined`.
+   */
+  private lostType(v: FieldValue): FieldTypeTag | Buffer | undefined {
+    switch (this.lastTag) {
+      case 0x62: // b
+        return 'b';
+      case 0x42: // B
+        return 'B';
+      case 0x73: // s
+        return 's';
+      case 0x75: // u
+        return 'u';
+      case 0x69: // i
+        return 'i';
+      case 0x66: // f
+        return 'f';
+      case 0x6c: // l holding what would be written as I
+        return typeof v === 'number' && v >= INT32_MIN && v <= INT32_MAX ? 'l' : undefined;
+      case 0x64: // d holding an integer, which would be written as I or l
+        return Number.isSafeInteger(v) ? 'd' : undefined;
+      case 0x53: {
+        // S: decoding replaced invalid UTF-8 with U+FFFD; keep the bytes so forwarding is exact
+        if (typeof v !== 'string' || !v.includes('\uFFFD')) return undefined;
+        const raw = this.buf.subarray(this.lastStart + 4, this.pos);
+        return raw.equals(Buffer.from(v, 'utf8')) ? undefined : Buffer.from(raw);
+      }
+      default:
+        return undefined;
+    }
   }
 
   private fieldValue(limit: number): FieldValue {
     if (this.pos >= limit) throw new FrameError('field value missing', 502);
     const tag = this.u8();
+    const start = this.pos;
     const b = this.buf;
     let v: FieldValue;
     switch (tag) {
@@ -603,6 +845,9 @@ export class Reader {
         throw new FrameError(`unknown field type tag 0x${tag.toString(16).padStart(2, '0')}`, 502);
     }
     if (this.pos > limit) throw new FrameError('field value overruns its table', 502);
+    // Set last: a nested table or array has overwritten them with its own values' tags.
+    this.lastTag = tag;
+    this.lastStart = start;
     return v;
   }
 }

@@ -16,6 +16,7 @@ import {
 import { METHOD_NAMES, type MethodInputByName, type MethodName } from '../../src/protocol/generated/methods.js';
 import type { BasicProperties } from '../../src/protocol/generated/properties.js';
 import type { FieldTable } from '../../src/protocol/primitives.js';
+import { MAX_HEADER_FRAME_SIZE as MAX_HEADER_FRAME } from '../../src/protocol/frame-decoder.js';
 import { contentFrames, frame, headerPayload, methodFrame, methodPayload, tableBytes } from './memory-broker.js';
 
 /** The channels the fuzzed connection has open when the injected traffic starts. */
@@ -52,6 +53,11 @@ export interface Built {
   truncated: boolean;
   /** What the fault was, for failure messages. */
   label: string;
+  /**
+   * Messages the consumer must receive with `decodeError` set (their properties cannot be decoded
+   * but their framing is intact): the connection goes on.
+   */
+  decodeErrors?: number;
 }
 
 // ------------------------------------------------------------------------------- valid traffic
@@ -354,7 +360,7 @@ export function faultArb(frameMax: number): fc.Arbitrary<Fault> {
         type: fc.constantFrom(FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT),
         channel: fc.constantFrom(0, CONSUMER_CHANNEL, CONFIRM_CHANNEL),
         size: fc.oneof(
-          fc.constantFrom(0xffffffff, 0xfffffff8, 0x80000000, frameMax - 7, frameMax),
+          fc.constantFrom(0xffffffff, 0xfffffff8, 0x80000000, frameMax - 7, frameMax, MAX_HEADER_FRAME - 7),
           fc.integer({ min: frameMax - 7, max: 0xffffffff }),
         ),
         tail: bytes(64),
@@ -537,11 +543,12 @@ function deliverMethod(deliveryTag = 999): Buffer {
 
 /** The frames of a fault and what they must lead to. */
 export function buildFault(f: Fault, frameMax: number): Built {
-  const one = (frames: Buffer[], expect: Expect, label: string = f.kind): Built => ({
+  const one = (frames: Buffer[], expect: Expect, label: string = f.kind, decodeErrors?: number): Built => ({
     frames,
     expect,
     truncated: false,
     label,
+    ...(decodeErrors === undefined ? {} : { decodeErrors }),
   });
   switch (f.kind) {
     case 'none':
@@ -561,6 +568,16 @@ export function buildFault(f: Fault, frameMax: number): Built {
       head[0] = f.type;
       head.writeUInt16BE(f.channel, 1);
       head.writeUInt32BE(f.size, 3);
+      if (f.type === FRAME_HEADER && f.size + 8 <= Math.max(frameMax, MAX_HEADER_FRAME)) {
+        // A content header may exceed frame-max (none can be split) up to a bound: no fault, the
+        // client waits for the rest, and the stream ends mid-frame.
+        return {
+          frames: [Buffer.concat([head, buf(f.tail)])],
+          expect: { kind: 'any' },
+          truncated: true,
+          label: `oversize content header ${f.size}`,
+        };
+      }
       return one([Buffer.concat([head, buf(f.tail)])], codes(501), `oversize ${f.size}`);
     }
     case 'heartbeatChannel':
@@ -657,7 +674,8 @@ export function buildFault(f: Fault, frameMax: number): Built {
       );
     }
     case 'badTable': {
-      // A content header whose headers table is malformed.
+      // A content header whose headers table is malformed. Its body size is read before the table,
+      // so the message is assembled anyway: it alone carries the error, the connection goes on.
       const good = tableBytes({ a: 1, b: 'text' });
       let table: Buffer;
       if (f.how === 'tag') {
@@ -685,8 +703,9 @@ export function buildFault(f: Fault, frameMax: number): Built {
           frame(FRAME_HEADER, CONSUMER_CHANNEL, Buffer.concat([header, table])),
           frame(FRAME_BODY, CONSUMER_CHANNEL, Buffer.from('abc')),
         ],
-        codes(502),
+        { kind: 'open' },
         `badTable ${f.how}`,
+        1,
       );
     }
     case 'badStartTable': {

@@ -10,6 +10,8 @@
  *
  * Every case must end as the spec says: a `FrameError` with the prescribed reply code, sent to the peer
  * in connection.close (and nothing after it); or, for harmless input, a connection that still works.
+ * A message whose properties cannot be decoded (a bad header table) is no connection error: it is
+ * handed to its consumer with `decodeError` set, and the connection goes on.
  * Never an uncaught exception, an unhandled rejection, a promise left pending, a hang, or a read buffer
  * beyond frame-max.
  *
@@ -154,7 +156,13 @@ async function runCase(c: Case): Promise<void> {
     conn = await within(Connection.overStream(broker.clientEnd, { heartbeat: 0 }), CASE_TIMEOUT_MS, 'handshake');
     assert.equal(conn.frameMax, c.frameMax);
     const ch1 = await conn.openChannel();
+    let decodeErrors = 0;
     await ch1.basicConsume('q', { consumerTag: CONSUMER_TAG }, (msg) => {
+      if (msg.decodeError !== undefined) {
+        assert.ok(msg.decodeError instanceof FrameError);
+        assert.deepEqual(msg.properties, {});
+        decodeErrors++;
+      }
       msg.ack();
     });
     const ch2 = await conn.openChannel();
@@ -187,6 +195,12 @@ async function runCase(c: Case): Promise<void> {
       assert.notEqual(built.expect.kind, 'codes', `${label}: expected a FrameError, the connection is still open`);
       const probe = await within(conn.openChannel(), CASE_TIMEOUT_MS, `${label}: channel.open after the fuzz`);
       assert.ok(probe.isOpen);
+      if (built.decodeErrors !== undefined) {
+        // After a basic.cancel of the consumer, the message goes back to the broker instead.
+        const cancelled = c.events.some((e) => e.kind === 'cancel');
+        assert.equal(decodeErrors, cancelled ? 0 : built.decodeErrors, `${label}: messages handed on with decodeError`);
+        assert.ok(ch1.isOpen, `${label}: the channel of the undecodable message stays open`);
+      }
       await within(conn.close(), CASE_TIMEOUT_MS, `${label}: close`);
       assert.equal(conn.closeReason, undefined);
     } else {

@@ -149,6 +149,34 @@ describe('invalid values are refused before anything is written; the connection 
     );
   });
 
+  test('values RabbitMQ cannot store (NaN, ±Infinity, float32 overflow) are refused, naming the field', async () => {
+    // RabbitMQ 3.10 crashes the channel on them and closes the whole connection with 541.
+    const cannotStore = (field: string) => invalid(new RegExp(`field '${field}' .*cannot store NaN or Infinity`));
+    const cases: [string, BasicProperties, string][] = [
+      ['header NaN', { headers: { rate: Number.NaN } }, 'rate'],
+      ['header Infinity', { headers: { rate: Number.POSITIVE_INFINITY } }, 'rate'],
+      ['header -Infinity', { headers: { rate: Number.NEGATIVE_INFINITY } }, 'rate'],
+      ["TypedValue 'd' NaN", { headers: { r: new TypedValue('d', Number.NaN) } }, 'r'],
+      ["TypedValue 'f' Infinity", { headers: { r: new TypedValue('f', Number.POSITIVE_INFINITY) } }, 'r'],
+      ["TypedValue 'f' NaN", { headers: { r: new TypedValue('f', Number.NaN) } }, 'r'],
+      ["TypedValue 'f' 1e300 (overflows float32)", { headers: { r: new TypedValue('f', 1e300) } }, 'r'],
+      ['NaN in an array', { headers: { list: [1, Number.NaN] } }, 'list'],
+      ['Infinity in a nested table', { headers: { outer: { inner: Number.POSITIVE_INFINITY } } }, 'inner'],
+    ];
+    for (const [what, properties, field] of cases) {
+      await refused(what, () => ch.basicPublish('', queue, body, properties), cannotStore(field));
+    }
+    await refused(
+      'queue argument NaN',
+      () => ch.queueDeclare('', { exclusive: true, arguments: { 'x-weird': Number.NaN } }),
+      cannotStore('x-weird'),
+    );
+    // Finite values at the edges still go through (to no queue: the later count stays as it is).
+    await ch.basicPublish('', res.queue('edge-floats-unrouted'), body, {
+      headers: { max: Number.MAX_VALUE, f: new TypedValue('f', 3.4028234663852886e38), tiny: 5e-324 },
+    });
+  });
+
   test('a field table that contains itself', async () => {
     const headers: Record<string, unknown> = { a: 1 };
     headers.self = headers;

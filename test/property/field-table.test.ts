@@ -11,14 +11,17 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { FrameError, InvalidArgumentError } from '../../src/errors.js';
 import {
+  AmqpTimestamp,
   Decimal,
   type FieldTable,
   type FieldTypeTag,
   type FieldValue,
+  fieldTypeOf,
   Reader,
   TypedValue,
   Writer,
 } from '../../src/protocol/primitives.js';
+import { untyped } from '../support/arbitraries.js';
 
 const SEED = Number(process.env.FC_SEED ?? 0x9091);
 const runs = (numRuns: number) => ({ seed: SEED, numRuns });
@@ -158,8 +161,14 @@ const scalarArbs: Record<ScalarTag, fc.Arbitrary<Node>> = {
     ),
     scalar('l', fc.maxSafeInteger(), (v) => fixed(8, (b) => b.writeBigInt64BE(BigInt(v)))),
   ),
-  f: scalar('f', fc.double(), (v) => fixed(4, (b) => b.writeFloatBE(v)), Math.fround),
-  d: scalar('d', fc.double(), (v) => fixed(8, (b) => b.writeDoubleBE(v))),
+  // NaN and ±Infinity are left out: RabbitMQ cannot store them, so the writer refuses them.
+  f: scalar(
+    'f',
+    fc.double().filter((v) => Number.isFinite(Math.fround(v))),
+    (v) => fixed(4, (b) => b.writeFloatBE(v)),
+    Math.fround,
+  ),
+  d: scalar('d', fc.double({ noNaN: true, noDefaultInfinity: true }), (v) => fixed(8, (b) => b.writeDoubleBE(v))),
   D: scalar(
     'D',
     fc
@@ -171,13 +180,34 @@ const scalarArbs: Record<ScalarTag, fc.Arbitrary<Node>> = {
         b.writeInt32BE(v.value, 1);
       }),
   ),
-  S: scalar('S', fc.string({ unit: 'binary', maxLength: 60 }), (v) => withLength([Buffer.from(v, 'utf8')])),
+  S: fc.oneof(
+    scalar('S', fc.string({ unit: 'binary', maxLength: 60 }), (v) => withLength([Buffer.from(v, 'utf8')])),
+    // Any bytes, valid UTF-8 or not (another client may send them): decoded lossily, forwarded exactly.
+    scalar(
+      'S',
+      fc.uint8Array({ maxLength: 30 }).map((u) => Buffer.from(u)),
+      (v) => withLength([v]),
+      (v) => v.toString('utf8'),
+    ),
+  ),
   x: scalar(
     'x',
     fc.uint8Array({ maxLength: 60 }).map((u) => Buffer.from(u)),
     (v) => withLength([v]),
   ),
-  T: scalar('T', dateArb, (v) => fixed(8, (b) => b.writeBigUInt64BE(BigInt(v.getTime() / 1000)))),
+  T: fc.oneof(
+    scalar('T', dateArb, (v) => fixed(8, (b) => b.writeBigUInt64BE(BigInt(v.getTime() / 1000)))),
+    // Any unsigned 64-bit seconds: beyond what a Date holds they decode to an exact AmqpTimestamp.
+    fc
+      .oneof(
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        fc.constantFrom(2n ** 60n, 2n ** 64n - 1n, 8_640_000_000_001n),
+      )
+      .map((seconds): Node => {
+        const date = seconds <= 8_640_000_000_000n ? new Date(Number(seconds) * 1000) : new AmqpTimestamp(seconds);
+        return { tag: 'T', input: date, expected: date, payload: fixed(8, (b) => b.writeBigUInt64BE(seconds)) };
+      }),
+  ),
   V: fc.constantFrom(null, 0, 'ignored').map((v) => ({ tag: 'V', input: v, expected: null, payload: Buffer.alloc(0) })),
 };
 
@@ -238,13 +268,25 @@ test('typed values encode to the reference bytes and decode to their natural val
       const bytes = encodeTable(objectOf(entries.map(([k, v]) => [k, typedOf(v)])));
       assert.deepEqual(bytes, tableBytes(entries), 'wire bytes differ from the reference encoding');
       const { table, consumed } = decodeTable(bytes);
-      assert.deepStrictEqual(table, objectOf(entries.map(([k, v]) => [k, expectedOf(v)])));
+      assert.deepStrictEqual(untyped(table), objectOf(entries.map(([k, v]) => [k, expectedOf(v)])));
+      assertWireTypes(entries, table);
       assert.equal(consumed, bytes.length);
       assert.equal(Object.getPrototypeOf(table), Object.prototype, 'a key changed the prototype');
     }),
     runs(1000),
   );
 });
+
+/** Every decoded value reports, through `fieldTypeOf`, the tag it was sent with. */
+function assertWireTypes(entries: [string, Node][], table: FieldTable): void {
+  const check = (n: Node, container: FieldTable | FieldValue[], key: string | number): void => {
+    assert.equal(fieldTypeOf(container, key), n.tag, `wire type of ${String(key)}`);
+    const v = (container as Record<string, FieldValue>)[key];
+    if (n.tag === 'A') for (const [i, item] of n.items.entries()) check(item, v as FieldValue[], i);
+    if (n.tag === 'F') for (const [k, item] of n.entries) check(item, v as FieldTable, k);
+  };
+  for (const [k, n] of entries) check(n, table, k);
+}
 
 test('each tag decodes to its natural JS type', () => {
   const one = (tag: FieldTypeTag, v: FieldValue): FieldValue =>
@@ -265,23 +307,105 @@ test('each tag decodes to its natural JS type', () => {
   assert.deepStrictEqual(one('T', new Date('2024-02-29T12:34:56Z')), new Date('2024-02-29T12:34:56Z'));
   assert.equal(one('V', 'anything'), null);
   assert.equal(one('t', false), false);
-  assert.deepStrictEqual(one('A', [new TypedValue('b', 1), 'two', [null]]), [1, 'two', [null]]);
-  assert.deepStrictEqual(one('F', { a: { b: new TypedValue('u', 7) } }), { a: { b: 7 } });
+  assert.deepStrictEqual(untyped(one('A', [new TypedValue('b', 1), 'two', [null]])), [1, 'two', [null]]);
+  assert.deepStrictEqual(untyped(one('F', { a: { b: new TypedValue('u', 7) } })), { a: { b: 7 } });
+  assert.equal(one('d', 3), 3, 'an integral double reads as a plain number');
+  assert.deepStrictEqual(one('T', new AmqpTimestamp(2n ** 60n)), new AmqpTimestamp(2n ** 60n));
 });
 
 test('encode(decode(bytes)) reproduces the bytes when re-tagged from the original types', () => {
   // Plain decoding drops the tag (a 'B' 7 and an 'I' 7 both decode to 7), so the decoded values are
   // re-encoded with the tags of the generated tree. Keys exclude array indices ("0", "17"): JS
   // objects enumerate those first, so their order on the wire cannot survive a plain object.
+  // Strings that are not valid UTF-8 cannot be re-tagged from their lossy decoded text: they are
+  // covered by the next test, which needs no re-tagging.
+  const anyNotUtf8 = (n: Node): boolean =>
+    n.tag === 'A'
+      ? n.items.some(anyNotUtf8)
+      : n.tag === 'F'
+        ? n.entries.some(([, v]) => anyNotUtf8(v))
+        : n.tag === 'S' && Buffer.isBuffer(n.input);
+  fc.assert(
+    fc.property(
+      tableArb.filter((entries) => !entries.some(([, v]) => anyNotUtf8(v))),
+      (entries) => {
+        const bytes = tableBytes(entries);
+        const { table, consumed } = decodeTable(bytes);
+        assert.equal(consumed, bytes.length);
+        assert.deepEqual(encodeTable(retagTable(entries, table)), bytes);
+      },
+    ),
+    runs(1000),
+  );
+});
+
+test('NaN, ±Infinity and float32 overflow are refused, naming the field, plain or typed, at any depth', () => {
+  // RabbitMQ 3.10 cannot store them: it crashes the channel and closes the whole connection (541).
+  const bad: [string, FieldValue][] = [
+    ['plain NaN', Number.NaN],
+    ['plain Infinity', Number.POSITIVE_INFINITY],
+    ['plain -Infinity', Number.NEGATIVE_INFINITY],
+    ["'d' NaN", new TypedValue('d', Number.NaN)],
+    ["'d' Infinity", new TypedValue('d', Number.POSITIVE_INFINITY)],
+    ["'f' NaN", new TypedValue('f', Number.NaN)],
+    ["'f' -Infinity", new TypedValue('f', Number.NEGATIVE_INFINITY)],
+    ["'f' 1e39", new TypedValue('f', 1e39)],
+    ["'f' -Number.MAX_VALUE", new TypedValue('f', -Number.MAX_VALUE)],
+    ['in an array', [1, Number.NaN]],
+    ['in a nested table', { inner: { deeper: Number.POSITIVE_INFINITY } }],
+  ];
+  for (const [label, value] of bad) {
+    assert.throws(
+      () => encodeTable({ 'the-field': value }),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError &&
+        /cannot store NaN or Infinity/.test(err.message) &&
+        /'(the-field|deeper)'/.test(err.message),
+      label,
+    );
+  }
+  // The largest float32 and the smallest subnormals still go out as 'f'.
+  for (const v of [3.4028234663852886e38, -3.4028234663852886e38, 1e-45, 0]) {
+    assert.equal(decodeTable(encodeTable({ k: new TypedValue('f', v) })).table.k, Math.fround(v));
+  }
+});
+
+test('decode→encode reproduces any valid table byte for byte, with no help', () => {
+  // A shovel, retry republisher or dead-letter reprocessor publishes the headers it consumed: the
+  // wire types JS loses (an integral 'd', a 'b', an 'f', a non-UTF-8 'S', a timestamp beyond Date)
+  // travel with the decoded table, also through a spread copy.
   fc.assert(
     fc.property(tableArb, (entries) => {
       const bytes = tableBytes(entries);
-      const { table, consumed } = decodeTable(bytes);
-      assert.equal(consumed, bytes.length);
-      assert.deepEqual(encodeTable(retagTable(entries, table)), bytes);
+      const { table } = decodeTable(bytes);
+      assert.deepEqual(encodeTable(table), bytes, 'decoded table re-encoded');
+      assert.deepEqual(encodeTable({ ...table }), bytes, 'spread copy re-encoded');
     }),
     runs(1000),
   );
+});
+
+test('recorded wire types stay out of JSON, for…in and Object.keys', () => {
+  const { table } = decodeTable(encodeTable({ n: new TypedValue('d', 3), b: new TypedValue('b', 1) }));
+  assert.equal(JSON.stringify(table), '{"n":3,"b":1}');
+  assert.deepEqual(Object.keys(table), ['n', 'b']);
+  const seen: string[] = [];
+  for (const k in table) seen.push(k);
+  assert.deepEqual(seen, ['n', 'b']);
+  assert.equal(fieldTypeOf(table, 'n'), 'd');
+  assert.equal(fieldTypeOf(table, 'missing'), undefined);
+});
+
+test('a changed value keeps its recorded type when it fits, else takes its natural type', () => {
+  const { table } = decodeTable(encodeTable({ n: new TypedValue('b', 1), f: new TypedValue('f', 0.5) }));
+  const tags = (t: FieldTable) => {
+    const b = encodeTable(t);
+    const back = decodeTable(b).table;
+    return Object.keys(back).map((k) => fieldTypeOf(back, k));
+  };
+  assert.deepEqual(tags({ ...table, n: 2 }), ['b', 'f'], 'fits: same wire types');
+  assert.deepEqual(tags({ ...table, n: 300, f: 0.1 }), ['I', 'd'], 'does not fit: natural types');
+  assert.deepEqual(tags({ ...table, n: 'text' }), ['S', 'f']);
 });
 
 test('array-index keys keep their values though JS reorders them', () => {
@@ -291,7 +415,7 @@ test('array-index keys keep their values though JS reorders them', () => {
     ['2', { tag: 'V', input: null, expected: null, payload: Buffer.alloc(0) }],
   ];
   const { table } = decodeTable(tableBytes(entries));
-  assert.deepStrictEqual(table, { b: 1, 10: 2, 2: null });
+  assert.deepStrictEqual(untyped(table), { b: 1, 10: 2, 2: null });
 });
 
 test('a __proto__ key is an ordinary key in both directions', () => {
@@ -317,8 +441,6 @@ test('plain JS values choose the wire type RabbitMQ expects', () => {
     [Number.MIN_SAFE_INTEGER, 'l', Number.MIN_SAFE_INTEGER],
     [2 ** 60, 'd', 2 ** 60],
     [1.5, 'd', 1.5],
-    [Number.POSITIVE_INFINITY, 'd', Number.POSITIVE_INFINITY],
-    [Number.NaN, 'd', Number.NaN],
     ['', 'S', ''],
     ['héllo', 'S', 'héllo'],
     [true, 't', true],
@@ -349,7 +471,7 @@ test('plain values: tag chosen by kind, for any generated value', () => {
       .filter((v) => v < -0x80000000 || v > 0x7fffffff)
       .map((v): [FieldValue, string] => [v, 'l']),
     fc
-      .double()
+      .double({ noNaN: true, noDefaultInfinity: true })
       .filter((v) => !Number.isSafeInteger(v))
       .map((v): [FieldValue, string] => [v, 'd']),
     fc.bigInt({ min: INT64_MIN, max: INT64_MAX }).map((v): [FieldValue, string] => [v, 'l']),

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { FrameError } from '../../src/errors.js';
-import { FRAME_OVERHEAD, FrameDecoder } from '../../src/protocol/frame-decoder.js';
+import { FRAME_OVERHEAD, FrameDecoder, MAX_HEADER_FRAME_SIZE } from '../../src/protocol/frame-decoder.js';
 import { FRAME_END } from '../../src/protocol/generated/constants.js';
 
 const SEED = Number(process.env.FC_SEED ?? 0x9091);
@@ -173,7 +173,9 @@ test('an oversize frame is rejected from its 7-byte header, before its payload a
       framesArb,
       fc.boolean(),
       (max, excess, type, before, bytewise) => {
-        const size = Math.min(max - FRAME_OVERHEAD + excess, 0xffffffff);
+        // A content header (type 2) may exceed frame-max, up to its own bound.
+        const limit = type === 2 ? Math.max(max, MAX_HEADER_FRAME_SIZE) : max;
+        const size = Math.min(limit - FRAME_OVERHEAD + excess, 0xffffffff);
         const head = Buffer.alloc(7);
         head[0] = type;
         head.writeUInt16BE(1, 1);
@@ -189,6 +191,30 @@ test('an oversize frame is rejected from its 7-byte header, before its payload a
     ),
     runs(300),
   );
+});
+
+test('a content header frame above frame-max is accepted up to MAX_HEADER_FRAME_SIZE; method and body frames are not', () => {
+  // pika never splits a content header (none can be split) and RabbitMQ forwards it as it is.
+  const max = 4096;
+  for (const size of [max - FRAME_OVERHEAD + 1, 200_000, MAX_HEADER_FRAME_SIZE - FRAME_OVERHEAD]) {
+    const header: Frame = { type: 2, channel: 1, payload: Buffer.alloc(size, 7) };
+    for (const chunks of [[serialize([header])], chunk(serialize([header]), [3, 5000, 100_000])]) {
+      const { decoder, seen } = collector(max);
+      for (const c of chunks) decoder.push(c);
+      assert.equal(seen.length, 1, `header frame of ${size} bytes delivered`);
+      assert.ok(decoder.buffered === 0);
+    }
+  }
+  const over = Buffer.alloc(7);
+  over[0] = 2;
+  over.writeUInt32BE(MAX_HEADER_FRAME_SIZE - FRAME_OVERHEAD + 1, 3);
+  assert.throws(() => collector(max).decoder.push(over), frameError(501), 'one byte over the header bound');
+  for (const type of [1, 3]) {
+    const head = Buffer.alloc(7);
+    head[0] = type;
+    head.writeUInt32BE(max - FRAME_OVERHEAD + 1, 3);
+    assert.throws(() => collector(max).decoder.push(head), frameError(501), `type ${type} over frame-max`);
+  }
 });
 
 test('frame-max is inclusive of the 8 bytes of overhead', () => {

@@ -8,6 +8,8 @@ import net from 'node:net';
 import { after, test } from 'node:test';
 import { connect } from 'amqplib';
 import { PROTOCOL_HEADER } from '../../src/protocol/generated/constants.js';
+import { fieldTypeOf } from '../../src/protocol/primitives.js';
+import { untyped } from '../support/arbitraries.js';
 import type { MethodArgsByName } from '../../src/protocol/generated/methods.js';
 import {
   type FakeServer,
@@ -85,7 +87,8 @@ test('amqplib connects, opens a channel and publishes through the fake server', 
   assert.equal(published.properties.contentType, 'text/plain');
   assert.equal(published.properties.deliveryMode, 2);
   assert.equal(published.properties.messageId, 'm1');
-  assert.deepEqual(published.properties.headers, { 'x-n': 1 });
+  assert.deepEqual(untyped(published.properties.headers), { 'x-n': 1 });
+  assert.equal(fieldTypeOf(published.properties.headers!, 'x-n'), 'b', 'amqplib sends a small integer as a byte');
   assert.equal(closeArgs?.replyCode, 200);
 
   const c = server.connections[0]!;

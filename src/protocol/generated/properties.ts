@@ -51,7 +51,7 @@ export interface BasicProperties {
   /** Per-message TTL in milliseconds, as a decimal string. */
   expiration?: string | undefined;
   messageId?: string | undefined;
-  /** Sent with one-second precision. */
+  /** Sent with one-second precision. Received beyond what a Date holds: an `AmqpTimestamp` (exact `seconds`). */
   timestamp?: Date | undefined;
   type?: string | undefined;
   userId?: string | undefined;
