@@ -4,21 +4,15 @@
  * `'retriesExhausted'`; by default, never a hot loop. Against the real broker.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message } from '../../src/index.js';
-import { Resources, withChannel } from '../support/broker.js';
-import { Clients, nextEvent, waitFor } from '../support/client.js';
-import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { withChannel } from '../support/broker.js';
+import { fileFixture, nextEvent, waitFor } from '../support/client.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 
-const clients = new Clients();
-const resources = new Resources();
+const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy | undefined;
-after(async () => {
-  await clients.closeAll();
-  await proxy?.close();
-  await resources.cleanup();
-});
 
 async function readyCount(queue: string): Promise<number> {
   return withChannel(async (ch) => (await ch.queueDeclare(queue, { passive: true })).messageCount);
@@ -170,7 +164,7 @@ describe('retry policy', () => {
   });
 
   test('the retry queue is recorded: declared again after a reconnect, and retries go on', async () => {
-    proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
+    proxy = await brokerProxy();
     const client = clients.make({
       urls: [proxy.url()],
       name: 'retry-replay',

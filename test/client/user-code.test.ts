@@ -6,7 +6,7 @@
  * warning; nothing becomes an unhandled rejection or an uncaught exception.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, test } from 'node:test';
+import { afterEach, before, beforeEach, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AuthenticationError,
@@ -15,14 +15,13 @@ import {
   USER_CODE_ERROR_CODE,
   UserCodeError,
 } from '../../src/index.js';
-import { AMQP_URL, openConnection, Resources, rejection, withChannel, within } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { AMQP_URL, openConnection, rejection, withChannel, within } from '../support/broker.js';
+import { fileFixture, waitFor } from '../support/client.js';
 import { startFakeServer } from '../support/fake-server.js';
-import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 
 const backoff = { initialDelay: 10, maxDelay: 50 };
-const clients = new Clients();
-const resources = new Resources();
+const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy;
 
 /** What the process saw during one test. */
@@ -36,12 +35,7 @@ const onCrash = (err: unknown): void => {
 };
 
 before(async () => {
-  proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
-});
-after(async () => {
-  await clients.closeAll();
-  await proxy.close();
-  await resources.cleanup();
+  proxy = await brokerProxy();
 });
 beforeEach(() => {
   warnings = [];

@@ -6,14 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { setMaxListeners } from 'node:events';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { AbortError, ClosedError } from '../../src/index.js';
-import { readyCount, Resources, withChannel } from '../support/broker.js';
-import { Clients, nextEvent } from '../support/client.js';
-import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { readyCount, withChannel } from '../support/broker.js';
+import { fileFixture, nextEvent } from '../support/client.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -21,14 +21,8 @@ const gc = vm.runInNewContext('gc') as () => void;
 const MIB = 1 << 20;
 const COUNT = 20;
 const SIZE = 10 * MIB;
-const clients = new Clients();
-const resources = new Resources();
+const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy | undefined;
-after(async () => {
-  await clients.closeAll();
-  await proxy?.close();
-  await resources.cleanup();
-});
 
 /** Off-heap bytes held by Buffers after a full collection. */
 async function settledBuffers(): Promise<number> {
@@ -56,7 +50,7 @@ function publishBig(publish: (body: Buffer) => Promise<void>): Promise<unknown>[
 test(`${COUNT} × 10 MiB aborted or rejected while the broker is unreachable are released at once and never sent`, {
   timeout: 30_000,
 }, async () => {
-  proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
+  proxy = await brokerProxy();
   const client = clients.make({
     urls: [proxy.url()],
     name: 'abandoned-body',

@@ -5,24 +5,18 @@
  * would hit unknown tags (406) and the messages would be lost.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AMQPError, Message } from '../../src/index.js';
-import { Resources, withChannel } from '../support/broker.js';
-import { AckAudit, Clients, nextEvent, waitFor } from '../support/client.js';
-import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { withChannel } from '../support/broker.js';
+import { AckAudit, fileFixture, nextEvent, waitFor } from '../support/client.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 
-const clients = new Clients();
-const resources = new Resources();
+const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy | undefined;
-after(async () => {
-  await clients.closeAll();
-  await proxy?.close();
-  await resources.cleanup();
-});
 
 test('a handler of a dead channel cannot ack a delivery of the new one', { timeout: 30_000 }, async () => {
-  proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
+  proxy = await brokerProxy();
   const audit = new AckAudit();
   const client = clients.make({
     urls: [proxy.url()],

@@ -4,27 +4,20 @@
  * sockets, its recorded topology and the heap are where they were after the first few cycles.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Client } from '../../src/index.js';
-import { Resources } from '../support/broker.js';
-import { Clients, nextEvent, waitFor } from '../support/client.js';
-import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { fileFixture, nextEvent, waitFor } from '../support/client.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 const CYCLES = Number(process.env.WARREN_LEAK_CYCLES ?? 100);
-const clients = new Clients();
-const resources = new Resources();
+const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy | undefined;
-after(async () => {
-  await clients.closeAll();
-  await proxy?.close();
-  await resources.cleanup();
-});
 
 function resources_(): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -49,7 +42,7 @@ async function settledHeap(): Promise<number> {
 test(`after ${CYCLES} reconnect cycles, listeners, timers, sockets, topology and heap are flat`, {
   timeout: 90_000,
 }, async () => {
-  proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
+  proxy = await brokerProxy();
   const client = clients.make({ urls: [proxy.url()], name: 'leaks', backoff: { initialDelay: 5, maxDelay: 20 } });
   client.on('disconnect', () => {});
   const queue = resources.queue('leaks');

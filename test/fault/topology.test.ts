@@ -8,25 +8,19 @@
  * durable entities would.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { type AMQPError, ConnectionClosedByServer } from '../../src/index.js';
-import { connectionPid, Resources, rabbitmqctl, uniqueName, withChannel } from '../support/broker.js';
-import { Clients, nextEvent, waitFor } from '../support/client.js';
-import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { connectionPid, rabbitmqctl, uniqueName, withChannel } from '../support/broker.js';
+import { fileFixture, nextEvent, waitFor } from '../support/client.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 
-const clients = new Clients();
-const resources = new Resources();
+const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy | undefined;
-after(async () => {
-  await clients.closeAll();
-  await proxy?.close();
-  await resources.cleanup();
-});
 
 test('queues, exchanges, bindings (incl. a server-named queue) and consumers work again after the broker kills the connection', {
   timeout: 40_000,
 }, async () => {
-  proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
+  proxy = await brokerProxy();
   const name = uniqueName('topology-client');
   const client = clients.make({ urls: [proxy.url()], name, backoff: { initialDelay: 20, maxDelay: 100 } });
   const observer = clients.make({ name: `${name}-observer`, backoff: { initialDelay: 20, maxDelay: 100 } });

@@ -6,28 +6,22 @@
  * nothing may be left unacked.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AMQPError, ChannelClosedByServer } from '../../src/index.js';
-import { Resources, withChannel, withConnection } from '../support/broker.js';
-import { AckAudit, Clients, waitFor } from '../support/client.js';
-import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { withChannel, withConnection } from '../support/broker.js';
+import { AckAudit, fileFixture, waitFor } from '../support/client.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 
 const TOTAL = 20_000;
 const CUT_EVERY_MS = 300;
 /** Short delays: every 300 ms the connections are cut, but the broker itself is up. */
 const backoff = { initialDelay: 10, maxDelay: 50 };
-const clients = new Clients();
-const resources = new Resources();
+const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy;
 
 before(async () => {
-  proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
-});
-after(async () => {
-  await clients.closeAll();
-  await proxy.close();
-  await resources.cleanup();
+  proxy = await brokerProxy();
 });
 
 async function readyCount(queue: string): Promise<number> {

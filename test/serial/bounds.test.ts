@@ -12,26 +12,19 @@
  * of its own.)
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '../../src/index.js';
 import { WireAudit } from '../support/audit.js';
-import { AMQP_URL, Resources, within } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
-import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { AMQP_URL, within } from '../support/broker.js';
+import { fileFixture, waitFor } from '../support/client.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 
-const clients = new Clients();
-const resources = new Resources();
+const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy;
 
 before(async () => {
-  proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
-});
-
-after(async () => {
-  await clients.closeAll();
-  await proxy.close();
-  await resources.cleanup();
+  proxy = await brokerProxy();
 });
 
 async function preload(queue: string, count: number): Promise<void> {

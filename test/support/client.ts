@@ -7,9 +7,11 @@
  *   const audit = new AckAudit();                   // debug: audit.line → checks acks like the broker does
  */
 import type { EventEmitter } from 'node:events';
+import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, type ClientOptions, createClient } from '../../src/index.js';
-import { AMQP_URL } from './broker.js';
+import { AMQP_URL, Resources } from './broker.js';
+import { startProxy, type TcpProxy } from './tcp-proxy.js';
 
 export { AMQP_URL };
 
@@ -28,6 +30,30 @@ export class Clients {
     this.made.clear();
     await Promise.all(all.map((c) => c.close({ timeout }).catch(() => {})));
   }
+}
+
+/**
+ * What a robust-client test file sets up, torn down in its `after` in the safe order: clients first
+ * (they close through the proxies), then the proxies, then the queues and exchanges.
+ *
+ *   const { clients, resources, brokerProxy } = fileFixture();
+ *   const proxy = await brokerProxy();              // a TCP proxy in front of the local broker
+ */
+export function fileFixture(): { clients: Clients; resources: Resources; brokerProxy: () => Promise<TcpProxy> } {
+  const clients = new Clients();
+  const resources = new Resources();
+  const proxies: TcpProxy[] = [];
+  after(async () => {
+    await clients.closeAll();
+    await Promise.all(proxies.splice(0).map((p) => p.close()));
+    await resources.cleanup();
+  });
+  const brokerProxy = async (): Promise<TcpProxy> => {
+    const proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });
+    proxies.push(proxy);
+    return proxy;
+  };
+  return { clients, resources, brokerProxy };
 }
 
 /** Polls `predicate` every `interval` ms until it is true; throws after `timeout` ms naming `what`. */
