@@ -11,16 +11,18 @@
  */
 import { SafeEmitter } from '../user-code.js';
 import { inspect } from 'node:util';
-import type { Channel } from '../channel/channel.js';
+import type { CallOptions, Channel } from '../channel/channel.js';
 import { type Connection, connect } from '../connect.js';
 import { type ConnectionOptions, redactUrl, resolveOptions } from '../connection/options.js';
 import {
   type AMQPError,
+  AbortError,
   AuthenticationError,
   ClosedError,
   ConnectionError,
   HandshakeError,
   InvalidArgumentError,
+  TimeoutError,
 } from '../errors.js';
 import { hideFields } from '../redact.js';
 import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
@@ -59,6 +61,15 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'>
   retryRefused?: boolean;
   /** Milliseconds `close()` waits for in-flight publishes and running handlers. Default 10000. */
   closeTimeout?: number;
+  /**
+   * Milliseconds every AMQP method the client sends (declare, bind, qos, consume, confirm.select,
+   * channel.open…) may wait for the broker's reply; past it the method fails with `TimeoutError`
+   * and its channel is closed. Default 30000: twice RabbitMQ's own `channel_operation_timeout`
+   * (15 s), so that a broker that is merely slow (a quorum queue declare on a busy cluster) answers,
+   * or reports its own timeout, first; and short enough that a stuck broker is noticed while a
+   * deploy or a health check still waits. 0 waits forever.
+   */
+  operationTimeout?: number;
 }
 
 /**
@@ -89,6 +100,9 @@ export interface ClientEvents {
   /** The client has closed (by `close()` or after an unrecoverable error). */
   close: [];
 }
+
+/** Default `operationTimeout` of the robust client; see there for why. */
+const DEFAULT_OPERATION_TIMEOUT = 30_000;
 
 /** A connection that lived at least this long counts as healthy: the next reconnect is immediate. */
 const STABLE_AFTER_MS = 1000;
@@ -175,7 +189,8 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {
     super();
-    const { urls, shuffle, connectionAttempts, backoff, retryRefused, closeTimeout, ...connection } = options;
+    const { urls, shuffle, connectionAttempts, backoff, retryRefused, closeTimeout, ...rest } = options;
+    const connection = { ...rest, operationTimeout: rest.operationTimeout ?? DEFAULT_OPERATION_TIMEOUT };
     const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : [...urls];
     this.endpoints =
       list.length === 0
@@ -415,9 +430,45 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
    * await client.ready(AbortSignal.timeout(10_000));
    * ```
    */
-  async ready(signal?: AbortSignal): Promise<void> {
+  async ready(options?: AbortSignal | { signal?: AbortSignal; timeout?: number }): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
-    await this.waitSession(signal);
+    const { signal, timeout } =
+      options instanceof AbortSignal ? { signal: options, timeout: undefined } : (options ?? {});
+    await this.withDeadline({ signal, timeout }, 'ready()', (bounded) => this.waitSession(bounded.signal));
+  }
+
+  /**
+   * Runs `work` under the caller's `signal` and `timeout`: `work` gets a signal that fires at either
+   * and how long is left; a deadline that passed turns what it rejects with into `TimeoutError`.
+   */
+  private async withDeadline<T>(
+    options: { signal?: AbortSignal | undefined; timeout?: number | undefined },
+    what: string,
+    work: (bounded: { signal: AbortSignal | undefined; left: () => number | undefined }) => Promise<T>,
+  ): Promise<T> {
+    const { signal, timeout } = options;
+    if (timeout === undefined) return work({ signal, left: () => undefined });
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      throw new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`);
+    }
+    const deadline = Date.now() + timeout;
+    const expiry = new AbortController();
+    const timer = setTimeout(() => expiry.abort(), Math.min(timeout, 2 ** 31 - 1));
+    const onAbort = () => expiry.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const connected = this.current !== undefined;
+    try {
+      return await work({ signal: expiry.signal, left: () => Math.max(1, deadline - Date.now()) });
+    } catch (err) {
+      if (signal?.aborted || !(Date.now() >= deadline - 1 || expiry.signal.aborted)) throw err;
+      if (!(err instanceof AbortError || err instanceof TimeoutError)) throw err;
+      const waited = connected || this.current !== undefined ? '' : ' (no connection to the broker meanwhile)';
+      throw new TimeoutError(`${what} did not finish within ${timeout} ms${waited}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   // ------------------------------------------------------------------ topology
@@ -428,13 +479,32 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
    * connection dies under it; rejected when the broker refuses it.
    * @internal
    */
-  protected async topologyOp<T>(signal: AbortSignal | undefined, op: (ch: Channel) => Promise<T>): Promise<T> {
+  protected topologyOp<T>(
+    options: { signal?: AbortSignal | undefined; timeout?: number | undefined },
+    what: string,
+    op: (ch: Channel, call: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    return this.withDeadline(options, what, ({ signal, left }) => this.topologyAttempts(signal, left, op));
+  }
+
+  private async topologyAttempts<T>(
+    signal: AbortSignal | undefined,
+    left: () => number | undefined,
+    op: (ch: Channel, call: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    const bounds = (): CallOptions => {
+      const timeout = left();
+      const call: CallOptions = {};
+      if (signal !== undefined) call.signal = signal;
+      if (timeout !== undefined) call.timeout = timeout;
+      return call;
+    };
     for (;;) {
       const session = await this.waitSession(signal);
       let channel: Channel | undefined;
       try {
-        channel = await session.connection.openChannel();
-        const result = await op(channel);
+        channel = await session.connection.openChannel(bounds());
+        const result = await op(channel, bounds());
         void channel.close();
         return result;
       } catch (err) {

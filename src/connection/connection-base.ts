@@ -102,6 +102,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   private readonly tracer: FrameTracer | undefined;
   /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
   readonly closed: Promise<AMQPError | undefined>;
+  private readonly lifetime = new AbortController();
   private resolveClosed!: (error: AMQPError | undefined) => void;
 
   protected constructor(socket: Duplex, options: ResolvedConnectionOptions) {
@@ -168,6 +169,25 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   private displayUrl(): string {
     const o = this.options;
     return `${o.tls === false ? 'amqp' : 'amqps'}://${o.username}@${o.host}:${o.port}`;
+  }
+
+  /**
+   * Aborts when the connection ends, for work tied to it (timers, fetches, loops): its `reason` is
+   * the error that ended it, or a `ClosedError` after `close()`.
+   *
+   * @example
+   * ```ts
+   * const conn = await connect(url);
+   * await fetch(reportUrl, { signal: conn.signal }); // abandoned if the connection dies meanwhile
+   * ```
+   */
+  get signal(): AbortSignal {
+    return this.lifetime.signal;
+  }
+
+  /** Default time limit of synchronous channel methods, in milliseconds (0: none). @internal */
+  get operationTimeout(): number {
+    return this.options.operationTimeout;
   }
 
   /** True while the connection is open. */
@@ -516,6 +536,11 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     clearTimeout(timer);
   }
 
+  /** `await using conn = await connect(url)` closes the connection at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /**
    * Ends the connection once: with `error` (it died) or `undefined` (clean close). Everything pending
    * is rejected and every channel told.
@@ -565,6 +590,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     this.zeroWaiters = [];
     for (const w of waiters) w.reject(reason);
     for (const ch of this.channels) ch?.onConnectionLost(reason);
+    this.lifetime.abort(reason);
     this.resolveClosed(error);
     this.emit('close', error);
   }

@@ -37,6 +37,13 @@ export interface ConnectionOptions {
   channelMax?: number;
   /** Milliseconds allowed for the socket to connect and the handshake to finish. Default 10000. */
   connectionTimeout?: number;
+  /**
+   * Default time limit, in milliseconds, of every synchronous channel method (declare, bind, qos,
+   * consume, get, confirm.select, channel.open…) that is not given its own `timeout`: past it the
+   * call rejects with `TimeoutError` and its channel is closed. Default 0, no limit (the robust
+   * client sets 30000, see `ClientOptions.operationTimeout`).
+   */
+  operationTimeout?: number;
   /** Shown in the management UI as the connection's name (client property `connection_name`). */
   name?: string;
   /** Extra client properties sent to the broker (merged over warren's own). */
@@ -63,6 +70,7 @@ export interface ResolvedConnectionOptions {
   frameMax: number;
   channelMax: number;
   connectionTimeout: number;
+  operationTimeout: number;
   name: string | undefined;
   clientProperties: FieldTable;
   mechanism: AuthMechanism;
@@ -227,6 +235,7 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
       3_600_000,
       'the options',
     ),
+    operationTimeout: intInRange(o.operationTimeout ?? 0, 'operationTimeout', 0, 2 ** 31 - 1, 'the options'),
     name: o.name,
     clientProperties: o.clientProperties ?? {},
     mechanism:
