@@ -19,6 +19,7 @@ import {
   AbortError,
   AuthenticationError,
   ClosedError,
+  ConnectionAttemptsExhausted,
   ConnectionError,
   HandshakeError,
   InvalidArgumentError,
@@ -52,7 +53,19 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'>
   shuffle?: boolean;
   /** Attempts per URL in each round before moving to the next URL. Default 1. */
   connectionAttempts?: number;
-  /** Delays between rounds. */
+  /**
+   * Failed connection attempts in a row (over every URL and round) after which the client gives
+   * up: it closes, rejects whatever waits (and every later call) with `ConnectionAttemptsExhausted`,
+   * and emits `'error'` if something listens. A connection that comes up resets the count, so this
+   * also bounds each outage. Default: no limit (keep trying).
+   */
+  maxAttempts?: number;
+  /**
+   * A fixed delay in milliseconds between rounds and between attempts on the same URL, instead of
+   * the jittered `backoff` (pika's `retry_delay`). Default: `backoff`.
+   */
+  retryDelay?: number;
+  /** Delays between rounds (exponential with full jitter), unless `retryDelay` is set. */
   backoff?: BackoffOptions;
   /**
    * Keep retrying (with backoff) when the broker refuses the credentials or the virtual host. Default
@@ -143,6 +156,8 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   private readonly endpoints: Endpoint[];
   private readonly shuffle: boolean;
   private readonly attempts: number;
+  private readonly maxAttempts: number;
+  private readonly retryDelay: number | undefined;
   private readonly retryRefused: boolean;
   private readonly closeTimeout: number;
   private readonly backoffPolicy: Backoff;
@@ -189,7 +204,8 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {
     super();
-    const { urls, shuffle, connectionAttempts, backoff, retryRefused, closeTimeout, ...rest } = options;
+    const { urls, shuffle, connectionAttempts, maxAttempts, retryDelay, backoff, retryRefused, closeTimeout, ...rest } =
+      options;
     const connection = { ...rest, operationTimeout: rest.operationTimeout ?? DEFAULT_OPERATION_TIMEOUT };
     const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : [...urls];
     this.endpoints =
@@ -204,6 +220,20 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     if (!Number.isInteger(this.attempts) || this.attempts < 1) {
       throw new InvalidArgumentError(`connectionAttempts must be a whole number of at least 1, got ${this.attempts}`);
     }
+    this.maxAttempts = maxAttempts ?? Number.POSITIVE_INFINITY;
+    if (
+      this.maxAttempts !== Number.POSITIVE_INFINITY &&
+      (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1)
+    ) {
+      throw new InvalidArgumentError(`maxAttempts must be a whole number of at least 1, got ${String(maxAttempts)}`);
+    }
+    if (
+      retryDelay !== undefined &&
+      (typeof retryDelay !== 'number' || !Number.isFinite(retryDelay) || retryDelay < 0)
+    ) {
+      throw new InvalidArgumentError(`retryDelay must be a finite number of milliseconds, got ${String(retryDelay)}`);
+    }
+    this.retryDelay = retryDelay;
     this.retryRefused = retryRefused ?? false;
     this.closeTimeout = closeTimeout ?? 10_000;
     this.backoffPolicy = new Backoff(backoff);
@@ -280,10 +310,12 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   private async run(): Promise<void> {
     const signal = this.abortController.signal;
     let failures = 0;
+    /** Failed attempts since the last connection that came up. */
+    let failedAttempts = 0;
     while (!signal.aborted) {
       if (failures > 0) {
         try {
-          await sleep(this.backoffPolicy.delay(failures), signal);
+          await sleep(this.retryDelay ?? this.backoffPolicy.delay(failures), signal);
         } catch {
           return;
         }
@@ -292,6 +324,13 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
       rounds: for (const ep of this.order()) {
         for (let attempt = 0; attempt < this.attempts; attempt++) {
           if (signal.aborted) return;
+          if (attempt > 0 && this.retryDelay !== undefined) {
+            try {
+              await sleep(this.retryDelay, signal);
+            } catch {
+              return;
+            }
+          }
           let conn: Connection;
           try {
             conn = await connect({ ...ep.options, signal });
@@ -303,8 +342,20 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
               this.fail(error);
               return;
             }
+            if (++failedAttempts >= this.maxAttempts) {
+              this.fail(
+                new ConnectionAttemptsExhausted(
+                  `gave up connecting after ${failedAttempts} failed attempts in a row (maxAttempts); ` +
+                    `the last, to ${ep.display}, failed with: ${error.message}`,
+                  failedAttempts,
+                  { cause: error },
+                ),
+              );
+              return;
+            }
             continue;
           }
+          failedAttempts = 0;
           if (signal.aborted) {
             // Connected just as the client was closed.
             await conn.close({ timeout: this.closeTimeLeft() });
