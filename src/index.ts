@@ -30,6 +30,7 @@ export type { MultipleOptions, RequeueOptions } from './channel/message.js';
 export { Connection, connect } from './connect.js';
 export type { ConnectionEvents } from './connection/connection-base.js';
 export type { AuthMechanism, ConnectionOptions } from './connection/options.js';
+export type { Credentials, CredentialsProvider } from './connection/credentials.js';
 export { parseUrl, redactUrl } from './connection/options.js';
 export {
   AbortError,

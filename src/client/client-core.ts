@@ -21,6 +21,7 @@ import {
   ClosedError,
   ConnectionAttemptsExhausted,
   ConnectionError,
+  type CredentialsRefreshError,
   HandshakeError,
   InvalidArgumentError,
   TimeoutError,
@@ -108,6 +109,11 @@ export interface ClientEvents {
   unblocked: [];
   /** An entity of the recorded topology could not be declared again on a new connection; it was skipped. */
   recoveryError: [error: AMQPError, entity: TopologyEntity];
+  /**
+   * Credentials given as a function could not be refreshed on the live connection (see
+   * `ConnectionOptions.credentials`); when the broker refused them, a reconnect with fresh ones follows.
+   */
+  credentialsError: [error: CredentialsRefreshError];
   /** Unrecoverable (e.g. refused credentials): the client has stopped. Emitted only when listened to. */
   error: [error: AMQPError];
   /** The client has closed (by `close()` or after an unrecoverable error). */
@@ -379,8 +385,10 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     this.connection = conn;
     const onBlocked = (reason: string) => this.setBlocked(true, reason);
     const onUnblocked = () => this.setBlocked(false, '');
+    const onCredentialsError = (error: CredentialsRefreshError) => this.emit('credentialsError', error);
     conn.on('blocked', onBlocked);
     conn.on('unblocked', onUnblocked);
+    conn.on('credentialsError', onCredentialsError);
     let skipped: Set<object> | undefined;
     try {
       skipped = await this.topology.replay(conn, (error, entity) => this.emit('recoveryError', error, entity));
@@ -403,6 +411,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     session.alive = false;
     conn.off('blocked', onBlocked);
     conn.off('unblocked', onUnblocked);
+    conn.off('credentialsError', onCredentialsError);
     if (this.connection === conn) this.connection = undefined;
     if (this.current === session) this.current = undefined;
     if (this.blocked) this.setBlocked(false, '');

@@ -14,6 +14,7 @@ import {
   ChannelError,
   ClosedError,
   ConnectionClosedByServer,
+  CredentialsRefreshError,
   FrameError,
   HandshakeError,
   InvalidArgumentError,
@@ -43,6 +44,7 @@ import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';
 import { VERSION } from '../version.js';
 import { checkMechanism, saslResponse } from './auth.js';
+import { type ObtainedCredentials, obtainCredentials, refreshDelay } from './credentials.js';
 import type { ChannelEndpoint, ChannelHost } from './endpoint.js';
 import { FrameTracer } from './frame-trace.js';
 import type { ResolvedConnectionOptions } from './options.js';
@@ -55,6 +57,13 @@ export interface ConnectionEvents {
   blocked: [reason: string];
   /** The broker reads again. */
   unblocked: [];
+  /** Credentials given as a function were refreshed on this connection (connection.update-secret). */
+  credentialsRefreshed: [info: { expiresAt: number | undefined }];
+  /**
+   * Refreshing them failed: the function threw (the connection goes on; it is asked again shortly),
+   * or the broker refused the new secret (the connection is then closed with this error).
+   */
+  credentialsError: [error: CredentialsRefreshError];
 }
 
 /** Frame size used until tune: the spec's minimum, raised so a large connection.start still fits. */
@@ -103,6 +112,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
   readonly closed: Promise<AMQPError | undefined>;
   private readonly lifetime = new AbortController();
+  private refreshTimer: NodeJS.Timeout | undefined;
   private resolveClosed!: (error: AMQPError | undefined) => void;
 
   protected constructor(socket: Duplex, options: ResolvedConnectionOptions) {
@@ -137,6 +147,13 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
         `frameMax must be 0 (no limit) or at least ${FRAME_MIN_SIZE}, got ${options.frameMax}`,
       );
     }
+    // A secret that changes is asked for on every connect, so a reconnect never reuses an expired one.
+    let obtained: ObtainedCredentials | undefined;
+    if (options.credentials !== undefined) {
+      obtained = await obtainCredentials(options.credentials);
+      if (obtained.username !== undefined) options.username = obtained.username;
+      options.password = obtained.password;
+    }
     const deadline = Date.now() + options.connectionTimeout;
     const socket =
       stream ??
@@ -149,6 +166,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       }));
     const conn = create(socket, options);
     await conn.handshake(Math.max(1, deadline - Date.now()));
+    if (obtained !== undefined) conn.scheduleRefresh(obtained);
     return conn;
   }
 
@@ -396,7 +414,17 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       case 'connection.close': {
         this.sendZero('connection.close-ok', {});
         const method = METHOD_NAMES.get(m.args.classId * 65536 + m.args.methodId);
-        this.fail(this.serverCloseError(m.args, method));
+        const error = this.serverCloseError(m.args, method);
+        // Closed in answer to update-secret: the broker refused the new secret.
+        const refused = waiter?.expect.includes('connection.update-secret-ok') === true;
+        this.fail(
+          refused
+            ? new CredentialsRefreshError(
+                `the broker refused the refreshed secret and closed the connection (${m.args.replyCode} ${m.args.replyText})`,
+                { cause: error },
+              )
+            : error,
+        );
         return;
       }
       case 'connection.close-ok':
@@ -486,6 +514,48 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     await this.requestZero('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
   }
 
+  /** Refreshes credentials given as a function at 80% of their lifetime, if they expire. */
+  private scheduleRefresh(current: ObtainedCredentials): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    const delay = refreshDelay(current);
+    if (delay === undefined || this.state !== 'open') return;
+    this.refreshTimer = setTimeout(() => void this.refreshCredentials(current), delay);
+    this.refreshTimer.unref();
+  }
+
+  private async refreshCredentials(current: ObtainedCredentials): Promise<void> {
+    const provider = this.options.credentials;
+    if (provider === undefined || this.state !== 'open') return;
+    let next: ObtainedCredentials;
+    try {
+      next = await obtainCredentials(provider);
+    } catch (err) {
+      if (this.state !== 'open') return;
+      this.emit('credentialsError', err as CredentialsRefreshError);
+      // Ask again within what is left of the old secret's life.
+      this.scheduleRefresh({ ...current, obtainedAt: Date.now() });
+      return;
+    }
+    if (this.state !== 'open') return;
+    try {
+      await this.updateSecret(next.password, 'credentials refresh');
+    } catch (err) {
+      const error =
+        err instanceof CredentialsRefreshError
+          ? err
+          : new CredentialsRefreshError(
+              `the refreshed secret could not be handed to the broker: ${(err as Error).message}`,
+              { cause: err },
+            );
+      this.emit('credentialsError', error);
+      return;
+    }
+    this.options.password = next.password;
+    this.emit('credentialsRefreshed', { expiresAt: next.expiresAt });
+    this.scheduleRefresh(next);
+  }
+
   private assertOpen(): void {
     if (this.state !== 'open') {
       throw new ClosedError(`the connection is ${this.state}${this.closeError ? `: ${this.closeError.message}` : ''}`, {
@@ -568,6 +638,8 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     if (wasClosing && error instanceof SocketError) error = undefined;
     this.state = 'closed';
     this.closeError = error;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
     if (error instanceof FrameError) {
       // Tell the peer why, as the spec asks, while the socket may still be writable. The transport
       // may already count as failed (the decoder found the error), so write to the socket directly.
