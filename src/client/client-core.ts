@@ -285,6 +285,21 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     return this.current !== undefined;
   }
 
+  /**
+   * The lifetime signal of the current connection (see `Connection.signal`): it aborts, with the
+   * reason, when that connection ends, for work that belongs to one session (a per-connection
+   * lease, a cache of server-named queues). `undefined` while not connected; take it again after
+   * the next `'connect'`.
+   *
+   * @example
+   * ```ts
+   * client.on('connect', () => startHeartbeatReport({ signal: client.sessionSignal }));
+   * ```
+   */
+  get sessionSignal(): AbortSignal | undefined {
+    return this.current?.connection.signal;
+  }
+
   /** True while the broker blocks publishing on the current connection. */
   get isBlocked(): boolean {
     return this.blocked;

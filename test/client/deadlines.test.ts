@@ -106,3 +106,17 @@ test('await using closes a connection, a channel, a publisher, a subscription an
   }
   assert.equal(scoped.isClosed, true);
 });
+
+test('sessionSignal aborts when the connection under the client ends', { timeout: 15_000 }, async () => {
+  const client = clients.make({ urls: [proxy.url()], backoff: { initialDelay: 20, maxDelay: 50 } });
+  assert.equal(client.sessionSignal, undefined);
+  await client.ready({ timeout: 5000 });
+  const first = client.sessionSignal;
+  assert.ok(first !== undefined && !first.aborted);
+  proxy.cutAll();
+  await waitFor(() => first.aborted, { what: 'the session signal to abort' });
+  await waitFor(() => client.sessionSignal !== undefined && client.sessionSignal !== first, {
+    what: 'the next session',
+  });
+  assert.equal(client.sessionSignal?.aborted, false);
+});
