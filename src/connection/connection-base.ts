@@ -507,11 +507,42 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
 
   /**
    * Replaces the credential of this connection without reconnecting (connection.update-secret),
-   * e.g. a refreshed OAuth 2 token.
+   * e.g. a refreshed OAuth 2 token. With no answer within `timeout` ms (default
+   * `operationTimeout`; none when 0), the connection is closed with `TimeoutError`: a late
+   * update-secret-ok could not be told from a reply to anything else.
+   *
+   * @example
+   * ```ts
+   * await conn.updateSecret(freshToken, 'token refresh', { timeout: 5000 });
+   * ```
    */
-  async updateSecret(newSecret: string | Buffer, reason = 'token refresh'): Promise<void> {
+  async updateSecret(
+    newSecret: string | Buffer,
+    reason = 'token refresh',
+    options?: { timeout?: number },
+  ): Promise<void> {
     this.assertOpen();
-    await this.requestZero('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
+    const timeout = options?.timeout ?? this.options.operationTimeout;
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      throw new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`);
+    }
+    const timer =
+      timeout > 0
+        ? setTimeout(
+            () =>
+              this.transport.fail(
+                new TimeoutError(
+                  `the broker did not answer connection.update-secret within ${timeout} ms; the connection was closed`,
+                ),
+              ),
+            Math.min(timeout, MAX_TIMER_MS),
+          )
+        : undefined;
+    try {
+      await this.requestZero('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Refreshes credentials given as a function at 80% of their lifetime, if they expire. */

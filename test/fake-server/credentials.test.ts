@@ -6,7 +6,7 @@
  * throws on refresh reported without killing the connection.
  */
 import assert from 'node:assert/strict';
-import { CredentialsRefreshError, connect } from '../../src/index.js';
+import { CredentialsRefreshError, connect, TimeoutError } from '../../src/index.js';
 import { jwtExpiry } from '../../src/connection/credentials.js';
 import { assertInstance, fakeTest, open, rejection, serve, within } from './helpers.js';
 
@@ -105,4 +105,23 @@ fakeTest('a function that throws on refresh is reported; the connection lives; c
     }),
   );
   assertInstance(failing, CredentialsRefreshError);
+});
+
+fakeTest('an update-secret the broker never answers closes the connection with TimeoutError', async () => {
+  const server = await serve(async (s) => {
+    await s.handshake({ heartbeat: 0 });
+    await s.recvMethod('connection.update-secret', { timeoutMs: 3000 });
+    // No update-secret-ok: warren gives up on the connection.
+    await s.recv({ timeoutMs: 3000 }).catch(() => undefined);
+  });
+  const conn = await open(server, {
+    operationTimeout: 300,
+    credentials: () => ({ password: 'p', expiresAt: Date.now() + 700 }),
+  });
+  const reported = new Promise<unknown>((resolve) => conn.once('credentialsError', resolve));
+  const reason = await within(conn.closed, 3000, 'the close');
+  assertInstance(reason, TimeoutError);
+  assert.match((reason as Error).message, /update-secret within 300 ms/);
+  assertInstance(await within(reported, 1000, 'the event'), CredentialsRefreshError);
+  await server.done();
 });
