@@ -134,8 +134,8 @@ const NO_REPLY: readonly number[] = [];
 /** Longest delay a Node timer takes (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** What `call()` takes besides the method: its deadline, and what the channel itself needs. */
-interface CallSetup extends CallOptions {
+/** What `call()` needs for some methods besides their deadline. */
+interface CallExtra {
   /** channel.open is sent while the channel is still opening. */
   opening?: boolean;
   /** basic.consume: the handler to register when consume-ok arrives. */
@@ -217,7 +217,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
 
   /** @internal Sends channel.open; resolves when the broker answers. */
   async open(options?: CallOptions): Promise<void> {
-    await this.call('channel.open', {}, { ...options, opening: true });
+    await this.call('channel.open', {}, options, { opening: true });
     if (this.state === 'opening') this.state = 'open';
   }
 
@@ -240,20 +240,25 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
    * Queues a synchronous method and resolves with its reply. Arguments are encoded up front so that
    * invalid input is reported before anything is queued.
    */
-  private call<N extends MethodName>(name: N, args: MethodInputByName[N], setup?: CallSetup): Promise<AMQPMethod> {
-    if (!(this.state === 'open' || (setup?.opening === true && this.state === 'opening')) || !this.host.isOpen) {
+  private call<N extends MethodName>(
+    name: N,
+    args: MethodInputByName[N],
+    options?: CallOptions,
+    extra?: CallExtra,
+  ): Promise<AMQPMethod> {
+    if (!(this.state === 'open' || (extra?.opening === true && this.state === 'opening')) || !this.host.isOpen) {
       return Promise.reject(this.unusableError());
     }
-    const timeout = setup?.timeout ?? this.host.operationTimeout ?? 0;
+    const timeout = options?.timeout ?? this.host.operationTimeout ?? 0;
     if (typeof timeout !== 'number' || !(timeout >= 0)) {
       return Promise.reject(new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`));
     }
-    const signal = setup?.signal;
+    const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortError(`${name} aborted`, { cause: signal.reason }));
     const replies = SYNC_RESPONSES.get(METHOD_IDS[name]) ?? NO_REPLY;
     return new Promise<CallReply>((resolve, reject) => {
       const call: PendingCall = { name, args, replies, resolve, reject };
-      if (setup?.handler !== undefined) call.handler = setup.handler;
+      if (extra?.handler !== undefined) call.handler = extra.handler;
       if (timeout > 0 || signal !== undefined) this.arm(call, timeout, signal);
       this.calls.push(call);
     }) as Promise<AMQPMethod>;
@@ -312,7 +317,8 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
     const behind = this.calls.drain().filter((c) => c !== call);
     call.reject(error);
     this.flushAckRun();
-    if (this.awaitingCloseOk && this.state !== 'closing') {
+    // Sent unless it already was: a close() queued behind this call has not gone out yet.
+    if (this.awaitingCloseOk) {
       this.send('channel.close', {
         replyCode: 200,
         replyText: `${call.name} got no reply in time`,
@@ -522,7 +528,8 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
         exclusive: options.exclusive ?? false,
         arguments: options.arguments ?? {},
       },
-      { signal: options.signal, timeout: options.timeout, handler } as CallSetup,
+      options,
+      { handler },
     );
     // The consumer is created and registered as consume-ok is handled (see onMethod), before any
     // delivery for it can arrive; the call resolves with it even if the broker has cancelled it since.

@@ -155,3 +155,29 @@ fakeTest('connection.signal aborts with the reason when the connection dies; awa
   assert.equal(scoped.conn.isOpen, false, 'and then the connection');
   await server.done({ connections: 2 });
 });
+
+fakeTest('a close() queued behind a method that times out still goes out, once', async () => {
+  let closes = 0;
+  const server = await serve(async (s) => {
+    await s.handshake({ heartbeat: 0 });
+    const ch = await s.acceptChannel();
+    await s.recvMethod('exchange.declare');
+    await s.recvMethod('channel.close');
+    closes++;
+    s.send(ch, 'channel.close-ok', {});
+    const next = await s.recv({ timeoutMs: 3000 });
+    assert.equal(next.method?.name, 'connection.close', 'no second channel.close');
+    s.send(0, 'connection.close-ok', {});
+  });
+  const conn = await open(server);
+  const ch = await conn.openChannel();
+  const declaring = ch.exchangeDeclare('x', 'direct', { timeout: 200 });
+  const closing = ch.close();
+  assertInstance(await rejection(declaring), TimeoutError);
+  await within(closing, 2000, 'close()');
+  assert.equal(ch.isOpen, false);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await conn.close();
+  await server.done();
+  assert.equal(closes, 1);
+});
