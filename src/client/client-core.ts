@@ -498,11 +498,14 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
 
   /**
    * Resolves once connected (and the recorded topology replayed). Rejects with the client's
-   * unrecoverable error (e.g. `AuthenticationError`), `ClosedError` after close, or `AbortError`.
+   * unrecoverable error (e.g. `AuthenticationError`, `ConnectionAttemptsExhausted`), `ClosedError`
+   * after close, `AbortError` when `signal` fires, or `TimeoutError` after `timeout` ms. Takes a
+   * signal, or `{ signal, timeout }`.
    *
    * @example
    * ```ts
-   * await client.ready(AbortSignal.timeout(10_000));
+   * await client.ready({ timeout: 10_000 });
+   * await client.ready(AbortSignal.timeout(10_000)); // AbortError instead of TimeoutError
    * ```
    */
   async ready(options?: AbortSignal | { signal?: AbortSignal; timeout?: number }): Promise<void> {
