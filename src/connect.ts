@@ -4,9 +4,10 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import { Channel } from './channel/channel.js';
+import { type CallOptions, Channel } from './channel/channel.js';
 import { ConnectionBase } from './connection/connection-base.js';
 import { type ConnectionOptions, type ResolvedConnectionOptions, resolveOptions } from './connection/options.js';
+import { disposable } from './dispose.js';
 import { type AMQPError, InvalidArgumentError } from './errors.js';
 
 /**
@@ -43,10 +44,13 @@ export class Connection extends ConnectionBase {
     );
   }
 
-  /** Opens a new channel (channel.open). */
-  async openChannel(): Promise<Channel> {
+  /**
+   * Opens a new channel (channel.open). `timeout` and `signal` bound the wait for open-ok, as for
+   * every channel method (see `CallOptions`).
+   */
+  async openChannel(options?: CallOptions): Promise<Channel> {
     const channel = this.allocateChannel((id) => new Channel(this, id));
-    await channel.open();
+    await channel.open(options);
     return channel;
   }
 
@@ -55,6 +59,8 @@ export class Connection extends ConnectionBase {
     return { host: this.options.host, port: this.options.port, vhost: this.options.vhost };
   }
 }
+
+disposable(Connection.prototype, 'close');
 
 /**
  * Opens a connection and runs the AMQP handshake.

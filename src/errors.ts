@@ -8,6 +8,8 @@
  * │  ├─ ConnectionClosedByServer   (replyCode, replyText, classId, methodId)
  * │  ├─ HeartbeatTimeout
  * │  ├─ SocketError
+ * │  ├─ CredentialsRefreshError    (a refreshed credential was refused, or could not be obtained)
+ * │  ├─ ConnectionAttemptsExhausted (the robust client gave up connecting)
  * │  └─ HandshakeError
  * │     └─ AuthenticationError
  * ├─ ChannelError
@@ -16,6 +18,7 @@
  * ├─ MessageReturned               (the returned message)
  * ├─ FrameError                    (malformed input from the peer; replyCode to send)
  * ├─ TimeoutError
+ * ├─ PublisherFullError           (a publisher at its maxPending limit with onFull: 'reject')
  * ├─ ClosedError                   (used after close)
  * ├─ ConsumerCancelled             (the broker cancelled a consumer, e.g. its queue was deleted)
  * └─ InvalidArgumentError          (bad input from the caller, thrown before anything is written)
@@ -222,6 +225,57 @@ export class FrameError extends ConnectionError {
 export class TimeoutError extends AMQPError {
   override readonly code: string = 'TIMEOUT';
   override readonly recoverable: boolean = true;
+}
+
+/**
+ * A robust publisher already holds `maxPending` messages (or `maxPendingBytes` bytes) and was made
+ * with `onFull: 'reject'`: this message was not taken. Retry later, shed it, or park it yourself.
+ *
+ * @example
+ * ```ts
+ * try { await pub.publish('', 'jobs', body); }
+ * catch (err) { if (err instanceof PublisherFullError) await parkForLater(body); }
+ * ```
+ */
+export class PublisherFullError extends AMQPError {
+  override readonly code: string = 'PUBLISHER_FULL';
+  override readonly recoverable: boolean = true;
+}
+
+/**
+ * A credential that changes (`credentials` given as a function) could not be refreshed on a live
+ * connection: the function threw, or the broker refused the new secret (connection.update-secret).
+ * The connection is closed when the broker refused; the robust client then reconnects with fresh
+ * credentials. `cause` says why; the message never holds the secret.
+ *
+ * @example
+ * ```ts
+ * conn.on('credentialsError', (err) => log.warn(`token refresh failed: ${err.message}`));
+ * ```
+ */
+export class CredentialsRefreshError extends ConnectionError {
+  override readonly code: string = 'CREDENTIALS_REFRESH_FAILED';
+}
+
+/**
+ * The robust client stopped trying to connect: `maxAttempts` attempts in all (or every URL's
+ * `connectionAttempts` in a client with `maxRounds`) failed. `cause` is the last attempt's error.
+ * Every waiting operation rejects with it; the client is closed.
+ *
+ * @example
+ * ```ts
+ * client.on('error', (err) => { if (err instanceof ConnectionAttemptsExhausted) process.exit(1); });
+ * ```
+ */
+export class ConnectionAttemptsExhausted extends ConnectionError {
+  override readonly code: string = 'CONNECTION_ATTEMPTS_EXHAUSTED';
+  override readonly recoverable: boolean = false;
+  /** How many connection attempts were made. */
+  readonly attempts: number;
+  constructor(message: string, attempts: number, options?: AMQPErrorOptions) {
+    super(message, options);
+    this.attempts = attempts;
+  }
 }
 
 /** The connection, channel, consumer or client was used after it was closed. */

@@ -14,6 +14,7 @@
  */
 export { Channel } from './channel/channel.js';
 export type {
+  CallOptions,
   ChannelEvents,
   ConsumeOptions,
   ExchangeDeclareOptions,
@@ -29,6 +30,7 @@ export type { MultipleOptions, RequeueOptions } from './channel/message.js';
 export { Connection, connect } from './connect.js';
 export type { ConnectionEvents } from './connection/connection-base.js';
 export type { AuthMechanism, ConnectionOptions } from './connection/options.js';
+export type { Credentials, CredentialsProvider } from './connection/credentials.js';
 export { parseUrl, redactUrl } from './connection/options.js';
 export {
   AbortError,
@@ -37,8 +39,10 @@ export {
   ChannelClosedByServer,
   ChannelError,
   ClosedError,
+  ConnectionAttemptsExhausted,
   ConnectionClosedByServer,
   ConnectionError,
+  CredentialsRefreshError,
   ConsumerCancelled,
   FrameError,
   HandshakeError,
@@ -46,6 +50,7 @@ export {
   InvalidArgumentError,
   MessageReturned,
   PublishNacked,
+  PublisherFullError,
   SocketError,
   TimeoutError,
 } from './errors.js';
@@ -67,7 +72,7 @@ export type { RetryOptions } from './client/retry.js';
 export { MessageIterator } from './client/consumer-iterator.js';
 export type { MessageIteratorOptions } from './client/consumer-iterator.js';
 export { Publisher } from './client/publisher.js';
-export type { PublisherEvents, PublisherOptions } from './client/publisher.js';
+export type { PublisherEvents, PublisherOptions, PublisherPublishOptions } from './client/publisher.js';
 export type { RpcOptions } from './client/rpc.js';
 export type { RpcHandler, RpcReply, RpcServerOptions } from './client/rpc-server.js';
 export type { TopologyEntity } from './client/topology.js';

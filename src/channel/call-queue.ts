@@ -52,6 +52,14 @@ export class CallQueue {
     return true;
   }
 
+  /** Takes a call that waits behind the one in flight out of the queue; false if it is not waiting. */
+  removeWaiting(call: PendingCall): boolean {
+    const at = this.calls.indexOf(call, this.headIndex + 1);
+    if (at < 0) return false;
+    this.calls.splice(at, 1);
+    return true;
+  }
+
   /** Empties the queue, handing back every call not yet answered. */
   drain(): PendingCall[] {
     const rest = this.calls.slice(this.headIndex);

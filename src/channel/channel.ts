@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { disposable } from '../dispose.js';
 import { SafeEmitter } from '../user-code.js';
 import { inspectCustom } from '../redact.js';
 import type { ChannelEndpoint, ChannelHost } from '../connection/endpoint.js';
@@ -19,6 +20,7 @@ import {
   InvalidArgumentError,
   MessageReturned,
   type ReturnedMessageInfo,
+  TimeoutError,
 } from '../errors.js';
 import {
   type AMQPMethod,
@@ -37,8 +39,36 @@ import { type AssembledContent, ContentAssembler } from './content-assembler.js'
 import { Consumer, type MessageHandler } from './consumer.js';
 import { Message } from './message.js';
 
+/**
+ * The deadline of one synchronous channel method (declare, bind, qos, consume, get, …).
+ *
+ * AMQP cannot cancel a method once it is sent, and a reply that comes later would be taken for the
+ * answer to the next one; so when a method that was already sent times out or is aborted, the
+ * channel is closed (channel.close on the wire) and every later call on it rejects. The connection
+ * and its other channels are not affected. A call still waiting behind another is just dropped.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await ch.queueDeclare('jobs', { durable: true, timeout: 5000 });
+ * } catch (err) {
+ *   if (err instanceof TimeoutError) ch = await conn.openChannel(); // that channel is closed now
+ * }
+ * ```
+ */
+export interface CallOptions {
+  /** Abandons the call: it rejects with `AbortError` (and closes the channel if the method was sent). */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds to wait for the broker's reply, counted from the call; then it rejects with
+   * `TimeoutError` and the channel is closed. Default: the connection's `operationTimeout` (none
+   * unless set; the robust client sets 30000). 0 waits forever.
+   */
+  timeout?: number;
+}
+
 /** Options of `exchangeDeclare`. */
-export interface ExchangeDeclareOptions {
+export interface ExchangeDeclareOptions extends CallOptions {
   durable?: boolean;
   autoDelete?: boolean;
   internal?: boolean;
@@ -48,7 +78,7 @@ export interface ExchangeDeclareOptions {
 }
 
 /** Options of `queueDeclare`. */
-export interface QueueDeclareOptions {
+export interface QueueDeclareOptions extends CallOptions {
   durable?: boolean;
   exclusive?: boolean;
   autoDelete?: boolean;
@@ -67,7 +97,7 @@ export interface QueueDeclareResult {
 }
 
 /** Options of `basicConsume`. */
-export interface ConsumeOptions {
+export interface ConsumeOptions extends CallOptions {
   /** The broker considers messages acknowledged as soon as it sends them. */
   noAck?: boolean;
   exclusive?: boolean;
@@ -101,6 +131,16 @@ export interface ChannelEvents {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const NO_REPLY: readonly number[] = [];
+/** Longest delay a Node timer takes (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** What `call()` needs for some methods besides their deadline. */
+interface CallExtra {
+  /** channel.open is sent while the channel is still opening. */
+  opening?: boolean;
+  /** basic.consume: the handler to register when consume-ok arrives. */
+  handler?: MessageHandler;
+}
 
 let generations = 0;
 
@@ -131,6 +171,11 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   private confirms: ConfirmTracker | undefined;
   /** False while the broker asked us (channel.flow) to stop publishing. */
   private flowActive = true;
+  /**
+   * Closed because a method got no reply in time (or was aborted): the channel id stays taken, and
+   * whatever the broker still sends on it is dropped, until its close-ok (or close) arrives.
+   */
+  private awaitingCloseOk = false;
 
   /** @internal Use `connection.openChannel()`. */
   constructor(host: ChannelHost, id: number) {
@@ -171,8 +216,8 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   }
 
   /** @internal Sends channel.open; resolves when the broker answers. */
-  async open(): Promise<void> {
-    await this.call('channel.open', {}, true);
+  async open(options?: CallOptions): Promise<void> {
+    await this.call('channel.open', {}, options, { opening: true });
     if (this.state === 'opening') this.state = 'open';
   }
 
@@ -198,18 +243,119 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   private call<N extends MethodName>(
     name: N,
     args: MethodInputByName[N],
-    opening = false,
-    handler?: MessageHandler,
+    options?: CallOptions,
+    extra?: CallExtra,
   ): Promise<AMQPMethod> {
-    if (!(this.state === 'open' || (opening && this.state === 'opening')) || !this.host.isOpen) {
+    if (!(this.state === 'open' || (extra?.opening === true && this.state === 'opening')) || !this.host.isOpen) {
       return Promise.reject(this.unusableError());
     }
+    const timeout = options?.timeout ?? this.host.operationTimeout ?? 0;
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      return Promise.reject(new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`));
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError(`${name} aborted`, { cause: signal.reason }));
     const replies = SYNC_RESPONSES.get(METHOD_IDS[name]) ?? NO_REPLY;
     return new Promise<CallReply>((resolve, reject) => {
       const call: PendingCall = { name, args, replies, resolve, reject };
-      if (handler !== undefined) call.handler = handler;
+      if (extra?.handler !== undefined) call.handler = extra.handler;
+      if (timeout > 0 || signal !== undefined) this.arm(call, timeout, signal);
       this.calls.push(call);
     }) as Promise<AMQPMethod>;
+  }
+
+  /** Gives `call` its deadline and abort signal; both are let go as soon as it settles. */
+  private arm(call: PendingCall, timeout: number, signal: AbortSignal | undefined): void {
+    const { resolve, reject } = call;
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => this.abandonCall(call, new AbortError(`${call.name} aborted`, { cause: signal?.reason }));
+    const release = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    call.resolve = (reply) => {
+      release();
+      resolve(reply);
+    };
+    call.reject = (error) => {
+      release();
+      reject(error);
+    };
+    if (timeout > 0) {
+      timer = setTimeout(
+        () =>
+          this.abandonCall(
+            call,
+            new TimeoutError(
+              `${call.name} got no reply from the broker within ${timeout} ms; channel ${this.id} was closed, ` +
+                'because AMQP cannot cancel a method in flight (open a new channel to go on)',
+            ),
+          ),
+        Math.min(timeout, MAX_TIMER_MS),
+      );
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  }
+
+  /**
+   * A call timed out or was aborted. Still waiting behind another: it is just dropped. Sent: its
+   * reply may yet come and would answer the next call, so the channel is closed (channel.close on
+   * the wire) and its id kept until the broker's close-ok.
+   */
+  private abandonCall(call: PendingCall, error: AMQPError): void {
+    if (this.calls.removeWaiting(call)) {
+      call.reject(error);
+      return;
+    }
+    if (this.calls.head !== call || this.state === 'closed') return;
+    this.awaitingCloseOk = this.host.isOpen;
+    if (call.name === 'channel.close') {
+      // close() gave up waiting for close-ok: closed all the same (finish resolves the close call).
+      this.finish(undefined);
+      return;
+    }
+    const behind = this.calls.drain().filter((c) => c !== call);
+    call.reject(error);
+    this.flushAckRun();
+    // Sent unless it already was: a close() queued behind this call has not gone out yet.
+    if (this.awaitingCloseOk) {
+      this.send('channel.close', {
+        replyCode: 200,
+        replyText: `${call.name} got no reply in time`,
+        classId: 0,
+        methodId: 0,
+      });
+    }
+    this.finish(error);
+    const closed = new ClosedError(`channel ${this.id} was closed: ${error.message}`, { cause: error });
+    for (const c of behind) c.reject(closed);
+  }
+
+  /** What arrives for a channel closed by `abandonCall`: dropped, until close-ok frees the id. */
+  private afterAbandon(m: AMQPMethod): void {
+    switch (m.name) {
+      case 'channel.close':
+        this.send('channel.close-ok', {});
+        this.releaseAbandoned();
+        return;
+      case 'channel.close-ok':
+        this.releaseAbandoned();
+        return;
+      case 'basic.deliver':
+      case 'basic.get-ok':
+      case 'basic.return':
+        this.content.start(m); // its header and body frames follow; they are read and dropped
+        return;
+      default:
+        return;
+    }
+  }
+
+  private releaseAbandoned(): void {
+    if (!this.awaitingCloseOk) return;
+    this.awaitingCloseOk = false;
+    this.content.reset();
+    this.host.releaseChannel(this.id);
   }
 
   private unusableError(): AMQPError {
@@ -225,35 +371,51 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
     requireName(exchange, 'exchange name');
     requireName(type, 'exchange type');
-    await this.call('exchange.declare', {
-      exchange,
-      type,
-      passive: options.passive ?? false,
-      durable: options.durable ?? false,
-      autoDelete: options.autoDelete ?? false,
-      internal: options.internal ?? false,
-      arguments: options.arguments ?? {},
-    });
+    await this.call(
+      'exchange.declare',
+      {
+        exchange,
+        type,
+        passive: options.passive ?? false,
+        durable: options.durable ?? false,
+        autoDelete: options.autoDelete ?? false,
+        internal: options.internal ?? false,
+        arguments: options.arguments ?? {},
+      },
+      options,
+    );
   }
 
   /** Deletes an exchange (exchange.delete). With `ifUnused`, fails (406) while it has bindings. */
-  async exchangeDelete(exchange: string, options: { ifUnused?: boolean } = {}): Promise<void> {
+  async exchangeDelete(exchange: string, options: { ifUnused?: boolean } & CallOptions = {}): Promise<void> {
     requireName(exchange, 'exchange name');
-    await this.call('exchange.delete', { exchange, ifUnused: options.ifUnused ?? false });
+    await this.call('exchange.delete', { exchange, ifUnused: options.ifUnused ?? false }, options);
   }
 
   /** Binds exchange `destination` to exchange `source` (exchange.bind, a RabbitMQ extension). */
-  async exchangeBind(destination: string, source: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+  async exchangeBind(
+    destination: string,
+    source: string,
+    routingKey = '',
+    args: FieldTable = {},
+    options?: CallOptions,
+  ): Promise<void> {
     requireName(destination, 'destination exchange');
     requireName(source, 'source exchange');
-    await this.call('exchange.bind', { destination, source, routingKey, arguments: args });
+    await this.call('exchange.bind', { destination, source, routingKey, arguments: args }, options);
   }
 
   /** Removes an exchange-to-exchange binding (exchange.unbind). */
-  async exchangeUnbind(destination: string, source: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+  async exchangeUnbind(
+    destination: string,
+    source: string,
+    routingKey = '',
+    args: FieldTable = {},
+    options?: CallOptions,
+  ): Promise<void> {
     requireName(destination, 'destination exchange');
     requireName(source, 'source exchange');
-    await this.call('exchange.unbind', { destination, source, routingKey, arguments: args });
+    await this.call('exchange.unbind', { destination, source, routingKey, arguments: args }, options);
   }
 
   // ------------------------------------------------------------------ queues
@@ -261,50 +423,66 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   /** Declares a queue (queue.declare). An empty name asks the broker to make one up. */
   async queueDeclare(queue = '', options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
     requireName(queue, 'queue name');
-    const reply = await this.call('queue.declare', {
-      queue,
-      passive: options.passive ?? false,
-      durable: options.durable ?? false,
-      exclusive: options.exclusive ?? false,
-      autoDelete: options.autoDelete ?? false,
-      arguments: options.arguments ?? {},
-    });
+    const reply = await this.call(
+      'queue.declare',
+      {
+        queue,
+        passive: options.passive ?? false,
+        durable: options.durable ?? false,
+        exclusive: options.exclusive ?? false,
+        autoDelete: options.autoDelete ?? false,
+        arguments: options.arguments ?? {},
+      },
+      options,
+    );
     const args = (reply as Extract<AMQPMethod, { name: 'queue.declare-ok' }>).args;
     return { queue: args.queue, messageCount: args.messageCount, consumerCount: args.consumerCount };
   }
 
   /** Binds a queue to an exchange (queue.bind). */
-  async queueBind(queue: string, exchange: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+  async queueBind(
+    queue: string,
+    exchange: string,
+    routingKey = '',
+    args: FieldTable = {},
+    options?: CallOptions,
+  ): Promise<void> {
     requireName(queue, 'queue name');
     requireName(exchange, 'exchange name');
-    await this.call('queue.bind', { queue, exchange, routingKey, arguments: args });
+    await this.call('queue.bind', { queue, exchange, routingKey, arguments: args }, options);
   }
 
   /** Removes a binding (queue.unbind). */
-  async queueUnbind(queue: string, exchange: string, routingKey = '', args: FieldTable = {}): Promise<void> {
+  async queueUnbind(
+    queue: string,
+    exchange: string,
+    routingKey = '',
+    args: FieldTable = {},
+    options?: CallOptions,
+  ): Promise<void> {
     requireName(queue, 'queue name');
     requireName(exchange, 'exchange name');
-    await this.call('queue.unbind', { queue, exchange, routingKey, arguments: args });
+    await this.call('queue.unbind', { queue, exchange, routingKey, arguments: args }, options);
   }
 
   /** Removes every ready message from a queue (queue.purge); resolves with how many. */
-  async queuePurge(queue: string): Promise<{ messageCount: number }> {
+  async queuePurge(queue: string, options?: CallOptions): Promise<{ messageCount: number }> {
     requireName(queue, 'queue name');
-    const reply = await this.call('queue.purge', { queue });
+    const reply = await this.call('queue.purge', { queue }, options);
     return { messageCount: (reply as Extract<AMQPMethod, { name: 'queue.purge-ok' }>).args.messageCount };
   }
 
   /** Deletes a queue (queue.delete); resolves with how many messages it held. */
   async queueDelete(
     queue: string,
-    options: { ifUnused?: boolean; ifEmpty?: boolean } = {},
+    options: { ifUnused?: boolean; ifEmpty?: boolean } & CallOptions = {},
   ): Promise<{ messageCount: number }> {
     requireName(queue, 'queue name');
-    const reply = await this.call('queue.delete', {
-      queue,
-      ifUnused: options.ifUnused ?? false,
-      ifEmpty: options.ifEmpty ?? false,
-    });
+    const reply = await this.call(
+      'queue.delete',
+      { queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false },
+      options,
+    );
     return { messageCount: (reply as Extract<AMQPMethod, { name: 'queue.delete-ok' }>).args.messageCount };
   }
 
@@ -314,15 +492,22 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
    * Limits unacknowledged deliveries (basic.qos). `global: false` (default) applies the limit to each
    * consumer started afterwards on this channel; `true` to the channel as a whole.
    */
-  async basicQos(prefetchCount: number, options: { prefetchSize?: number; global?: boolean } = {}): Promise<void> {
+  async basicQos(
+    prefetchCount: number,
+    options: { prefetchSize?: number; global?: boolean } & CallOptions = {},
+  ): Promise<void> {
     if (!Number.isInteger(prefetchCount) || prefetchCount < 0 || prefetchCount > 65535) {
       throw new InvalidArgumentError(`prefetchCount must be a whole number from 0 to 65535, got ${prefetchCount}`);
     }
-    await this.call('basic.qos', {
-      prefetchCount,
-      prefetchSize: options.prefetchSize ?? 0,
-      global: options.global ?? false,
-    });
+    await this.call(
+      'basic.qos',
+      {
+        prefetchCount,
+        prefetchSize: options.prefetchSize ?? 0,
+        global: options.global ?? false,
+      },
+      options,
+    );
   }
 
   /**
@@ -343,8 +528,8 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
         exclusive: options.exclusive ?? false,
         arguments: options.arguments ?? {},
       },
-      false,
-      handler,
+      options,
+      { handler },
     );
     // The consumer is created and registered as consume-ok is handled (see onMethod), before any
     // delivery for it can arrive; the call resolves with it even if the broker has cancelled it since.
@@ -352,14 +537,14 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   }
 
   /** Stops a consumer (basic.cancel). Resolves once the broker confirmed; deliveries may precede that. */
-  async basicCancel(consumerTag: string): Promise<void> {
+  async basicCancel(consumerTag: string, options?: CallOptions): Promise<void> {
     requireName(consumerTag, 'consumer tag');
     const consumer = this.consumers.get(consumerTag);
     if (this.state !== 'open') {
       consumer?.stopped(false, undefined);
       return;
     }
-    await this.call('basic.cancel', { consumerTag });
+    await this.call('basic.cancel', { consumerTag }, options);
     this.consumers.delete(consumerTag);
     consumer?.stopped(false, undefined);
   }
@@ -462,9 +647,9 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   }
 
   /** Fetches one message (basic.get); `null` when the queue is empty. */
-  async basicGet(queue: string, options: { noAck?: boolean } = {}): Promise<Message | null> {
+  async basicGet(queue: string, options: { noAck?: boolean } & CallOptions = {}): Promise<Message | null> {
     requireName(queue, 'queue name');
-    const result = (await this.call('basic.get', { queue, noAck: options.noAck ?? false })) as unknown;
+    const result = (await this.call('basic.get', { queue, noAck: options.noAck ?? false }, options)) as unknown;
     return result instanceof Message ? result : null;
   }
 
@@ -487,10 +672,10 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   }
 
   /** Asks the broker to redeliver every unacknowledged message on this channel (basic.recover). */
-  async basicRecover(options: { requeue?: boolean } = {}): Promise<void> {
+  async basicRecover(options: { requeue?: boolean } & CallOptions = {}): Promise<void> {
     this.flushAckRun();
     const delivered = this.acks.highestDelivered;
-    await this.call('basic.recover', { requeue: options.requeue ?? true });
+    await this.call('basic.recover', { requeue: options.requeue ?? true }, options);
     // The broker forgot the old tags; redeliveries come with new ones.
     this.acks.markSettledThrough(delivered);
   }
@@ -552,30 +737,30 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   // ------------------------------------------------------------------ confirm, tx, flow
 
   /** Puts the channel in confirm mode: from now on `basicPublish` resolves when the broker confirms. */
-  async confirmSelect(): Promise<void> {
+  async confirmSelect(options?: CallOptions): Promise<void> {
     if (this.confirms !== undefined) return;
-    await this.call('confirm.select', { nowait: false });
+    await this.call('confirm.select', { nowait: false }, options);
     this.confirms = new ConfirmTracker();
   }
 
   /** Starts transactional mode (tx.select). */
-  async txSelect(): Promise<void> {
-    await this.call('tx.select', {});
+  async txSelect(options?: CallOptions): Promise<void> {
+    await this.call('tx.select', {}, options);
   }
 
   /** Commits the current transaction (tx.commit). */
-  async txCommit(): Promise<void> {
-    await this.call('tx.commit', {});
+  async txCommit(options?: CallOptions): Promise<void> {
+    await this.call('tx.commit', {}, options);
   }
 
   /** Abandons the current transaction (tx.rollback). */
-  async txRollback(): Promise<void> {
-    await this.call('tx.rollback', {});
+  async txRollback(options?: CallOptions): Promise<void> {
+    await this.call('tx.rollback', {}, options);
   }
 
   /** Asks the broker to pause (`false`) or resume (`true`) deliveries to this channel (channel.flow). */
-  async flow(active: boolean): Promise<boolean> {
-    const reply = await this.call('channel.flow', { active });
+  async flow(active: boolean, options?: CallOptions): Promise<boolean> {
+    const reply = await this.call('channel.flow', { active }, options);
     return (reply as Extract<AMQPMethod, { name: 'channel.flow-ok' }>).args.active;
   }
 
@@ -588,9 +773,11 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
 
   /**
    * Closes the channel (channel.close) after the calls already queued. Publishes awaiting a confirm
-   * are rejected if the broker has not confirmed them by then. Idempotent.
+   * are rejected if the broker has not confirmed them by then. Idempotent. With `timeout` (default
+   * the connection's `operationTimeout`), it resolves at the latest that long after the close was
+   * sent, the broker's close-ok or not; the id is then kept until the close-ok arrives.
    */
-  async close(): Promise<void> {
+  async close(options?: { timeout?: number }): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') {
       if (this.state === 'closing') await new Promise((resolve) => this.once('close', resolve));
       return;
@@ -600,7 +787,11 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
       return;
     }
     this.flushAckRun();
-    const closing = this.call('channel.close', { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 });
+    const closing = this.call(
+      'channel.close',
+      { replyCode: 200, replyText: 'Goodbye', classId: 0, methodId: 0 },
+      options?.timeout === undefined ? undefined : { timeout: options.timeout },
+    );
     this.state = 'closing';
     try {
       await closing;
@@ -612,8 +803,17 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
 
   // ------------------------------------------------------------------ receiving
 
+  /** `await using ch = await conn.openChannel()` closes the channel at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** @internal */
   onMethod(m: AMQPMethod): void {
+    if (this.state === 'closed' && this.awaitingCloseOk && !this.content.busy) {
+      this.afterAbandon(m);
+      return;
+    }
     if (this.content.busy) {
       throw new FrameError(`${m.name} arrived on channel ${this.id} while a message body was expected`, 505);
     }
@@ -676,17 +876,20 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
 
   /** @internal */
   onHeader(buf: Buffer, start: number, end: number): void {
+    if (this.state === 'closed' && this.awaitingCloseOk && !this.content.busy) return; // cut off by abandonCall
     const done = this.content.header(buf, start, end);
     if (done !== undefined) this.completeContent(done);
   }
 
   /** @internal */
   onBody(buf: Buffer, start: number, end: number): void {
+    if (this.state === 'closed' && this.awaitingCloseOk && !this.content.busy) return;
     const done = this.content.body(buf, start, end);
     if (done !== undefined) this.completeContent(done);
   }
 
   private completeContent({ method: m, properties, body, decodeError }: AssembledContent): void {
+    if (this.state === 'closed') return; // a late delivery to a channel closed by abandonCall
     if (m.name === 'basic.deliver') {
       const consumer = this.consumers.get(m.args.consumerTag);
       const noAck = consumer?.noAck ?? false;
@@ -746,6 +949,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   /** @internal The connection died. */
   onConnectionLost(error: AMQPError): void {
     this.finish(error);
+    this.releaseAbandoned();
   }
 
   /** Moves to closed: rejects pending calls and confirms, stops consumers, frees the id. */
@@ -764,10 +968,12 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
     const consumers = [...this.consumers.values()];
     this.consumers.clear();
     for (const consumer of consumers) consumer.stopped(false, error);
-    this.host.releaseChannel(this.id);
+    if (!this.awaitingCloseOk) this.host.releaseChannel(this.id);
     this.emit('close', error);
   }
 }
+
+disposable(Channel.prototype, 'close');
 
 /**
  * Makes a waiter end early with `AbortError` when `signal` fires, and removes its listener once the

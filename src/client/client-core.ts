@@ -11,16 +11,20 @@
  */
 import { SafeEmitter } from '../user-code.js';
 import { inspect } from 'node:util';
-import type { Channel } from '../channel/channel.js';
+import type { CallOptions, Channel } from '../channel/channel.js';
 import { type Connection, connect } from '../connect.js';
 import { type ConnectionOptions, redactUrl, resolveOptions } from '../connection/options.js';
 import {
   type AMQPError,
+  AbortError,
   AuthenticationError,
   ClosedError,
+  ConnectionAttemptsExhausted,
   ConnectionError,
+  type CredentialsRefreshError,
   HandshakeError,
   InvalidArgumentError,
+  TimeoutError,
 } from '../errors.js';
 import { hideFields } from '../redact.js';
 import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
@@ -50,7 +54,19 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'>
   shuffle?: boolean;
   /** Attempts per URL in each round before moving to the next URL. Default 1. */
   connectionAttempts?: number;
-  /** Delays between rounds. */
+  /**
+   * Failed connection attempts in a row (over every URL and round) after which the client gives
+   * up: it closes, rejects whatever waits (and every later call) with `ConnectionAttemptsExhausted`,
+   * and emits `'error'` if something listens. A connection that comes up resets the count, so this
+   * also bounds each outage. Default: no limit (keep trying).
+   */
+  maxAttempts?: number;
+  /**
+   * A fixed delay in milliseconds between rounds and between attempts on the same URL, instead of
+   * the jittered `backoff` (pika's `retry_delay`). Default: `backoff`.
+   */
+  retryDelay?: number;
+  /** Delays between rounds (exponential with full jitter), unless `retryDelay` is set. */
   backoff?: BackoffOptions;
   /**
    * Keep retrying (with backoff) when the broker refuses the credentials or the virtual host. Default
@@ -59,6 +75,15 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'>
   retryRefused?: boolean;
   /** Milliseconds `close()` waits for in-flight publishes and running handlers. Default 10000. */
   closeTimeout?: number;
+  /**
+   * Milliseconds every AMQP method the client sends (declare, bind, qos, consume, confirm.select,
+   * channel.open…) may wait for the broker's reply; past it the method fails with `TimeoutError`
+   * and its channel is closed. Default 30000: twice RabbitMQ's own `channel_operation_timeout`
+   * (15 s), so that a broker that is merely slow (a quorum queue declare on a busy cluster) answers,
+   * or reports its own timeout, first; and short enough that a stuck broker is noticed while a
+   * deploy or a health check still waits. 0 waits forever.
+   */
+  operationTimeout?: number;
 }
 
 /**
@@ -84,11 +109,19 @@ export interface ClientEvents {
   unblocked: [];
   /** An entity of the recorded topology could not be declared again on a new connection; it was skipped. */
   recoveryError: [error: AMQPError, entity: TopologyEntity];
+  /**
+   * Credentials given as a function could not be refreshed on the live connection (see
+   * `ConnectionOptions.credentials`); when the broker refused them, a reconnect with fresh ones follows.
+   */
+  credentialsError: [error: CredentialsRefreshError];
   /** Unrecoverable (e.g. refused credentials): the client has stopped. Emitted only when listened to. */
   error: [error: AMQPError];
   /** The client has closed (by `close()` or after an unrecoverable error). */
   close: [];
 }
+
+/** Default `operationTimeout` of the robust client; see there for why. */
+const DEFAULT_OPERATION_TIMEOUT = 30_000;
 
 /** A connection that lived at least this long counts as healthy: the next reconnect is immediate. */
 const STABLE_AFTER_MS = 1000;
@@ -129,6 +162,8 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   private readonly endpoints: Endpoint[];
   private readonly shuffle: boolean;
   private readonly attempts: number;
+  private readonly maxAttempts: number;
+  private readonly retryDelay: number | undefined;
   private readonly retryRefused: boolean;
   private readonly closeTimeout: number;
   private readonly backoffPolicy: Backoff;
@@ -175,7 +210,9 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {
     super();
-    const { urls, shuffle, connectionAttempts, backoff, retryRefused, closeTimeout, ...connection } = options;
+    const { urls, shuffle, connectionAttempts, maxAttempts, retryDelay, backoff, retryRefused, closeTimeout, ...rest } =
+      options;
+    const connection = { ...rest, operationTimeout: rest.operationTimeout ?? DEFAULT_OPERATION_TIMEOUT };
     const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : [...urls];
     this.endpoints =
       list.length === 0
@@ -189,6 +226,20 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     if (!Number.isInteger(this.attempts) || this.attempts < 1) {
       throw new InvalidArgumentError(`connectionAttempts must be a whole number of at least 1, got ${this.attempts}`);
     }
+    this.maxAttempts = maxAttempts ?? Number.POSITIVE_INFINITY;
+    if (
+      this.maxAttempts !== Number.POSITIVE_INFINITY &&
+      (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1)
+    ) {
+      throw new InvalidArgumentError(`maxAttempts must be a whole number of at least 1, got ${String(maxAttempts)}`);
+    }
+    if (
+      retryDelay !== undefined &&
+      (typeof retryDelay !== 'number' || !Number.isFinite(retryDelay) || retryDelay < 0)
+    ) {
+      throw new InvalidArgumentError(`retryDelay must be a finite number of milliseconds, got ${String(retryDelay)}`);
+    }
+    this.retryDelay = retryDelay;
     this.retryRefused = retryRefused ?? false;
     this.closeTimeout = closeTimeout ?? 10_000;
     this.backoffPolicy = new Backoff(backoff);
@@ -234,6 +285,21 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     return this.current !== undefined;
   }
 
+  /**
+   * The lifetime signal of the current connection (see `Connection.signal`): it aborts, with the
+   * reason, when that connection ends, for work that belongs to one session (a per-connection
+   * lease, a cache of server-named queues). `undefined` while not connected; take it again after
+   * the next `'connect'`.
+   *
+   * @example
+   * ```ts
+   * client.on('connect', () => startHeartbeatReport({ signal: client.sessionSignal }));
+   * ```
+   */
+  get sessionSignal(): AbortSignal | undefined {
+    return this.current?.connection.signal;
+  }
+
   /** True while the broker blocks publishing on the current connection. */
   get isBlocked(): boolean {
     return this.blocked;
@@ -265,10 +331,12 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   private async run(): Promise<void> {
     const signal = this.abortController.signal;
     let failures = 0;
+    /** Failed attempts since the last connection that came up. */
+    let failedAttempts = 0;
     while (!signal.aborted) {
       if (failures > 0) {
         try {
-          await sleep(this.backoffPolicy.delay(failures), signal);
+          await sleep(this.retryDelay ?? this.backoffPolicy.delay(failures), signal);
         } catch {
           return;
         }
@@ -277,6 +345,13 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
       rounds: for (const ep of this.order()) {
         for (let attempt = 0; attempt < this.attempts; attempt++) {
           if (signal.aborted) return;
+          if (attempt > 0 && this.retryDelay !== undefined) {
+            try {
+              await sleep(this.retryDelay, signal);
+            } catch {
+              return;
+            }
+          }
           let conn: Connection;
           try {
             conn = await connect({ ...ep.options, signal });
@@ -288,8 +363,20 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
               this.fail(error);
               return;
             }
+            if (++failedAttempts >= this.maxAttempts) {
+              this.fail(
+                new ConnectionAttemptsExhausted(
+                  `gave up connecting after ${failedAttempts} failed attempts in a row (maxAttempts); ` +
+                    `the last, to ${ep.display}, failed with: ${error.message}`,
+                  failedAttempts,
+                  { cause: error },
+                ),
+              );
+              return;
+            }
             continue;
           }
+          failedAttempts = 0;
           if (signal.aborted) {
             // Connected just as the client was closed.
             await conn.close({ timeout: this.closeTimeLeft() });
@@ -313,8 +400,10 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     this.connection = conn;
     const onBlocked = (reason: string) => this.setBlocked(true, reason);
     const onUnblocked = () => this.setBlocked(false, '');
+    const onCredentialsError = (error: CredentialsRefreshError) => this.emit('credentialsError', error);
     conn.on('blocked', onBlocked);
     conn.on('unblocked', onUnblocked);
+    conn.on('credentialsError', onCredentialsError);
     // A blocked that came in the same read as open-ok was emitted before these listeners existed.
     if (conn.isBlocked) this.setBlocked(true, conn.blockedBecause ?? '');
     let skipped: Set<object> | undefined;
@@ -339,6 +428,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     session.alive = false;
     conn.off('blocked', onBlocked);
     conn.off('unblocked', onUnblocked);
+    conn.off('credentialsError', onCredentialsError);
     if (this.connection === conn) this.connection = undefined;
     if (this.current === session) this.current = undefined;
     if (this.blocked) this.setBlocked(false, '');
@@ -410,16 +500,55 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
 
   /**
    * Resolves once connected (and the recorded topology replayed). Rejects with the client's
-   * unrecoverable error (e.g. `AuthenticationError`), `ClosedError` after close, or `AbortError`.
+   * unrecoverable error (e.g. `AuthenticationError`, `ConnectionAttemptsExhausted`), `ClosedError`
+   * after close, `AbortError` when `signal` fires, or `TimeoutError` after `timeout` ms. Takes a
+   * signal, or `{ signal, timeout }`.
    *
    * @example
    * ```ts
-   * await client.ready(AbortSignal.timeout(10_000));
+   * await client.ready({ timeout: 10_000 });
+   * await client.ready(AbortSignal.timeout(10_000)); // AbortError instead of TimeoutError
    * ```
    */
-  async ready(signal?: AbortSignal): Promise<void> {
+  async ready(options?: AbortSignal | { signal?: AbortSignal; timeout?: number }): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
-    await this.waitSession(signal);
+    const { signal, timeout } =
+      options instanceof AbortSignal ? { signal: options, timeout: undefined } : (options ?? {});
+    await this.withDeadline({ signal, timeout }, 'ready()', (bounded) => this.waitSession(bounded.signal));
+  }
+
+  /**
+   * Runs `work` under the caller's `signal` and `timeout`: `work` gets a signal that fires at either
+   * and how long is left; a deadline that passed turns what it rejects with into `TimeoutError`.
+   */
+  private async withDeadline<T>(
+    options: { signal?: AbortSignal | undefined; timeout?: number | undefined },
+    what: string,
+    work: (bounded: { signal: AbortSignal | undefined; left: () => number | undefined }) => Promise<T>,
+  ): Promise<T> {
+    const { signal, timeout } = options;
+    if (timeout === undefined) return work({ signal, left: () => undefined });
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      throw new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`);
+    }
+    const deadline = Date.now() + timeout;
+    const expiry = new AbortController();
+    const timer = setTimeout(() => expiry.abort(), Math.min(timeout, 2 ** 31 - 1));
+    const onAbort = () => expiry.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const connected = this.current !== undefined;
+    try {
+      return await work({ signal: expiry.signal, left: () => Math.max(1, deadline - Date.now()) });
+    } catch (err) {
+      if (signal?.aborted || !(Date.now() >= deadline - 1 || expiry.signal.aborted)) throw err;
+      if (!(err instanceof AbortError || err instanceof TimeoutError)) throw err;
+      const waited = connected || this.current !== undefined ? '' : ' (no connection to the broker meanwhile)';
+      throw new TimeoutError(`${what} did not finish within ${timeout} ms${waited}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   // ------------------------------------------------------------------ topology
@@ -430,13 +559,32 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
    * connection dies under it; rejected when the broker refuses it.
    * @internal
    */
-  protected async topologyOp<T>(signal: AbortSignal | undefined, op: (ch: Channel) => Promise<T>): Promise<T> {
+  protected topologyOp<T>(
+    options: { signal?: AbortSignal | undefined; timeout?: number | undefined },
+    what: string,
+    op: (ch: Channel, call: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    return this.withDeadline(options, what, ({ signal, left }) => this.topologyAttempts(signal, left, op));
+  }
+
+  private async topologyAttempts<T>(
+    signal: AbortSignal | undefined,
+    left: () => number | undefined,
+    op: (ch: Channel, call: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    const bounds = (): CallOptions => {
+      const timeout = left();
+      const call: CallOptions = {};
+      if (signal !== undefined) call.signal = signal;
+      if (timeout !== undefined) call.timeout = timeout;
+      return call;
+    };
     for (;;) {
       const session = await this.waitSession(signal);
       let channel: Channel | undefined;
       try {
-        channel = await session.connection.openChannel();
-        const result = await op(channel);
+        channel = await session.connection.openChannel(bounds());
+        const result = await op(channel, bounds());
         void channel.close();
         return result;
       } catch (err) {

@@ -7,6 +7,7 @@
 import type { ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '../channel/channel.js';
 import type { Message } from '../channel/message.js';
 import type { FieldTable } from '../protocol/primitives.js';
+import { disposable } from '../dispose.js';
 import { ClientCore, type ClientOptions } from './client-core.js';
 import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './consumer.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
@@ -16,15 +17,22 @@ import { RpcClient, type RpcOptions } from './rpc.js';
 import { createRpcServer, type RpcHandler, type RpcServerOptions } from './rpc-server.js';
 
 /**
- * Options of the topology methods: each may be abandoned while it waits for a connection.
+ * The deadline of a client operation (declare, bind, delete, purge, `ready()`): abandoned when
+ * `signal` fires (`AbortError`) or after `timeout` ms (`TimeoutError`), whether it is waiting for a
+ * connection or for the broker's reply. Without `timeout` it waits for a connection as long as it
+ * takes, and each AMQP method on it for `operationTimeout` at most.
  *
  * @example
  * ```ts
- * await client.declareQueue('jobs', { durable: true, signal: AbortSignal.timeout(5000) });
+ * await client.declareQueue('jobs', { durable: true, timeout: 5000 });
+ * await client.bindQueue('jobs', 'orders', '#', { signal: AbortSignal.timeout(5000) });
  * ```
  */
 export interface WaitOptions {
+  /** Abandons the operation with `AbortError`. */
   signal?: AbortSignal;
+  /** Milliseconds the whole operation may take, waiting for a connection included; then `TimeoutError`. */
+  timeout?: number;
 }
 
 /**
@@ -65,8 +73,10 @@ export class Client extends ClientCore {
    * ```
    */
   async declareExchange(name: string, type: string, options: ExchangeDeclareOptions & WaitOptions = {}): Promise<void> {
-    const { signal, ...declare } = options;
-    await this.topologyOp(signal, (ch) => ch.exchangeDeclare(name, type, declare));
+    const { signal, timeout, ...declare } = options;
+    await this.topologyOp({ signal, timeout }, 'declareExchange', (ch, call) =>
+      ch.exchangeDeclare(name, type, { ...declare, ...call }),
+    );
     this.topology.recordExchange(name, type, declare);
   }
 
@@ -79,8 +89,10 @@ export class Client extends ClientCore {
    * ```
    */
   async deleteExchange(name: string, options: { ifUnused?: boolean } & WaitOptions = {}): Promise<void> {
-    const { signal, ...rest } = options;
-    await this.topologyOp(signal, (ch) => ch.exchangeDelete(name, rest));
+    const { signal, timeout, ...rest } = options;
+    await this.topologyOp({ signal, timeout }, 'deleteExchange', (ch, call) =>
+      ch.exchangeDelete(name, { ...rest, ...call }),
+    );
     this.topology.removeExchange(name);
   }
 
@@ -96,9 +108,11 @@ export class Client extends ClientCore {
    * ```
    */
   async declareQueue(name = '', options: QueueDeclareOptions & WaitOptions = {}): Promise<QueueDeclareResult> {
-    const { signal, ...declare } = options;
+    const { signal, timeout, ...declare } = options;
     const declared = this.topology.resolveQueue(name);
-    const result = await this.topologyOp(signal, (ch) => ch.queueDeclare(declared, declare));
+    const result = await this.topologyOp({ signal, timeout }, 'declareQueue', (ch, call) =>
+      ch.queueDeclare(declared, { ...declare, ...call }),
+    );
     this.topology.recordQueue(name, result.queue, declare);
     return name !== '' && declared !== name ? { ...result, queue: name } : result;
   }
@@ -115,8 +129,10 @@ export class Client extends ClientCore {
     name: string,
     options: { ifUnused?: boolean; ifEmpty?: boolean } & WaitOptions = {},
   ): Promise<{ messageCount: number }> {
-    const { signal, ...rest } = options;
-    const result = await this.topologyOp(signal, (ch) => ch.queueDelete(this.topology.resolveQueue(name), rest));
+    const { signal, timeout, ...rest } = options;
+    const result = await this.topologyOp({ signal, timeout }, 'deleteQueue', (ch, call) =>
+      ch.queueDelete(this.topology.resolveQueue(name), { ...rest, ...call }),
+    );
     this.topology.removeQueue(name);
     return result;
   }
@@ -130,7 +146,7 @@ export class Client extends ClientCore {
    * ```
    */
   purgeQueue(name: string, options: WaitOptions = {}): Promise<{ messageCount: number }> {
-    return this.topologyOp(options.signal, (ch) => ch.queuePurge(this.topology.resolveQueue(name)));
+    return this.topologyOp(options, 'purgeQueue', (ch, call) => ch.queuePurge(this.topology.resolveQueue(name), call));
   }
 
   /**
@@ -143,8 +159,8 @@ export class Client extends ClientCore {
    */
   async bindQueue(queue: string, exchange: string, routingKey = '', options: BindOptions = {}): Promise<void> {
     const args = options.arguments ?? {};
-    await this.topologyOp(options.signal, (ch) =>
-      ch.queueBind(this.topology.resolveQueue(queue), exchange, routingKey, args),
+    await this.topologyOp(options, 'bindQueue', (ch, call) =>
+      ch.queueBind(this.topology.resolveQueue(queue), exchange, routingKey, args, call),
     );
     this.topology.recordBinding('queue', queue, exchange, routingKey, args);
   }
@@ -159,8 +175,8 @@ export class Client extends ClientCore {
    */
   async unbindQueue(queue: string, exchange: string, routingKey = '', options: BindOptions = {}): Promise<void> {
     const args = options.arguments ?? {};
-    await this.topologyOp(options.signal, (ch) =>
-      ch.queueUnbind(this.topology.resolveQueue(queue), exchange, routingKey, args),
+    await this.topologyOp(options, 'unbindQueue', (ch, call) =>
+      ch.queueUnbind(this.topology.resolveQueue(queue), exchange, routingKey, args, call),
     );
     this.topology.removeBinding('queue', queue, exchange, routingKey, args);
   }
@@ -175,7 +191,9 @@ export class Client extends ClientCore {
    */
   async bindExchange(destination: string, source: string, routingKey = '', options: BindOptions = {}): Promise<void> {
     const args = options.arguments ?? {};
-    await this.topologyOp(options.signal, (ch) => ch.exchangeBind(destination, source, routingKey, args));
+    await this.topologyOp(options, 'bindExchange', (ch, call) =>
+      ch.exchangeBind(destination, source, routingKey, args, call),
+    );
     this.topology.recordBinding('exchange', destination, source, routingKey, args);
   }
 
@@ -189,7 +207,9 @@ export class Client extends ClientCore {
    */
   async unbindExchange(destination: string, source: string, routingKey = '', options: BindOptions = {}): Promise<void> {
     const args = options.arguments ?? {};
-    await this.topologyOp(options.signal, (ch) => ch.exchangeUnbind(destination, source, routingKey, args));
+    await this.topologyOp(options, 'unbindExchange', (ch, call) =>
+      ch.exchangeUnbind(destination, source, routingKey, args, call),
+    );
     this.topology.removeBinding('exchange', destination, source, routingKey, args);
   }
 
@@ -312,19 +332,9 @@ export class Client extends ClientCore {
   }
 }
 
-// Node 20.0–20.3 have no Symbol.asyncDispose; install close() under the keys that transpilers
-// (TypeScript and esbuild helpers) fall back to, without polyfilling the global Symbol.
-if (typeof Symbol.asyncDispose !== 'symbol') {
-  for (const key of [Symbol.for('nodejs.asyncDispose'), Symbol.for('Symbol.asyncDispose')]) {
-    Object.defineProperty(Client.prototype, key, {
-      value: function (this: Client) {
-        return this.close();
-      },
-      configurable: true,
-      writable: true,
-    });
-  }
-}
+disposable(Client.prototype, 'close');
+disposable(Publisher.prototype, 'close');
+disposable(Subscription.prototype, 'cancel');
 
 /**
  * Creates the robust client and starts connecting in the background. Accepts a URL, a list of URLs,

@@ -720,4 +720,9 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     this.options.onStopping?.();
     this.end(error instanceof ClosedError ? undefined : error);
   }
+
+  /** `await using sub = client.consume(...)` cancels the subscription at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.cancel();
+  }
 }

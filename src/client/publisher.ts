@@ -28,6 +28,8 @@ import {
   ClosedError,
   InvalidArgumentError,
   type MessageReturned,
+  PublisherFullError,
+  TimeoutError,
 } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import { type PublishSpan, startPublishSpan } from '../tracing/index.js';
@@ -51,6 +53,39 @@ export interface PublisherOptions {
   confirm?: boolean;
   /** Most messages sent and not yet confirmed; further publishes wait. Default 1000. */
   maxUnconfirmed?: number;
+  /**
+   * Most messages the publisher holds: waiting to be sent (while disconnected, blocked by the
+   * broker, or behind `maxUnconfirmed`) or sent and not yet confirmed. What happens to a publish
+   * beyond it is `onFull`'s choice. Default: no limit.
+   */
+  maxPending?: number;
+  /** Most bytes of message bodies the publisher holds, counted like `maxPending`. Default: no limit. */
+  maxPendingBytes?: number;
+  /**
+   * What a publish does when the publisher already holds `maxPending` messages or
+   * `maxPendingBytes` bytes: `'wait'` (default) until there is room, in order, for as long as its
+   * `timeout` or `signal` allow (backpressure for a producer that awaits each publish); `'reject'` at
+   * once with `PublisherFullError` (for a producer that must not stall and will shed or park the
+   * message itself). Either way nothing is dropped without its publish rejecting.
+   */
+  onFull?: 'wait' | 'reject';
+}
+
+/**
+ * Options of one `publish()`.
+ *
+ * @example
+ * ```ts
+ * await pub.publish('', 'jobs', body, { deliveryMode: 2 }, { timeout: 5000 });
+ * ```
+ */
+export interface PublisherPublishOptions extends PublishOptions {
+  /**
+   * Milliseconds from the call until the broker must have confirmed the message; then the publish
+   * rejects with `TimeoutError`. A message not yet sent by then is never sent; one already sent may
+   * still reach the broker (as with `signal`). Default: no limit.
+   */
+  timeout?: number;
 }
 
 /**
@@ -94,6 +129,12 @@ interface Entry {
   signal: AbortSignal | undefined;
   /** The OpenTelemetry PRODUCER span, when tracing is on; ended when the caller's promise settles. */
   span: PublishSpan | undefined;
+  /** Body size, counted in `pendingBytes` while the publisher holds the entry. */
+  size: number;
+  /** Taken in (counted in `pendingCount`), as opposed to waiting for room under `maxPending`. */
+  held: boolean;
+  /** The per-publish `timeout`, while it runs. */
+  timer: NodeJS.Timeout | undefined;
 }
 
 type Settle = (e: Entry, attempt: number, error: AMQPError | undefined) => void;
@@ -137,6 +178,16 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private readonly host: ClientHost;
   private readonly confirm: boolean;
   private readonly maxUnconfirmed: number;
+  private readonly maxPending: number;
+  private readonly maxPendingBytes: number;
+  private readonly onFull: 'wait' | 'reject';
+  /** Bytes of the bodies of held entries. */
+  private heldBytes = 0;
+  /** Publishes waiting for room under `maxPending`/`maxPendingBytes` (onFull: 'wait'), in order. */
+  private room: Entry[] = [];
+  private roomHead = 0;
+  /** Live (not abandoned) entries in `room`. */
+  private roomCount = 0;
   private waiting: (Entry | undefined)[] = [];
   private waitHead = 0;
   private inflight: Entry[] = [];
@@ -174,6 +225,13 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.host = host;
     this.confirm = options.confirm ?? true;
     this.maxUnconfirmed = max;
+    this.maxPending = limit(options.maxPending, 'maxPending', 1);
+    this.maxPendingBytes = limit(options.maxPendingBytes, 'maxPendingBytes', 0);
+    const onFull = options.onFull ?? 'wait';
+    if (onFull !== 'wait' && onFull !== 'reject') {
+      throw new InvalidArgumentError(`onFull must be 'wait' or 'reject', got ${String(onFull)}`);
+    }
+    this.onFull = onFull;
     host.register(this);
     if (host.session !== undefined) this.attach(host.session);
   }
@@ -193,9 +251,22 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     return this.inflightCount;
   }
 
-  /** Publishes that have not settled yet (waiting to be sent, or sent and awaiting their confirm). */
+  /**
+   * Messages the publisher holds: waiting to be sent, or sent and awaiting their confirm (what
+   * `maxPending` bounds). Publishes waiting for room are counted in `waitingForRoom` instead.
+   */
   get pendingCount(): number {
     return this.pending;
+  }
+
+  /** Bytes of the bodies of the messages counted in `pendingCount` (what `maxPendingBytes` bounds). */
+  get pendingBytes(): number {
+    return this.heldBytes;
+  }
+
+  /** Publishes waiting for room under `maxPending`/`maxPendingBytes` (with `onFull: 'wait'`). */
+  get waitingForRoom(): number {
+    return this.roomCount;
   }
 
   /**
@@ -215,7 +286,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     routingKey: string,
     body: Buffer | string,
     properties?: BasicProperties,
-    options?: PublishOptions,
+    options?: PublisherPublishOptions,
   ): Promise<void> {
     if (this.state !== 'open') return Promise.reject(this.closedError());
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
@@ -228,6 +299,19 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortError('publish aborted', { cause: signal.reason }));
+    const timeout = options?.timeout;
+    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) {
+      return Promise.reject(new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`));
+    }
+    if (bytes.length > this.maxPendingBytes) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          `a body of ${bytes.length} bytes can never fit under maxPendingBytes (${this.maxPendingBytes}); raise the limit`,
+        ),
+      );
+    }
+    const full = this.roomCount > 0 || this.isFull(bytes.length);
+    if (full && this.onFull === 'reject') return Promise.reject(this.fullError());
     // One span per publish, across resends; its trace context goes in the headers of every send.
     const span = startPublishSpan({ exchange, routingKey, body: bytes, properties });
     return new Promise<void>((resolve, reject) => {
@@ -245,12 +329,81 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
         reject,
         signal,
         span,
+        size: bytes.length,
+        held: false,
+        timer: undefined,
       };
-      this.pending++;
       if (signal !== undefined) this.watch(e, signal);
-      if (this.waitHead === this.waiting.length && this.canSend()) this.send(e);
-      else this.waiting.push(e);
+      if (timeout !== undefined) e.timer = this.startTimer(e, timeout);
+      if (full) {
+        this.room.push(e);
+        this.roomCount++;
+      } else {
+        this.take(e);
+      }
     });
+  }
+
+  /** True when a body of `size` bytes would take the publisher over `maxPending`/`maxPendingBytes`. */
+  private isFull(size: number): boolean {
+    return this.pending >= this.maxPending || this.heldBytes + size > this.maxPendingBytes;
+  }
+
+  private fullError(): PublisherFullError {
+    return new PublisherFullError(
+      `the publisher holds ${this.pending} messages (${this.heldBytes} bytes), its limit ` +
+        `(maxPending ${this.maxPending}, maxPendingBytes ${this.maxPendingBytes}); ` +
+        "the message was not taken: retry later, or use onFull: 'wait' to wait for room",
+    );
+  }
+
+  /** Takes an entry in: counted, then sent at once or queued to be sent. */
+  private take(e: Entry): void {
+    e.held = true;
+    this.pending++;
+    this.heldBytes += e.size;
+    if (this.waitHead === this.waiting.length && this.canSend()) this.send(e);
+    else this.waiting.push(e);
+  }
+
+  /** Takes in publishes waiting for room, in order, while there is room. */
+  private admit(): void {
+    if (this.state === 'closed') return;
+    while (this.roomHead < this.room.length) {
+      const e = this.room[this.roomHead]!;
+      if (e.done) {
+        this.roomHead++;
+        continue;
+      }
+      if (this.isFull(e.size)) break;
+      this.roomHead++;
+      this.roomCount--;
+      this.take(e);
+    }
+    if (this.roomHead === this.room.length) {
+      this.room = [];
+      this.roomHead = 0;
+    } else if (this.roomHead > 1024 && this.roomHead * 2 > this.room.length) {
+      this.room = this.room.slice(this.roomHead);
+      this.roomHead = 0;
+    }
+  }
+
+  private startTimer(e: Entry, timeout: number): NodeJS.Timeout {
+    const timer = setTimeout(
+      () => {
+        const sent = e.state === INFLIGHT;
+        this.abandon(
+          e,
+          new TimeoutError(
+            `publish not confirmed within ${timeout} ms; ` +
+              (sent ? 'it was sent and may still reach the broker' : 'it was never sent'),
+          ),
+        );
+      },
+      Math.min(timeout, 2 ** 31 - 1),
+    );
+    return timer;
   }
 
   /**
@@ -270,7 +423,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     routingKey: string,
     value: unknown,
     properties?: BasicProperties,
-    options?: PublishOptions,
+    options?: PublisherPublishOptions,
   ): Promise<void> {
     let text: string | undefined;
     try {
@@ -312,6 +465,11 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       this.host.unregister(this);
     });
     return this.closing;
+  }
+
+  /** `await using pub = client.publisher()` closes the publisher (as `close()`) at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   // ------------------------------------------------------------------ sending
@@ -406,7 +564,16 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private finish(e: Entry, error: AMQPError | undefined): void {
     if (e.done) return;
     e.done = true;
-    this.pending--;
+    if (e.held) {
+      this.pending--;
+      this.heldBytes -= e.size;
+    } else {
+      this.roomCount--; // left in `room`, skipped by admit()
+    }
+    if (e.timer !== undefined) {
+      clearTimeout(e.timer);
+      e.timer = undefined;
+    }
     if (e.suspect) {
       e.suspect = false;
       this.suspects--;
@@ -418,7 +585,8 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     e.span?.end(error);
     if (error === undefined) e.resolve();
     else e.reject(error);
-    if (this.pending === 0 && this.drainWaiters.length > 0) {
+    if (e.held && this.roomCount > 0) this.admit();
+    if (this.pending === 0 && this.roomCount === 0 && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
       for (const w of waiters) w();
@@ -461,7 +629,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private abandon(e: Entry, error: AMQPError): void {
     if (e.done) return;
     this.finish(e, error);
-    if (e.state === WAITING) {
+    if (e.held && e.state === WAITING) {
       e.state = DONE;
       this.dropAbandoned();
     }
@@ -616,7 +784,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
 
   /** @internal Resolves when every pending publish has settled, or at `deadline`. */
   drain(deadline: number): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
+    if (this.pending === 0 && this.roomCount === 0) return Promise.resolve();
     return settledOrDeadline(deadline, (done) => this.drainWaiters.push(done));
   }
 
@@ -632,6 +800,9 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       const e = this.waiting[i];
       if (e !== undefined) left.push(e);
     }
+    for (let i = this.roomHead; i < this.room.length; i++) left.push(this.room[i]!);
+    this.room = [];
+    this.roomHead = 0;
     this.inflight = [];
     this.inflightHead = 0;
     this.inflightCount = 0;
@@ -655,4 +826,13 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     }
     return this.host.isOpen ? new ClosedError('the publisher is closed') : this.host.closedError();
   }
+}
+
+/** A `maxPending`-style limit: a whole number of at least `min`, or no limit (`Infinity`) when absent. */
+function limit(value: number | undefined, name: string, min: number): number {
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  if (!Number.isInteger(value) || value < min) {
+    throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}, got ${String(value)}`);
+  }
+  return value;
 }

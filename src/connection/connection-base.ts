@@ -14,6 +14,7 @@ import {
   ChannelError,
   ClosedError,
   ConnectionClosedByServer,
+  CredentialsRefreshError,
   FrameError,
   HandshakeError,
   InvalidArgumentError,
@@ -43,6 +44,7 @@ import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';
 import { VERSION } from '../version.js';
 import { checkMechanism, saslResponse } from './auth.js';
+import { type ObtainedCredentials, obtainCredentials, refreshDelay } from './credentials.js';
 import type { ChannelEndpoint, ChannelHost } from './endpoint.js';
 import { FrameTracer } from './frame-trace.js';
 import type { ResolvedConnectionOptions } from './options.js';
@@ -55,6 +57,13 @@ export interface ConnectionEvents {
   blocked: [reason: string];
   /** The broker reads again. */
   unblocked: [];
+  /** Credentials given as a function were refreshed on this connection (connection.update-secret). */
+  credentialsRefreshed: [info: { expiresAt: number | undefined }];
+  /**
+   * Refreshing them failed: the function threw (the connection goes on; it is asked again shortly),
+   * or the broker refused the new secret (the connection is then closed with this error).
+   */
+  credentialsError: [error: CredentialsRefreshError];
 }
 
 /** Frame size used until tune: the spec's minimum, raised so a large connection.start still fits. */
@@ -102,6 +111,8 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   private readonly tracer: FrameTracer | undefined;
   /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
   readonly closed: Promise<AMQPError | undefined>;
+  private readonly lifetime = new AbortController();
+  private refreshTimer: NodeJS.Timeout | undefined;
   private resolveClosed!: (error: AMQPError | undefined) => void;
 
   protected constructor(socket: Duplex, options: ResolvedConnectionOptions) {
@@ -136,6 +147,13 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
         `frameMax must be 0 (no limit) or at least ${FRAME_MIN_SIZE}, got ${options.frameMax}`,
       );
     }
+    // A secret that changes is asked for on every connect, so a reconnect never reuses an expired one.
+    let obtained: ObtainedCredentials | undefined;
+    if (options.credentials !== undefined) {
+      obtained = await obtainCredentials(options.credentials);
+      if (obtained.username !== undefined) options.username = obtained.username;
+      options.password = obtained.password;
+    }
     const deadline = Date.now() + options.connectionTimeout;
     const socket =
       stream ??
@@ -148,6 +166,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       }));
     const conn = create(socket, options);
     await conn.handshake(Math.max(1, deadline - Date.now()));
+    if (obtained !== undefined) conn.scheduleRefresh(obtained);
     return conn;
   }
 
@@ -168,6 +187,25 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   private displayUrl(): string {
     const o = this.options;
     return `${o.tls === false ? 'amqp' : 'amqps'}://${o.username}@${o.host}:${o.port}`;
+  }
+
+  /**
+   * Aborts when the connection ends, for work tied to it (timers, fetches, loops): its `reason` is
+   * the error that ended it, or a `ClosedError` after `close()`.
+   *
+   * @example
+   * ```ts
+   * const conn = await connect(url);
+   * await fetch(reportUrl, { signal: conn.signal }); // abandoned if the connection dies meanwhile
+   * ```
+   */
+  get signal(): AbortSignal {
+    return this.lifetime.signal;
+  }
+
+  /** Default time limit of synchronous channel methods, in milliseconds (0: none). @internal */
+  get operationTimeout(): number {
+    return this.options.operationTimeout;
   }
 
   /** True while the connection is open. */
@@ -381,7 +419,17 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       case 'connection.close': {
         this.sendZero('connection.close-ok', {});
         const method = METHOD_NAMES.get(m.args.classId * 65536 + m.args.methodId);
-        this.fail(this.serverCloseError(m.args, method));
+        const error = this.serverCloseError(m.args, method);
+        // Closed in answer to update-secret: the broker refused the new secret.
+        const refused = waiter?.expect.includes('connection.update-secret-ok') === true;
+        this.fail(
+          refused
+            ? new CredentialsRefreshError(
+                `the broker refused the refreshed secret and closed the connection (${m.args.replyCode} ${m.args.replyText})`,
+                { cause: error },
+              )
+            : error,
+        );
         return;
       }
       case 'connection.close-ok':
@@ -464,11 +512,84 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
 
   /**
    * Replaces the credential of this connection without reconnecting (connection.update-secret),
-   * e.g. a refreshed OAuth 2 token.
+   * e.g. a refreshed OAuth 2 token. With no answer within `timeout` ms (default
+   * `operationTimeout`; none when 0), the connection is closed with `TimeoutError`: a late
+   * update-secret-ok could not be told from a reply to anything else.
+   *
+   * @example
+   * ```ts
+   * await conn.updateSecret(freshToken, 'token refresh', { timeout: 5000 });
+   * ```
    */
-  async updateSecret(newSecret: string | Buffer, reason = 'token refresh'): Promise<void> {
+  async updateSecret(
+    newSecret: string | Buffer,
+    reason = 'token refresh',
+    options?: { timeout?: number },
+  ): Promise<void> {
     this.assertOpen();
-    await this.requestZero('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
+    const timeout = options?.timeout ?? this.options.operationTimeout;
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      throw new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`);
+    }
+    const timer =
+      timeout > 0
+        ? setTimeout(
+            () =>
+              this.transport.fail(
+                new TimeoutError(
+                  `the broker did not answer connection.update-secret within ${timeout} ms; the connection was closed`,
+                ),
+              ),
+            Math.min(timeout, MAX_TIMER_MS),
+          )
+        : undefined;
+    try {
+      await this.requestZero('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Refreshes credentials given as a function at 80% of their lifetime, if they expire. */
+  private scheduleRefresh(current: ObtainedCredentials): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    const delay = refreshDelay(current);
+    if (delay === undefined || this.state !== 'open') return;
+    this.refreshTimer = setTimeout(() => void this.refreshCredentials(current), delay);
+    this.refreshTimer.unref();
+  }
+
+  private async refreshCredentials(current: ObtainedCredentials): Promise<void> {
+    const provider = this.options.credentials;
+    if (provider === undefined || this.state !== 'open') return;
+    let next: ObtainedCredentials;
+    try {
+      next = await obtainCredentials(provider);
+    } catch (err) {
+      if (this.state !== 'open') return;
+      this.emit('credentialsError', err as CredentialsRefreshError);
+      // Ask again within what is left of the old secret's life.
+      this.scheduleRefresh({ ...current, obtainedAt: Date.now() });
+      return;
+    }
+    if (this.state !== 'open') return;
+    try {
+      await this.updateSecret(next.password, 'credentials refresh');
+    } catch (err) {
+      const error =
+        err instanceof CredentialsRefreshError
+          ? err
+          : new CredentialsRefreshError(
+              `the refreshed secret could not be handed to the broker: ${(err as Error).message}`,
+              { cause: err },
+            );
+      this.emit('credentialsError', error);
+      return;
+    }
+    this.options.password = next.password;
+    this.emit('credentialsRefreshed', { expiresAt: next.expiresAt });
+    this.scheduleRefresh(next);
   }
 
   private assertOpen(): void {
@@ -521,6 +642,11 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     clearTimeout(timer);
   }
 
+  /** `await using conn = await connect(url)` closes the connection at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /**
    * Ends the connection once: with `error` (it died) or `undefined` (clean close). Everything pending
    * is rejected and every channel told.
@@ -548,6 +674,8 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     if (wasClosing && error instanceof SocketError) error = undefined;
     this.state = 'closed';
     this.closeError = error;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
     if (error instanceof FrameError) {
       // Tell the peer why, as the spec asks, while the socket may still be writable. The transport
       // may already count as failed (the decoder found the error), so write to the socket directly.
@@ -570,6 +698,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     this.zeroWaiters = [];
     for (const w of waiters) w.reject(reason);
     for (const ch of this.channels) ch?.onConnectionLost(reason);
+    this.lifetime.abort(reason);
     this.resolveClosed(error);
     this.emit('close', error);
   }

@@ -26,6 +26,11 @@ export interface ChannelHost {
   readonly isOpen: boolean;
   /** The reason the connection is not usable, if it is not. */
   readonly closeReason: AMQPError | undefined;
+  /**
+   * Default time limit, in milliseconds, of every synchronous method on its channels (0 or absent:
+   * none); see `ConnectionOptions.operationTimeout`.
+   */
+  readonly operationTimeout?: number;
   /** Frees the channel id once the close handshake is over. */
   releaseChannel(id: number): void;
 }

@@ -7,6 +7,7 @@ import type * as tls from 'node:tls';
 import { InvalidArgumentError } from '../errors.js';
 import { redactedView } from '../redact.js';
 import type { FieldTable } from '../protocol/primitives.js';
+import type { CredentialsProvider } from './credentials.js';
 
 /** SASL mechanisms warren can authenticate with. */
 export type AuthMechanism = 'PLAIN' | 'AMQPLAIN' | 'EXTERNAL';
@@ -22,6 +23,15 @@ export interface ConnectionOptions {
   port?: number;
   username?: string;
   password?: string;
+  /**
+   * Credentials that change (an OAuth 2 access token, a password from a vault): a function, sync or
+   * async, called on every connect, so that a reconnect never reuses an expired secret. When they
+   * expire (`expiresAt`, or a JWT's `exp`), the connection calls it again at 80% of their lifetime
+   * and hands the new secret to the broker on the live connection (connection.update-secret); a
+   * failure is reported as `CredentialsRefreshError` (`'credentialsError'` event). Overrides
+   * `username` (if it returns one) and `password`.
+   */
+  credentials?: CredentialsProvider;
   /** Virtual host, default `/`. */
   vhost?: string;
   /** `true` (or an `amqps://` URL) for TLS; an object is passed on to `tls.connect`. Verification stays on unless you turn it off. */
@@ -37,6 +47,13 @@ export interface ConnectionOptions {
   channelMax?: number;
   /** Milliseconds allowed for the socket to connect and the handshake to finish. Default 10000. */
   connectionTimeout?: number;
+  /**
+   * Default time limit, in milliseconds, of every synchronous channel method (declare, bind, qos,
+   * consume, get, confirm.select, channel.open…) that is not given its own `timeout`: past it the
+   * call rejects with `TimeoutError` and its channel is closed. Default 0, no limit (the robust
+   * client sets 30000, see `ClientOptions.operationTimeout`).
+   */
+  operationTimeout?: number;
   /** Shown in the management UI as the connection's name (client property `connection_name`). */
   name?: string;
   /** Extra client properties sent to the broker (merged over warren's own). */
@@ -57,12 +74,14 @@ export interface ResolvedConnectionOptions {
   port: number;
   username: string;
   password: string;
+  credentials: CredentialsProvider | undefined;
   vhost: string;
   tls: boolean | tls.ConnectionOptions;
   heartbeat: number;
   frameMax: number;
   channelMax: number;
   connectionTimeout: number;
+  operationTimeout: number;
   name: string | undefined;
   clientProperties: FieldTable;
   mechanism: AuthMechanism;
@@ -207,6 +226,11 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
   if (fromUrl.tls && typeof fromUrl.tls === 'object' && typeof given.tls === 'object') {
     o.tls = { ...fromUrl.tls, ...given.tls };
   }
+  if (o.credentials !== undefined && typeof o.credentials !== 'function') {
+    throw new InvalidArgumentError(
+      'credentials must be a function returning { password, username?, expiresAt? } (or a promise of it)',
+    );
+  }
   const tlsOption = o.tls ?? false;
   const port = intInRange(o.port ?? (tlsOption ? 5671 : 5672), 'port', 1, 65535, 'the options');
   const hasClientCert = typeof tlsOption === 'object' && (tlsOption.cert !== undefined || tlsOption.pfx !== undefined);
@@ -215,6 +239,7 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
     port,
     username: o.username ?? 'guest',
     password: o.password ?? 'guest',
+    credentials: o.credentials,
     vhost: o.vhost ?? '/',
     tls: tlsOption,
     heartbeat: intInRange(o.heartbeat ?? DEFAULT_HEARTBEAT, 'heartbeat', 0, 65535, 'the options'),
@@ -227,11 +252,14 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
       3_600_000,
       'the options',
     ),
+    operationTimeout: intInRange(o.operationTimeout ?? 0, 'operationTimeout', 0, 2 ** 31 - 1, 'the options'),
     name: o.name,
     clientProperties: o.clientProperties ?? {},
     mechanism:
       o.mechanism ??
-      (hasClientCert && given.password === undefined && fromUrl.password === undefined ? 'EXTERNAL' : 'PLAIN'),
+      (hasClientCert && given.password === undefined && fromUrl.password === undefined && o.credentials === undefined
+        ? 'EXTERNAL'
+        : 'PLAIN'),
     locale: o.locale ?? 'en_US',
     signal: o.signal,
     debug: o.debug ?? false,

@@ -299,3 +299,34 @@ test('connected: client, connection, channel, publisher, subscription, RPC clien
     await conn.close();
   }
 });
+
+test('credentials given as a function: the token shows nowhere, neither at connect nor after a refresh', {
+  timeout: 20_000,
+}, async () => {
+  const server = await startFakeServer(async (s) => {
+    await s.handshake({ heartbeat: 0 });
+    await s.recvMethod('connection.update-secret', { timeoutMs: 5000 });
+    s.send(0, 'connection.update-secret-ok', {});
+    await s.recvMethod('connection.close', { timeoutMs: 5000 });
+    s.send(0, 'connection.close-ok', {});
+  });
+  servers.push(server);
+  const trace: string[] = [];
+  let issued = 0;
+  const credentials = () => ({ username: 'svc', password: `${SECRET}-${++issued}`, expiresAt: Date.now() + 600 });
+  assertNoSecret('the resolved options', resolveOptions({ credentials }));
+  const conn = await within(
+    connect({ host: '127.0.0.1', port: server.port, credentials, debug: (l) => trace.push(l) }),
+    5000,
+    'connect',
+  );
+  try {
+    await within(new Promise((resolve) => conn.once('credentialsRefreshed', resolve)), 5000, 'the refresh');
+    assert.equal(issued, 2);
+    assertNoSecret('the connection with a refreshed token', conn);
+    assertNoSecret('the frame trace with update-secret', trace);
+    assert.ok(trace.some((l) => l.includes('update-secret')));
+  } finally {
+    await conn.close();
+  }
+});

@@ -919,6 +919,71 @@ export async function startTlsNode(options: StartTlsNodeOptions = {}): Promise<T
 }
 
 // ---------------------------------------------------------------------------------------------------
+// OAuth 2.0 node
+
+export interface StartOAuthNodeOptions {
+  /** PEM of the RSA public key the node verifies tokens with (the test keeps the private key). */
+  publicKeyPem: string;
+  /** Key id tokens name in their `kid` header (and the node's default key). Default `warren-key`. */
+  keyId?: string;
+  /** Audience and scope prefix the node expects. Default `rabbitmq`. */
+  resourceServerId?: string;
+  /** AMQP port. Default 5730 (distribution 25730). */
+  port?: number;
+  /** Node name, must start with `warren-`. Default `warren-oauth`. */
+  name?: string;
+  startTimeoutMs?: number;
+}
+
+export interface OAuthNode {
+  port: number;
+  /** `amqp://127.0.0.1:PORT`: no user name or password, which the test supplies as a token. */
+  url: string;
+  /** Runs rabbitmqctl against this node. */
+  ctl(args: string[]): Promise<string>;
+  /** Kills the node and deletes its directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A node whose only authentication backend is RabbitMQ's OAuth 2.0 plugin
+ * (`rabbitmq_auth_backend_oauth2`, shipped with the broker): a client logs in with a JWT signed by
+ * the key whose public half is given here, as its password; scopes such as
+ * `rabbitmq.configure:*\/*` grant permissions, and the token's `exp` bounds its use.
+ */
+export async function startOAuthNode(options: StartOAuthNodeOptions): Promise<OAuthNode> {
+  const name = options.name ?? 'warren-oauth';
+  const port = options.port ?? 5730;
+  const keyId = options.keyId ?? 'warren-key';
+  const keyFile = join(EXTRA_NODES_BASE, name, 'signing-key.pem');
+  const node = new ExtraNode({
+    name,
+    port,
+    plugins: ['rabbitmq_auth_backend_oauth2'],
+    config: [
+      'auth_backends.1 = rabbit_auth_backend_oauth2',
+      `auth_oauth2.resource_server_id = ${options.resourceServerId ?? 'rabbitmq'}`,
+      `auth_oauth2.default_key = ${keyId}`,
+      `auth_oauth2.signing_keys.${keyId} = ${keyFile}`,
+      '',
+    ].join('\n'),
+  });
+  try {
+    await node.prepare({ 'signing-key.pem': options.publicKeyPem });
+    await node.start(options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    return {
+      port,
+      url: `amqp://${HOST}:${port}`,
+      ctl: (args) => node.ctl(args),
+      stop: () => node.destroy(),
+    };
+  } catch (error) {
+    await node.destroy().catch(() => {});
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Cleanup
 
 /** Names of the `warren-*` nodes running right now, whoever started them. */
