@@ -1,6 +1,6 @@
 /**
  * The core of the robust client: the cycle of connections (URLs in order or shuffled, attempts,
- * backoff with full jitter between rounds, a healthy connection reconnects at once), topology replay,
+ * backoff with full jitter between rounds, a connection that was established reconnects at once), topology replay,
  * attaching and detaching the parts (publishers, subscriptions, RPC) on each connection, fatal errors,
  * and close. The public methods live in `client.ts`.
  *
@@ -122,9 +122,6 @@ export interface ClientEvents {
 
 /** Default `operationTimeout` of the robust client; see there for why. */
 const DEFAULT_OPERATION_TIMEOUT = 30_000;
-
-/** A connection that lived at least this long counts as healthy: the next reconnect is immediate. */
-const STABLE_AFTER_MS = 1000;
 
 interface Endpoint {
   options: ConnectionOptions;
@@ -383,10 +380,11 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
             return;
           }
           served = true;
-          const started = Date.now();
-          await this.serve(conn, ep);
-          // A connection that dies at once (a broker that accepts and drops) must not make us spin.
-          failures = Date.now() - started >= STABLE_AFTER_MS ? 0 : failures + 1;
+          // A connection that came up and had its topology replayed is a success however short its
+          // life: the next outage starts again from the first round. One that died before (a broker
+          // that accepts and drops, or refuses the replay by closing) backs off further.
+          const established = await this.serve(conn, ep);
+          failures = established ? 0 : failures + 1;
           break rounds;
         }
       }
@@ -394,8 +392,11 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     }
   }
 
-  /** Runs one connection: replay, attach the parts, wait for its end, detach. */
-  private async serve(conn: Connection, ep: Endpoint): Promise<void> {
+  /**
+   * Runs one connection: replay, attach the parts, wait for its end, detach. Resolves with whether
+   * it was established (replayed and handed to the parts).
+   */
+  private async serve(conn: Connection, ep: Endpoint): Promise<boolean> {
     const session = new LiveSession(conn, ++this.generation);
     this.connection = conn;
     const onBlocked = (reason: string) => this.setBlocked(true, reason);
@@ -407,6 +408,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     // A blocked that came in the same read as open-ok was emitted before these listeners existed.
     if (conn.isBlocked) this.setBlocked(true, conn.blockedBecause ?? '');
     let skipped: Set<object> | undefined;
+    let established = false;
     try {
       skipped = await this.topology.replay(conn, (error, entity) => this.emit('recoveryError', error, entity));
     } catch {
@@ -417,6 +419,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     if (skipped !== undefined && skipped.size > 0) void this.retrySkipped(session, skipped);
     if (this.state === 'closed') void conn.close({ timeout: this.closeTimeLeft() });
     else if (conn.isOpen) {
+      established = true;
       this.current = session;
       const waiters = [...this.sessionWaiters];
       this.sessionWaiters.clear();
@@ -432,10 +435,11 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     if (this.connection === conn) this.connection = undefined;
     if (this.current === session) this.current = undefined;
     if (this.blocked) this.setBlocked(false, '');
-    if (this.state === 'closed') return;
+    if (this.state === 'closed') return established;
     const reason = error ?? new ConnectionError('the connection closed unexpectedly');
     for (const part of [...this.parts]) part.detach(reason);
     this.emit('disconnect', reason);
+    return established;
   }
 
   private async retrySkipped(session: LiveSession, skipped: Set<object>): Promise<void> {
