@@ -22,6 +22,7 @@ export type {
   QueueDeclareResult,
   ReturnedMessage,
 } from './channel/channel.js';
+export type { ExchangeArgumentOptions, QueueArgumentOptions } from './channel/declare-options.js';
 export { Consumer } from './channel/consumer.js';
 export type { ConsumerEvents, MessageHandler } from './channel/consumer.js';
 export { Message } from './channel/message.js';

@@ -35,10 +35,16 @@ import { type CallReply, CallQueue, type PendingCall } from './call-queue.js';
 import { ConfirmTracker, type PendingConfirm } from './confirms.js';
 import { type AssembledContent, ContentAssembler } from './content-assembler.js';
 import { Consumer, type MessageHandler } from './consumer.js';
+import {
+  type ExchangeArgumentOptions,
+  exchangeArguments,
+  type QueueArgumentOptions,
+  queueArguments,
+} from './declare-options.js';
 import { Message } from './message.js';
 
-/** Options of `exchangeDeclare`. */
-export interface ExchangeDeclareOptions {
+/** Options of `exchangeDeclare` (friendly argument options: see `declare-options.ts`). */
+export interface ExchangeDeclareOptions extends ExchangeArgumentOptions {
   durable?: boolean;
   autoDelete?: boolean;
   internal?: boolean;
@@ -47,8 +53,8 @@ export interface ExchangeDeclareOptions {
   arguments?: FieldTable;
 }
 
-/** Options of `queueDeclare`. */
-export interface QueueDeclareOptions {
+/** Options of `queueDeclare` (`messageTtl`, `queueType`, ...: see `declare-options.ts`). */
+export interface QueueDeclareOptions extends QueueArgumentOptions {
   durable?: boolean;
   exclusive?: boolean;
   autoDelete?: boolean;
@@ -225,6 +231,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
     requireName(exchange, 'exchange name');
     requireName(type, 'exchange type');
+    const args = exchangeArguments(options);
     await this.call('exchange.declare', {
       exchange,
       type,
@@ -232,7 +239,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
       durable: options.durable ?? false,
       autoDelete: options.autoDelete ?? false,
       internal: options.internal ?? false,
-      arguments: options.arguments ?? {},
+      arguments: args,
     });
   }
 
@@ -261,16 +268,17 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   /** Declares a queue (queue.declare). An empty name asks the broker to make one up. */
   async queueDeclare(queue = '', options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
     requireName(queue, 'queue name');
+    const args = queueArguments(options);
     const reply = await this.call('queue.declare', {
       queue,
       passive: options.passive ?? false,
       durable: options.durable ?? false,
       exclusive: options.exclusive ?? false,
       autoDelete: options.autoDelete ?? false,
-      arguments: options.arguments ?? {},
+      arguments: args,
     });
-    const args = (reply as Extract<AMQPMethod, { name: 'queue.declare-ok' }>).args;
-    return { queue: args.queue, messageCount: args.messageCount, consumerCount: args.consumerCount };
+    const ok = (reply as Extract<AMQPMethod, { name: 'queue.declare-ok' }>).args;
+    return { queue: ok.queue, messageCount: ok.messageCount, consumerCount: ok.consumerCount };
   }
 
   /** Binds a queue to an exchange (queue.bind). */

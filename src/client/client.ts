@@ -5,6 +5,7 @@
  * @module
  */
 import type { ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '../channel/channel.js';
+import { exchangeArguments, queueArguments } from '../channel/declare-options.js';
 import type { Message } from '../channel/message.js';
 import type { FieldTable } from '../protocol/primitives.js';
 import { ClientCore, type ClientOptions } from './client-core.js';
@@ -66,6 +67,7 @@ export class Client extends ClientCore {
    */
   async declareExchange(name: string, type: string, options: ExchangeDeclareOptions & WaitOptions = {}): Promise<void> {
     const { signal, ...declare } = options;
+    exchangeArguments(declare); // refuses a bad option now, not after waiting for a connection
     await this.topologyOp(signal, (ch) => ch.exchangeDeclare(name, type, declare));
     this.topology.recordExchange(name, type, declare);
   }
@@ -97,6 +99,7 @@ export class Client extends ClientCore {
    */
   async declareQueue(name = '', options: QueueDeclareOptions & WaitOptions = {}): Promise<QueueDeclareResult> {
     const { signal, ...declare } = options;
+    queueArguments(declare); // refuses a bad option now, not after waiting for a connection
     const declared = this.topology.resolveQueue(name);
     const result = await this.topologyOp(signal, (ch) => ch.queueDeclare(declared, declare));
     this.topology.recordQueue(name, result.queue, declare);
