@@ -35,7 +35,42 @@ import {
   retryProperties,
   retryQueueOptions,
 } from './retry.js';
+import { StreamCursor, streamOffsetOf } from './stream-cursor.js';
 import { asAMQPError } from './topology.js';
+
+/** The consumer arguments of a subscription: `arguments` with `priority` and `streamOffset` added. */
+function consumeArguments(options: SubscribeOptions): FieldTable {
+  const args: FieldTable = { ...(options.arguments ?? {}) };
+  if (options.priority !== undefined) {
+    const { priority } = options;
+    if (!Number.isInteger(priority) || priority < -2147483648 || priority > 2147483647) {
+      throw new InvalidArgumentError(`priority must be a whole number (a 32-bit integer), got ${String(priority)}`);
+    }
+    if (args['x-priority'] !== undefined && args['x-priority'] !== priority) {
+      throw new InvalidArgumentError("priority contradicts arguments['x-priority']; give one of them");
+    }
+    args['x-priority'] = priority;
+  }
+  if (options.streamOffset !== undefined) {
+    const offset = options.streamOffset;
+    const valid =
+      offset === 'first' ||
+      offset === 'last' ||
+      offset === 'next' ||
+      (typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0) ||
+      (offset instanceof Date && !Number.isNaN(offset.getTime()));
+    if (!valid) {
+      throw new InvalidArgumentError(
+        `streamOffset must be 'first', 'last', 'next', an offset ≥ 0 or a Date, got ${String(offset)}`,
+      );
+    }
+    if (args['x-stream-offset'] !== undefined) {
+      throw new InvalidArgumentError("give streamOffset or arguments['x-stream-offset'], not both");
+    }
+    args['x-stream-offset'] = offset;
+  }
+  return args;
+}
 
 /**
  * Options of `client.consume()`.
@@ -78,6 +113,25 @@ export interface SubscribeOptions {
   retry?: RetryOptions | false;
   /** Ask to be the queue's only consumer. */
   exclusive?: boolean;
+  /**
+   * The broker considers each message handled as soon as it sends it (at-most-once): no acks, no
+   * prefetch limit (the broker sends as fast as the connection takes), a failed handler's message
+   * is gone unless `retry` copies it, and messages buffered when the subscription stops or its
+   * connection drops are lost. Default `false`. Not for streams (they need acks).
+   */
+  noAck?: boolean;
+  /**
+   * Consumer priority (`x-priority`): while consumers of higher priority can take messages, those of
+   * lower priority get none. Default: the broker's (0).
+   */
+  priority?: number;
+  /**
+   * For a stream queue: where to start reading (`x-stream-offset`): `'first'`, `'last'`, `'next'`,
+   * an offset, or a `Date`. After a reconnect the subscription resumes from the first offset it had
+   * not finished handling, and skips redeliveries of offsets it has handled (see `stream-cursor.ts`).
+   * Also enabled by an `x-stream-offset` entry in `arguments`.
+   */
+  streamOffset?: 'first' | 'last' | 'next' | number | Date;
   /** Consumer arguments, e.g. `{ 'x-priority': 10 }`. */
   arguments?: FieldTable;
   /**
@@ -99,6 +153,14 @@ export interface SubscribeOptions {
 export interface SubscriptionEvents {
   /** Subscribed (again) on a new channel. */
   subscribe: [info: { queue: string; consumerTag: string }];
+  /**
+   * The first delivery reached this consumer on its current channel (emitted before its handler
+   * runs). On a single-active-consumer queue this is the sign that this consumer has become the
+   * active one: RabbitMQ tells a 0-9-1 consumer nothing else (consume-ok comes for waiting consumers
+   * too). Emitted again after each re-subscribe; a consumer that is active on an empty queue learns
+   * it only when a message comes.
+   */
+  active: [info: { queue: string; consumerTag: string }];
   /** The broker cancelled the consumer (queue deleted). */
   cancel: [error: ConsumerCancelled];
   /** A handler threw or rejected; its message is retried (see `retry`) or nacked. */
@@ -151,6 +213,8 @@ class Lease {
   bufHead = 0;
   /** The next handler waits for the flush of acks that were pending when it was due to start. */
   flushAwaited = false;
+  /** A delivery has come on this channel ('active' was emitted). */
+  delivering = false;
   readonly isCurrent = (): boolean => this.alive;
   constructor(channel: Channel) {
     this.channel = channel;
@@ -178,7 +242,11 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   private readonly host: ClientHost;
   private readonly handler: InternalHandler;
   private readonly concurrency: number;
-  private readonly prefetch: number;
+  private prefetch: number;
+  private readonly noAck: boolean;
+  private readonly consumeArguments: FieldTable;
+  private readonly stream: StreamCursor | undefined;
+  private prefetchChange: Promise<void> = Promise.resolve();
   private readonly requeueOnError: boolean;
   private readonly retry: RetryPolicy | undefined;
   /** Retry queues declared by this subscription (the client replays them after a reconnect). */
@@ -218,6 +286,13 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     this.handler = handler;
     this.concurrency = concurrency;
     this.prefetch = prefetch;
+    this.noAck = options.noAck ?? false;
+    this.consumeArguments = consumeArguments(options);
+    const offset = this.consumeArguments['x-stream-offset'];
+    this.stream = offset === undefined ? undefined : new StreamCursor(offset);
+    if (this.stream !== undefined && this.noAck) {
+      throw new InvalidArgumentError('a stream consumer needs acks: noAck cannot be used with streamOffset');
+    }
     this.requeueOnError = options.requeueOnError ?? true;
     const retry = retryPolicy(options.retry);
     this.retry = this.requeueOnError && options.retryVia !== undefined ? retry : undefined;
@@ -253,6 +328,74 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   /** Handlers running now. */
   get runningCount(): number {
     return this.running;
+  }
+
+  /** The prefetch (basic.qos) this subscription asks for; see `setPrefetch`. */
+  get prefetchCount(): number {
+    return this.prefetch;
+  }
+
+  /** Deliveries waiting for a handler slot. */
+  get bufferedCount(): number {
+    const lease = this.lease;
+    return lease?.alive ? lease.buffer.length - lease.bufHead : 0;
+  }
+
+  /**
+   * Changes the prefetch at runtime, and remembers it for the channels of later connections.
+   * Resolves once the broker applies it. RabbitMQ applies a consumer prefetch only to consumers
+   * started after basic.qos, so on the live channel this starts a new consumer with the new
+   * prefetch, then cancels the old one; messages in hand stay in hand and are acked as usual. On a
+   * single-active-consumer queue that hands the active role to the next consumer in line: give such
+   * a subscription its prefetch when it subscribes instead.
+   *
+   * @example
+   * ```ts
+   * await sub.setPrefetch(100); // the backlog is large: let the broker send more ahead
+   * ```
+   * @throws `InvalidArgumentError` unless `prefetch` is a whole number from 1 to 65535.
+   */
+  setPrefetch(prefetch: number): Promise<void> {
+    if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65535) {
+      return Promise.reject(
+        new InvalidArgumentError(`prefetch must be a whole number from 1 to 65535, got ${prefetch}`),
+      );
+    }
+    this.prefetch = prefetch;
+    const change = this.prefetchChange.then(() => this.applyPrefetch());
+    this.prefetchChange = change.catch(() => {});
+    return change;
+  }
+
+  private async applyPrefetch(): Promise<void> {
+    const lease = this.lease;
+    const old = lease?.consumer;
+    // Not subscribed now: the next subscribe applies it.
+    if (lease === undefined || old === undefined || !lease.alive || !old.isActive || this.state !== 'active') return;
+    const prefetch = this.prefetch;
+    try {
+      await lease.channel.basicQos(prefetch);
+      const consumer = await this.startConsumer(lease);
+      lease.consumer = consumer;
+      if (old.isActive) await old.cancel();
+    } catch (err) {
+      // The channel died meanwhile: the next subscribe uses the new prefetch.
+      if (lease.alive) throw asAMQPError(err);
+    }
+  }
+
+  private async startConsumer(lease: Lease): Promise<Consumer> {
+    const args = this.stream === undefined ? this.consumeArguments : { ...this.consumeArguments };
+    if (this.stream !== undefined) args['x-stream-offset'] = this.stream.startOffset();
+    const consumer = await lease.channel.basicConsume(
+      this.host.resolveQueue(this.queue),
+      { exclusive: this.options.exclusive ?? false, noAck: this.noAck, arguments: args },
+      (msg) => this.onDelivery(lease, msg),
+    );
+    consumer.on('cancel', ({ serverCancelled }) => {
+      if (serverCancelled && (lease.consumer === consumer || lease.consumer === undefined)) this.onServerCancel(lease);
+    });
+    return consumer;
   }
 
   /**
@@ -334,9 +477,10 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     lease.buffer = [];
     lease.bufHead = 0;
     for (let i = from; i < buffer.length; i++) {
-      buffer[i]!.nack({ requeue: true });
-      this.requeued++;
+      if (buffer[i]!.nack({ requeue: true })) this.requeued++;
     }
+    // A stream does not take messages back: they are delivered again from the resume point.
+    this.stream?.channelLost();
   }
 
   private idle(signal: AbortSignal | undefined): Promise<void> {
@@ -390,6 +534,20 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
 
   private onDelivery(lease: Lease, msg: Message): void {
     if (!lease.alive) return;
+    if (!lease.delivering) {
+      lease.delivering = true;
+      if (this.listenerCount('active') > 0 && lease.consumer !== undefined) {
+        this.emit('active', { queue: this.queue, consumerTag: lease.consumer.consumerTag });
+      }
+    }
+    if (this.stream !== undefined) {
+      const offset = streamOffsetOf(msg);
+      // Handled already (or being handled) before a reconnect or a consumer restart: skip it.
+      if (offset !== undefined && !this.stream.delivered(offset)) {
+        msg.ack();
+        return;
+      }
+    }
     // While stopping, deliveries (sent before the broker saw basic.cancel) only wait to be returned.
     if (
       this.state === 'active' &&
@@ -427,6 +585,10 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
 
   private run(lease: Lease, msg: Message): void {
     this.running++;
+    if (this.stream !== undefined) {
+      const offset = streamOffsetOf(msg);
+      if (offset !== undefined) this.stream.running(offset);
+    }
     let result: void | Promise<void>;
     try {
       // A CONSUMER span around the handler (when tracing is on), child of the producer's span.
@@ -450,6 +612,10 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
    * of a channel that has died is settled as a no-op: its generation no longer matches.
    */
   private handled(lease: Lease, msg: Message, error: unknown, failed: boolean): void {
+    if (this.stream !== undefined) {
+      const offset = streamOffsetOf(msg);
+      if (offset !== undefined) this.stream.handled(offset);
+    }
     if (!failed) msg.ack();
     else if (error === REQUEUE) {
       if (msg.nack({ requeue: true })) this.requeued++;
@@ -613,15 +779,8 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       if (seq !== this.seq || this.state !== 'active') throw new ClosedError('superseded');
       this.lease = lease;
       await channel.basicQos(this.prefetch);
-      const consumer = await channel.basicConsume(
-        this.host.resolveQueue(this.queue),
-        { exclusive: this.options.exclusive ?? false, arguments: this.options.arguments ?? {} },
-        (msg) => this.onDelivery(current, msg),
-      );
+      const consumer = await this.startConsumer(current);
       lease.consumer = consumer;
-      consumer.on('cancel', ({ serverCancelled }) => {
-        if (serverCancelled) this.onServerCancel(current);
-      });
       if (!consumer.isActive) throw new ClosedError('the consumer stopped while subscribing');
     } catch (err) {
       if (lease !== undefined) {
@@ -668,6 +827,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     // Deliveries not yet handled are requeued by the broker; their handlers must not run.
     lease.buffer = [];
     lease.bufHead = 0;
+    this.stream?.channelLost();
     if (this.lease === lease) this.lease = undefined;
     if (!wasSubscribed || this.state !== 'active') return;
     const session = this.session;
