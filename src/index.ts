@@ -62,6 +62,8 @@ export { Client, createClient } from './client/client.js';
 export type { BindOptions, WaitOptions } from './client/client.js';
 export { ClientCore } from './client/client-core.js';
 export type { ClientEvents, ClientOptions } from './client/client-core.js';
+export type { Logger } from './client/logger.js';
+export type { ClientHealth, ClientStats } from './client/stats.js';
 export { Subscription } from './client/consumer.js';
 export type { SubscribeOptions, SubscriptionEvents, SubscriptionHandler } from './client/consumer.js';
 export type { RetryOptions } from './client/retry.js';

@@ -26,6 +26,7 @@ import { hideFields } from '../redact.js';
 import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
 import { Subscription } from './consumer.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
+import type { Logger } from './logger.js';
 import type { Publisher } from './publisher.js';
 import type { RpcClient } from './rpc.js';
 import { asAMQPError, Topology, type TopologyEntity } from './topology.js';
@@ -59,6 +60,8 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'>
   retryRefused?: boolean;
   /** Milliseconds `close()` waits for in-flight publishes and running handlers. Default 10000. */
   closeTimeout?: number;
+  /** Where the client reports reconnects, refused replays and unheard errors; see `logger.ts`. Default: none. */
+  logger?: Logger;
 }
 
 /**
@@ -175,7 +178,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {
     super();
-    const { urls, shuffle, connectionAttempts, backoff, retryRefused, closeTimeout, ...connection } = options;
+    const { urls, shuffle, connectionAttempts, backoff, retryRefused, closeTimeout, logger, ...connection } = options;
     const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : [...urls];
     this.endpoints =
       list.length === 0
@@ -242,6 +245,11 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   /** True once `close()` was called or the client failed. */
   get isClosed(): boolean {
     return this.state !== 'open';
+  }
+
+  /** @internal The live publishers, subscriptions and RPC parts (for `stats()`). */
+  protected get liveParts(): ReadonlySet<Recoverable> {
+    return this.parts;
   }
 
   /** What the topology registry holds (for diagnostics). */

@@ -12,6 +12,7 @@ import type { FieldTable } from '../protocol/primitives.js';
 import { Waiter } from './backoff.js';
 import { REQUEUE, Subscription } from './consumer.js';
 import type { ClientHost } from './host.js';
+import type { Logger } from './logger.js';
 
 /**
  * Options of `client.consumer()`.
@@ -73,13 +74,14 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
   };
 
   /** @internal Use `client.consumer()`. */
-  constructor(host: ClientHost, queue: string, options: MessageIteratorOptions = {}) {
+  constructor(host: ClientHost, queue: string, options: MessageIteratorOptions = {}, logger?: Logger) {
     this.subscription = new Subscription(host, queue, (msg, isCurrent) => this.onMessage(msg, isCurrent), {
       concurrency: 1,
       prefetch: options.prefetch ?? 10,
       requeueOnError: true,
       ...(options.exclusive === undefined ? {} : { exclusive: options.exclusive }),
       ...(options.noAck === undefined ? {} : { noAck: options.noAck }),
+      ...(logger === undefined ? {} : { logger }),
       ...(options.priority === undefined ? {} : { priority: options.priority }),
       ...(options.streamOffset === undefined ? {} : { streamOffset: options.streamOffset }),
       ...(options.arguments === undefined ? {} : { arguments: options.arguments }),

@@ -35,8 +35,13 @@ import {
   retryProperties,
   retryQueueOptions,
 } from './retry.js';
+import { type Logger, log } from './logger.js';
 import { StreamCursor, streamOffsetOf } from './stream-cursor.js';
 import { asAMQPError } from './topology.js';
+
+function describeThrown(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
 
 /** The consumer arguments of a subscription: `arguments` with `priority` and `streamOffset` added. */
 function consumeArguments(options: SubscribeOptions): FieldTable {
@@ -201,6 +206,8 @@ export interface InternalSubscribeOptions extends SubscribeOptions {
   onStopping?: () => void;
   /** How failed messages reach their retry queue; without it, `retry` is off. */
   retryVia?: RetryTransport;
+  /** The client's `logger`: gets what no listener hears. */
+  logger?: Logger;
 }
 
 /** One channel of a subscription, on one connection. */
@@ -708,12 +715,29 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
 
   private reportRetryFailure(err: unknown): void {
     // While stopping, a publish refused because the client closes is no news: the message goes back.
-    if (this.state === 'active' && this.listenerCount('error') > 0) this.emit('error', asAMQPError(err));
+    if (this.state !== 'active') return;
+    const error = asAMQPError(err);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else {
+      log(
+        this.options.logger,
+        'warn',
+        `could not send a failed message of '${this.queue}' to its retry queue, requeueing it after the delay: ${error.message}`,
+        { queue: this.queue, err: error },
+      );
+    }
   }
 
   private reportHandlerError(error: unknown, msg: Message): void {
     if (this.listenerCount('handlerError') > 0) {
       this.emit('handlerError', error, msg);
+    } else if (this.options.logger !== undefined) {
+      log(
+        this.options.logger,
+        'error',
+        `the message handler of the subscription to '${this.queue}' threw; the message was nacked or retried: ${describeThrown(error)}`,
+        { queue: this.queue, err: error, messageId: msg.properties.messageId },
+      );
     } else if (!this.warned) {
       this.warned = true;
       reportUserCodeError(
@@ -809,6 +833,11 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     this.readyWaiters = [];
     for (const w of waiters) w.reject(error);
     if (this.listenerCount('error') > 0) this.emit('error', error);
+    else
+      log(this.options.logger, 'warn', `could not subscribe to '${this.queue}' (retrying): ${error.message}`, {
+        queue: this.queue,
+        err: error,
+      });
     this.retryLater(session);
   }
 
@@ -842,7 +871,9 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     if (this.state !== 'active' || this.lease !== lease) return;
     const error = new ConsumerCancelled(this.host.resolveQueue(this.queue));
     if (this.listenerCount('cancel') > 0) this.emit('cancel', error);
-    else if (!this.options.resubscribeOnCancel && this.options.onStopping === undefined) {
+    else if (this.options.logger !== undefined) {
+      log(this.options.logger, 'warn', error.message, { queue: this.queue });
+    } else if (!this.options.resubscribeOnCancel && this.options.onStopping === undefined) {
       process.emitWarning(`warren: ${error.message} (listen for 'cancel' on the subscription to handle this)`);
     }
     if (this.options.resubscribeOnCancel) {
