@@ -75,4 +75,6 @@ export type { RpcOptions } from './client/rpc.js';
 export type { RpcHandler, RpcReply, RpcServerOptions } from './client/rpc-server.js';
 export type { TopologyEntity } from './client/topology.js';
 export { configureTracing, tracePublish, traceProcess, tracingReady } from './tracing/index.js';
+export { configureMetrics } from './tracing/metrics.js';
+export type { MetricsOptions, OtelMeterProvider } from './tracing/metrics.js';
 export type { OpenTelemetryApi, PublishSpanInfo, ServerInfo, TracingOptions } from './tracing/index.js';

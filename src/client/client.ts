@@ -11,6 +11,7 @@ import type { FieldTable } from '../protocol/primitives.js';
 import { ClientCore, type ClientOptions } from './client-core.js';
 import type { Logger } from './logger.js';
 import { type ClientHealth, type ClientStats, describeError, healthOf, partStats, StatsCounters } from './stats.js';
+import { clientMetrics } from '../tracing/metrics.js';
 import { watchClient } from './watch.js';
 import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './consumer.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
@@ -64,7 +65,11 @@ export class Client extends ClientCore {
   constructor(options: ClientOptions) {
     super(options);
     this.logger = options.logger;
-    watchClient(this, this.counters, this.logger);
+    this.host.metrics = clientMetrics({
+      publishers: () => partStats(this.liveParts).publishers,
+      consumers: () => partStats(this.liveParts).consumers,
+    });
+    watchClient(this, this.counters, this.logger, this.host.metrics);
   }
 
   // ------------------------------------------------------------------ observability

@@ -35,6 +35,7 @@ import {
   retryProperties,
   retryQueueOptions,
 } from './retry.js';
+import type { ClientMetrics } from '../tracing/metrics.js';
 import { type Logger, log } from './logger.js';
 import { StreamCursor, streamOffsetOf } from './stream-cursor.js';
 import { asAMQPError } from './topology.js';
@@ -541,6 +542,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
 
   private onDelivery(lease: Lease, msg: Message): void {
     if (!lease.alive) return;
+    if (this.host.metrics !== undefined) this.host.metrics.delivered(this.queue);
     if (!lease.delivering) {
       lease.delivering = true;
       if (this.listenerCount('active') > 0 && lease.consumer !== undefined) {
@@ -591,6 +593,12 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   }
 
   private run(lease: Lease, msg: Message): void {
+    const metrics = this.host.metrics;
+    if (metrics === undefined) this.runWith(lease, msg, this.handler);
+    else this.runMeasured(lease, msg, metrics);
+  }
+
+  private runWith(lease: Lease, msg: Message, handler: InternalHandler): void {
     this.running++;
     if (this.stream !== undefined) {
       const offset = streamOffsetOf(msg);
@@ -599,7 +607,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     let result: void | Promise<void>;
     try {
       // A CONSUMER span around the handler (when tracing is on), child of the producer's span.
-      result = traceProcess(msg, this.queue, () => this.handler(msg, lease.isCurrent));
+      result = traceProcess(msg, this.queue, () => handler(msg, lease.isCurrent));
     } catch (err) {
       this.handled(lease, msg, err, true);
       return;
@@ -612,6 +620,35 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     } else {
       this.handled(lease, msg, undefined, false);
     }
+  }
+
+  /** `run` with the handler's time and outcome recorded (only with a meter provider). */
+  private runMeasured(lease: Lease, msg: Message, metrics: ClientMetrics): void {
+    const started = performance.now();
+    const done = (failed: boolean, error: unknown): void =>
+      metrics.processed(this.queue, (performance.now() - started) / 1000, failed, error);
+    const handler = this.handler;
+    const measured: InternalHandler = (m, isCurrent) => {
+      let result: void | Promise<void>;
+      try {
+        result = handler(m, isCurrent);
+      } catch (err) {
+        done(true, err);
+        throw err;
+      }
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+        return (result as Promise<void>).then(
+          () => done(false, undefined),
+          (err: unknown) => {
+            done(true, err);
+            throw err;
+          },
+        );
+      }
+      done(false, undefined);
+      return result;
+    };
+    this.runWith(lease, msg, measured);
   }
 
   /**

@@ -229,7 +229,9 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortError('publish aborted', { cause: signal.reason }));
     // One span per publish, across resends; its trace context goes in the headers of every send.
-    const span = startPublishSpan({ exchange, routingKey, body: bytes, properties });
+    const traced = startPublishSpan({ exchange, routingKey, body: bytes, properties });
+    const metrics = this.host.metrics;
+    const span = metrics === undefined ? traced : metrics.publish(traced, exchange, properties ?? {}, this.confirm);
     return new Promise<void>((resolve, reject) => {
       const e: Entry = {
         exchange,

@@ -4,14 +4,21 @@
  *
  * @module
  */
+import type { ClientMetrics } from '../tracing/metrics.js';
 import type { ClientCore } from './client-core.js';
 import { type Logger, log } from './logger.js';
 import type { StatsCounters } from './stats.js';
 
 /** @internal */
-export function watchClient(client: ClientCore, counters: StatsCounters, logger: Logger | undefined): void {
+export function watchClient(
+  client: ClientCore,
+  counters: StatsCounters,
+  logger: Logger | undefined,
+  metrics: ClientMetrics | undefined,
+): void {
   client.on('connect', ({ url, generation }) => {
     counters.connected(url);
+    if (generation > 1) metrics?.reconnected();
     log(logger, generation > 1 ? 'info' : 'debug', `connected to ${url} (connection ${generation})`, {
       url,
       generation,
@@ -25,6 +32,7 @@ export function watchClient(client: ClientCore, counters: StatsCounters, logger:
     counters.lost(error, true);
     log(logger, 'warn', `could not connect to ${url}: ${error.message}`, { url, err: error });
   });
+  if (metrics !== undefined) client.on('close', () => metrics.close());
   if (logger === undefined) return;
   client.on('recoveryError', (error, entity) => {
     log(
