@@ -128,7 +128,7 @@ export interface SubscribeOptions {
   noAck?: boolean;
   /**
    * Consumer priority (`x-priority`): while consumers of higher priority can take messages, those of
-   * lower priority get none. Default: the broker's (0).
+   * lower priority get none. Default: the broker's (0). Streams refuse it (406).
    */
   priority?: number;
   /**
