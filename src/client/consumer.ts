@@ -839,9 +839,12 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       channel.on('close', (err) => this.onChannelClose(current, err));
       if (seq !== this.seq || this.state !== 'active') throw new ClosedError('superseded');
       this.lease = lease;
-      await channel.basicQos(this.prefetch);
+      const prefetch = this.prefetch;
+      await channel.basicQos(prefetch);
       const consumer = await this.startConsumer(current);
       lease.consumer = consumer;
+      // setPrefetch() was called while subscribing: apply it to this consumer too.
+      if (this.prefetch !== prefetch) void this.setPrefetch(this.prefetch).catch(() => {});
       if (!consumer.isActive) throw new ClosedError('the consumer stopped while subscribing');
     } catch (err) {
       if (lease !== undefined) {
