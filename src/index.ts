@@ -23,6 +23,7 @@ export type {
   QueueDeclareResult,
   ReturnedMessage,
 } from './channel/channel.js';
+export type { ExchangeArgumentOptions, QueueArgumentOptions } from './channel/declare-options.js';
 export { Consumer } from './channel/consumer.js';
 export type { ConsumerEvents, MessageHandler } from './channel/consumer.js';
 export { Message } from './channel/message.js';
@@ -66,6 +67,8 @@ export { Client, createClient } from './client/client.js';
 export type { BindOptions, WaitOptions } from './client/client.js';
 export { ClientCore } from './client/client-core.js';
 export type { ClientEvents, ClientOptions } from './client/client-core.js';
+export type { Logger } from './client/logger.js';
+export type { ClientHealth, ClientStats } from './client/stats.js';
 export { Subscription } from './client/consumer.js';
 export type { SubscribeOptions, SubscriptionEvents, SubscriptionHandler } from './client/consumer.js';
 export type { RetryOptions } from './client/retry.js';
@@ -77,4 +80,6 @@ export type { RpcOptions } from './client/rpc.js';
 export type { RpcHandler, RpcReply, RpcServerOptions } from './client/rpc-server.js';
 export type { TopologyEntity } from './client/topology.js';
 export { configureTracing, tracePublish, traceProcess, tracingReady } from './tracing/index.js';
+export { configureMetrics } from './tracing/metrics.js';
+export type { MetricsOptions, OtelMeterProvider } from './tracing/metrics.js';
 export type { OpenTelemetryApi, PublishSpanInfo, ServerInfo, TracingOptions } from './tracing/index.js';

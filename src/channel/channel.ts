@@ -37,6 +37,12 @@ import { type CallReply, CallQueue, type PendingCall } from './call-queue.js';
 import { ConfirmTracker, type PendingConfirm } from './confirms.js';
 import { type AssembledContent, ContentAssembler } from './content-assembler.js';
 import { Consumer, type MessageHandler } from './consumer.js';
+import {
+  type ExchangeArgumentOptions,
+  exchangeArguments,
+  type QueueArgumentOptions,
+  queueArguments,
+} from './declare-options.js';
 import { Message } from './message.js';
 
 /**
@@ -67,8 +73,8 @@ export interface CallOptions {
   timeout?: number;
 }
 
-/** Options of `exchangeDeclare`. */
-export interface ExchangeDeclareOptions extends CallOptions {
+/** Options of `exchangeDeclare` (friendly argument options: see `declare-options.ts`). */
+export interface ExchangeDeclareOptions extends CallOptions, ExchangeArgumentOptions {
   durable?: boolean;
   autoDelete?: boolean;
   internal?: boolean;
@@ -77,8 +83,8 @@ export interface ExchangeDeclareOptions extends CallOptions {
   arguments?: FieldTable;
 }
 
-/** Options of `queueDeclare`. */
-export interface QueueDeclareOptions extends CallOptions {
+/** Options of `queueDeclare` (`messageTtl`, `queueType`, ...: see `declare-options.ts`). */
+export interface QueueDeclareOptions extends CallOptions, QueueArgumentOptions {
   durable?: boolean;
   exclusive?: boolean;
   autoDelete?: boolean;
@@ -371,6 +377,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
     requireName(exchange, 'exchange name');
     requireName(type, 'exchange type');
+    const args = exchangeArguments(options);
     await this.call(
       'exchange.declare',
       {
@@ -380,7 +387,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
         durable: options.durable ?? false,
         autoDelete: options.autoDelete ?? false,
         internal: options.internal ?? false,
-        arguments: options.arguments ?? {},
+        arguments: args,
       },
       options,
     );
@@ -423,6 +430,7 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   /** Declares a queue (queue.declare). An empty name asks the broker to make one up. */
   async queueDeclare(queue = '', options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
     requireName(queue, 'queue name');
+    const args = queueArguments(options);
     const reply = await this.call(
       'queue.declare',
       {
@@ -431,12 +439,12 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
         durable: options.durable ?? false,
         exclusive: options.exclusive ?? false,
         autoDelete: options.autoDelete ?? false,
-        arguments: options.arguments ?? {},
+        arguments: args,
       },
       options,
     );
-    const args = (reply as Extract<AMQPMethod, { name: 'queue.declare-ok' }>).args;
-    return { queue: args.queue, messageCount: args.messageCount, consumerCount: args.consumerCount };
+    const ok = (reply as Extract<AMQPMethod, { name: 'queue.declare-ok' }>).args;
+    return { queue: ok.queue, messageCount: ok.messageCount, consumerCount: ok.consumerCount };
   }
 
   /** Binds a queue to an exchange (queue.bind). */

@@ -30,6 +30,7 @@ import { hideFields } from '../redact.js';
 import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
 import { Subscription } from './consumer.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
+import type { Logger } from './logger.js';
 import type { Publisher } from './publisher.js';
 import type { RpcClient } from './rpc.js';
 import { asAMQPError, Topology, type TopologyEntity } from './topology.js';
@@ -84,6 +85,8 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'>
    * deploy or a health check still waits. 0 waits forever.
    */
   operationTimeout?: number;
+  /** Where the client reports reconnects, refused replays and unheard errors; see `logger.ts`. Default: none. */
+  logger?: Logger;
 }
 
 /**
@@ -207,8 +210,18 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {
     super();
-    const { urls, shuffle, connectionAttempts, maxAttempts, retryDelay, backoff, retryRefused, closeTimeout, ...rest } =
-      options;
+    const {
+      urls,
+      shuffle,
+      connectionAttempts,
+      maxAttempts,
+      retryDelay,
+      backoff,
+      retryRefused,
+      closeTimeout,
+      logger,
+      ...rest
+    } = options;
     const connection = { ...rest, operationTimeout: rest.operationTimeout ?? DEFAULT_OPERATION_TIMEOUT };
     const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : [...urls];
     this.endpoints =
@@ -305,6 +318,11 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   /** True once `close()` was called or the client failed. */
   get isClosed(): boolean {
     return this.state !== 'open';
+  }
+
+  /** @internal The live publishers, subscriptions and RPC parts (for `stats()`). */
+  protected get liveParts(): ReadonlySet<Recoverable> {
+    return this.parts;
   }
 
   /** What the topology registry holds (for diagnostics). */

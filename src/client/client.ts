@@ -5,10 +5,15 @@
  * @module
  */
 import type { ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '../channel/channel.js';
+import { exchangeArguments, queueArguments } from '../channel/declare-options.js';
 import type { Message } from '../channel/message.js';
 import type { FieldTable } from '../protocol/primitives.js';
 import { disposable } from '../dispose.js';
 import { ClientCore, type ClientOptions } from './client-core.js';
+import type { Logger } from './logger.js';
+import { type ClientHealth, type ClientStats, describeError, healthOf, partStats, StatsCounters } from './stats.js';
+import { clientMetrics } from '../tracing/metrics.js';
+import { watchClient } from './watch.js';
 import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './consumer.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
@@ -61,6 +66,81 @@ export interface BindOptions extends WaitOptions {
  */
 export class Client extends ClientCore {
   private retryTransport: RetryTransport | undefined;
+  private readonly logger: Logger | undefined;
+  private readonly counters = new StatsCounters();
+
+  /** @internal Use `createClient()`. */
+  constructor(options: ClientOptions) {
+    super(options);
+    this.logger = options.logger;
+    this.host.metrics = clientMetrics({
+      publishers: () => partStats(this.liveParts).publishers,
+      consumers: () => partStats(this.liveParts).consumers,
+    });
+    watchClient(this, this.counters, this.logger, this.host.metrics);
+  }
+
+  // ------------------------------------------------------------------ observability
+
+  /**
+   * A plain snapshot of the client (JSON-serialisable): state, the node connected to and since
+   * when, reconnects, the last error, publishes pending and in flight, each subscription with its
+   * prefetch. Costs nothing until called.
+   *
+   * @example
+   * ```ts
+   * const { state, connection, reconnects, publishers, consumers } = client.stats();
+   * ```
+   */
+  stats(): ClientStats {
+    const session = this.host.session;
+    const connection = session?.connection;
+    const props = connection?.serverProperties ?? {};
+    const text = (v: unknown): string | undefined =>
+      typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString() : undefined;
+    return {
+      state: this.stateName(),
+      connection:
+        connection === undefined || session === undefined
+          ? undefined
+          : {
+              url: this.counters.url ?? '',
+              ...connection.endpoint,
+              cluster: text(props.cluster_name),
+              version: text(props.version),
+              since: new Date(this.counters.since ?? Date.now()).toISOString(),
+              generation: session.generation,
+            },
+      reconnects: this.counters.reconnects,
+      connectFailures: this.counters.connectFailures,
+      lastError: this.failure === undefined ? this.counters.lastError : describeError(this.failure),
+      blocked: this.isBlocked,
+      ...partStats(this.liveParts),
+    };
+  }
+
+  /**
+   * For a readiness probe: `ok` while connected, not blocked, and every subscription subscribed;
+   * `reasons` lists what is wrong otherwise.
+   *
+   * @example
+   * ```ts
+   * http.createServer((req, res) => {
+   *   const health = client.health();
+   *   res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health));
+   * }).listen(8080);
+   * ```
+   */
+  health(): ClientHealth {
+    return healthOf(this.stats());
+  }
+
+  private stateName(): ClientStats['state'] {
+    if (this.state === 'closed') return this.failure === undefined ? 'closed' : 'failed';
+    if (this.state === 'closing') return 'closing';
+    if (this.isConnected) return 'connected';
+    return this.counters.connects === 0 ? 'connecting' : 'reconnecting';
+  }
 
   // ------------------------------------------------------------------ topology
 
@@ -74,6 +154,7 @@ export class Client extends ClientCore {
    */
   async declareExchange(name: string, type: string, options: ExchangeDeclareOptions & WaitOptions = {}): Promise<void> {
     const { signal, timeout, ...declare } = options;
+    exchangeArguments(declare); // refuses a bad option now, not after waiting for a connection
     await this.topologyOp({ signal, timeout }, 'declareExchange', (ch, call) =>
       ch.exchangeDeclare(name, type, { ...declare, ...call }),
     );
@@ -109,6 +190,7 @@ export class Client extends ClientCore {
    */
   async declareQueue(name = '', options: QueueDeclareOptions & WaitOptions = {}): Promise<QueueDeclareResult> {
     const { signal, timeout, ...declare } = options;
+    queueArguments(declare); // refuses a bad option now, not after waiting for a connection
     const declared = this.topology.resolveQueue(name);
     const result = await this.topologyOp({ signal, timeout }, 'declareQueue', (ch, call) =>
       ch.queueDeclare(declared, { ...declare, ...call }),
@@ -251,7 +333,11 @@ export class Client extends ClientCore {
    */
   consume(queue: string, handler: SubscriptionHandler, options: SubscribeOptions = {}): Subscription {
     this.assertOpen();
-    return new Subscription(this.host, queue, handler, { ...options, retryVia: this.retryVia() });
+    return new Subscription(this.host, queue, handler, {
+      ...options,
+      retryVia: this.retryVia(),
+      ...(this.logger === undefined ? {} : { logger: this.logger }),
+    });
   }
 
   /** Retry queues are declared (and recorded) like the application's; copies go out confirmed and mandatory. */
@@ -284,7 +370,7 @@ export class Client extends ClientCore {
    */
   consumer(queue: string, options: MessageIteratorOptions = {}): MessageIterator {
     this.assertOpen();
-    return new MessageIterator(this.host, queue, options);
+    return new MessageIterator(this.host, queue, options, this.logger);
   }
 
   /**

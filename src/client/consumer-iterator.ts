@@ -12,6 +12,7 @@ import type { FieldTable } from '../protocol/primitives.js';
 import { Waiter } from './backoff.js';
 import { REQUEUE, Subscription } from './consumer.js';
 import type { ClientHost } from './host.js';
+import type { Logger } from './logger.js';
 
 /**
  * Options of `client.consumer()`.
@@ -25,6 +26,12 @@ export interface MessageIteratorOptions {
   /** Messages the broker may send ahead (basic.qos). Default 10. */
   prefetch?: number;
   exclusive?: boolean;
+  /** See `SubscribeOptions.noAck`: at-most-once, nothing is acked and nothing goes back. */
+  noAck?: boolean;
+  /** See `SubscribeOptions.priority` (`x-priority`). */
+  priority?: number;
+  /** See `SubscribeOptions.streamOffset`: a stream read that resumes after the last message handled. */
+  streamOffset?: 'first' | 'last' | 'next' | number | Date;
   arguments?: FieldTable;
   /** See `SubscribeOptions.resubscribeOnCancel`. Without it, a broker cancel ends the loop with `ConsumerCancelled`. */
   resubscribeOnCancel?: boolean;
@@ -67,12 +74,16 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
   };
 
   /** @internal Use `client.consumer()`. */
-  constructor(host: ClientHost, queue: string, options: MessageIteratorOptions = {}) {
+  constructor(host: ClientHost, queue: string, options: MessageIteratorOptions = {}, logger?: Logger) {
     this.subscription = new Subscription(host, queue, (msg, isCurrent) => this.onMessage(msg, isCurrent), {
       concurrency: 1,
       prefetch: options.prefetch ?? 10,
       requeueOnError: true,
       ...(options.exclusive === undefined ? {} : { exclusive: options.exclusive }),
+      ...(options.noAck === undefined ? {} : { noAck: options.noAck }),
+      ...(logger === undefined ? {} : { logger }),
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(options.streamOffset === undefined ? {} : { streamOffset: options.streamOffset }),
       ...(options.arguments === undefined ? {} : { arguments: options.arguments }),
       ...(options.resubscribeOnCancel === undefined ? {} : { resubscribeOnCancel: options.resubscribeOnCancel }),
       // Closing or cancelling: the untaken message goes back; the one in hand waits for its loop body.

@@ -35,7 +35,48 @@ import {
   retryProperties,
   retryQueueOptions,
 } from './retry.js';
+import type { ClientMetrics } from '../tracing/metrics.js';
+import { type Logger, log } from './logger.js';
+import { StreamCursor, streamOffsetOf } from './stream-cursor.js';
 import { asAMQPError } from './topology.js';
+
+function describeThrown(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** The consumer arguments of a subscription: `arguments` with `priority` and `streamOffset` added. */
+function consumeArguments(options: SubscribeOptions): FieldTable {
+  const args: FieldTable = { ...(options.arguments ?? {}) };
+  if (options.priority !== undefined) {
+    const { priority } = options;
+    if (!Number.isInteger(priority) || priority < -2147483648 || priority > 2147483647) {
+      throw new InvalidArgumentError(`priority must be a whole number (a 32-bit integer), got ${String(priority)}`);
+    }
+    if (args['x-priority'] !== undefined && args['x-priority'] !== priority) {
+      throw new InvalidArgumentError("priority contradicts arguments['x-priority']; give one of them");
+    }
+    args['x-priority'] = priority;
+  }
+  if (options.streamOffset !== undefined) {
+    const offset = options.streamOffset;
+    const valid =
+      offset === 'first' ||
+      offset === 'last' ||
+      offset === 'next' ||
+      (typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0) ||
+      (offset instanceof Date && !Number.isNaN(offset.getTime()));
+    if (!valid) {
+      throw new InvalidArgumentError(
+        `streamOffset must be 'first', 'last', 'next', an offset ≥ 0 or a Date, got ${String(offset)}`,
+      );
+    }
+    if (args['x-stream-offset'] !== undefined) {
+      throw new InvalidArgumentError("give streamOffset or arguments['x-stream-offset'], not both");
+    }
+    args['x-stream-offset'] = offset;
+  }
+  return args;
+}
 
 /**
  * Options of `client.consume()`.
@@ -78,6 +119,25 @@ export interface SubscribeOptions {
   retry?: RetryOptions | false;
   /** Ask to be the queue's only consumer. */
   exclusive?: boolean;
+  /**
+   * The broker considers each message handled as soon as it sends it (at-most-once): no acks, no
+   * prefetch limit (the broker sends as fast as the connection takes), a failed handler's message
+   * is gone unless `retry` copies it, and messages buffered when the subscription stops or its
+   * connection drops are lost. Default `false`. Not for streams (they need acks).
+   */
+  noAck?: boolean;
+  /**
+   * Consumer priority (`x-priority`): while consumers of higher priority can take messages, those of
+   * lower priority get none. Default: the broker's (0). Streams refuse it (406).
+   */
+  priority?: number;
+  /**
+   * For a stream queue: where to start reading (`x-stream-offset`): `'first'`, `'last'`, `'next'`,
+   * an offset, or a `Date`. After a reconnect the subscription resumes from the first offset it had
+   * not finished handling, and skips redeliveries of offsets it has handled (see `stream-cursor.ts`).
+   * Also enabled by an `x-stream-offset` entry in `arguments`.
+   */
+  streamOffset?: 'first' | 'last' | 'next' | number | Date;
   /** Consumer arguments, e.g. `{ 'x-priority': 10 }`. */
   arguments?: FieldTable;
   /**
@@ -99,6 +159,14 @@ export interface SubscribeOptions {
 export interface SubscriptionEvents {
   /** Subscribed (again) on a new channel. */
   subscribe: [info: { queue: string; consumerTag: string }];
+  /**
+   * The first delivery reached this consumer on its current channel (emitted before its handler
+   * runs). On a single-active-consumer queue this is the sign that this consumer has become the
+   * active one: RabbitMQ tells a 0-9-1 consumer nothing else (consume-ok comes for waiting consumers
+   * too). Emitted again after each re-subscribe; a consumer that is active on an empty queue learns
+   * it only when a message comes.
+   */
+  active: [info: { queue: string; consumerTag: string }];
   /** The broker cancelled the consumer (queue deleted). */
   cancel: [error: ConsumerCancelled];
   /**
@@ -143,6 +211,8 @@ export interface InternalSubscribeOptions extends SubscribeOptions {
   onStopping?: () => void;
   /** How failed messages reach their retry queue; without it, `retry` is off. */
   retryVia?: RetryTransport;
+  /** The client's `logger`: gets what no listener hears. */
+  logger?: Logger;
 }
 
 /** One channel of a subscription, on one connection. */
@@ -155,6 +225,8 @@ class Lease {
   bufHead = 0;
   /** The next handler waits for the flush of acks that were pending when it was due to start. */
   flushAwaited = false;
+  /** A delivery has come on this channel ('active' was emitted). */
+  delivering = false;
   readonly isCurrent = (): boolean => this.alive;
   constructor(channel: Channel) {
     this.channel = channel;
@@ -182,7 +254,11 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   private readonly host: ClientHost;
   private readonly handler: InternalHandler;
   private readonly concurrency: number;
-  private readonly prefetch: number;
+  private prefetch: number;
+  private readonly noAck: boolean;
+  private readonly consumeArguments: FieldTable;
+  private readonly stream: StreamCursor | undefined;
+  private prefetchChange: Promise<void> = Promise.resolve();
   private readonly requeueOnError: boolean;
   private readonly retry: RetryPolicy | undefined;
   /** Retry queues declared by this subscription (the client replays them after a reconnect). */
@@ -222,6 +298,13 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     this.handler = handler;
     this.concurrency = concurrency;
     this.prefetch = prefetch;
+    this.noAck = options.noAck ?? false;
+    this.consumeArguments = consumeArguments(options);
+    const offset = this.consumeArguments['x-stream-offset'];
+    this.stream = offset === undefined ? undefined : new StreamCursor(offset);
+    if (this.stream !== undefined && this.noAck) {
+      throw new InvalidArgumentError('a stream consumer needs acks: noAck cannot be used with streamOffset');
+    }
     this.requeueOnError = options.requeueOnError ?? true;
     const retry = retryPolicy(options.retry);
     this.retry = this.requeueOnError && options.retryVia !== undefined ? retry : undefined;
@@ -257,6 +340,74 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   /** Handlers running now. */
   get runningCount(): number {
     return this.running;
+  }
+
+  /** The prefetch (basic.qos) this subscription asks for; see `setPrefetch`. */
+  get prefetchCount(): number {
+    return this.prefetch;
+  }
+
+  /** Deliveries waiting for a handler slot. */
+  get bufferedCount(): number {
+    const lease = this.lease;
+    return lease?.alive ? lease.buffer.length - lease.bufHead : 0;
+  }
+
+  /**
+   * Changes the prefetch at runtime, and remembers it for the channels of later connections.
+   * Resolves once the broker applies it. RabbitMQ applies a consumer prefetch only to consumers
+   * started after basic.qos, so on the live channel this starts a new consumer with the new
+   * prefetch, then cancels the old one; messages in hand stay in hand and are acked as usual. On a
+   * single-active-consumer queue that hands the active role to the next consumer in line: give such
+   * a subscription its prefetch when it subscribes instead.
+   *
+   * @example
+   * ```ts
+   * await sub.setPrefetch(100); // the backlog is large: let the broker send more ahead
+   * ```
+   * @throws `InvalidArgumentError` unless `prefetch` is a whole number from 1 to 65535.
+   */
+  setPrefetch(prefetch: number): Promise<void> {
+    if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65535) {
+      return Promise.reject(
+        new InvalidArgumentError(`prefetch must be a whole number from 1 to 65535, got ${prefetch}`),
+      );
+    }
+    this.prefetch = prefetch;
+    const change = this.prefetchChange.then(() => this.applyPrefetch());
+    this.prefetchChange = change.catch(() => {});
+    return change;
+  }
+
+  private async applyPrefetch(): Promise<void> {
+    const lease = this.lease;
+    const old = lease?.consumer;
+    // Not subscribed now: the next subscribe applies it.
+    if (lease === undefined || old === undefined || !lease.alive || !old.isActive || this.state !== 'active') return;
+    const prefetch = this.prefetch;
+    try {
+      await lease.channel.basicQos(prefetch);
+      const consumer = await this.startConsumer(lease);
+      lease.consumer = consumer;
+      if (old.isActive) await old.cancel();
+    } catch (err) {
+      // The channel died meanwhile: the next subscribe uses the new prefetch.
+      if (lease.alive) throw asAMQPError(err);
+    }
+  }
+
+  private async startConsumer(lease: Lease): Promise<Consumer> {
+    const args = this.stream === undefined ? this.consumeArguments : { ...this.consumeArguments };
+    if (this.stream !== undefined) args['x-stream-offset'] = this.stream.startOffset();
+    const consumer = await lease.channel.basicConsume(
+      this.host.resolveQueue(this.queue),
+      { exclusive: this.options.exclusive ?? false, noAck: this.noAck, arguments: args },
+      (msg) => this.onDelivery(lease, msg),
+    );
+    consumer.on('cancel', ({ serverCancelled }) => {
+      if (serverCancelled && (lease.consumer === consumer || lease.consumer === undefined)) this.onServerCancel(lease);
+    });
+    return consumer;
   }
 
   /**
@@ -338,9 +489,10 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     lease.buffer = [];
     lease.bufHead = 0;
     for (let i = from; i < buffer.length; i++) {
-      buffer[i]!.nack({ requeue: true });
-      this.requeued++;
+      if (buffer[i]!.nack({ requeue: true })) this.requeued++;
     }
+    // A stream does not take messages back: they are delivered again from the resume point.
+    this.stream?.channelLost();
   }
 
   private idle(signal: AbortSignal | undefined): Promise<void> {
@@ -400,6 +552,21 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       this.reportHandlerError(msg.decodeError, msg);
       return;
     }
+    if (this.host.metrics !== undefined) this.host.metrics.delivered(this.queue);
+    if (!lease.delivering) {
+      lease.delivering = true;
+      if (this.listenerCount('active') > 0 && lease.consumer !== undefined) {
+        this.emit('active', { queue: this.queue, consumerTag: lease.consumer.consumerTag });
+      }
+    }
+    if (this.stream !== undefined) {
+      const offset = streamOffsetOf(msg);
+      // Handled already (or being handled) before a reconnect or a consumer restart: skip it.
+      if (offset !== undefined && !this.stream.delivered(offset)) {
+        msg.ack();
+        return;
+      }
+    }
     // While stopping, deliveries (sent before the broker saw basic.cancel) only wait to be returned.
     if (
       this.state === 'active' &&
@@ -436,11 +603,21 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   }
 
   private run(lease: Lease, msg: Message): void {
+    const metrics = this.host.metrics;
+    if (metrics === undefined) this.runWith(lease, msg, this.handler);
+    else this.runMeasured(lease, msg, metrics);
+  }
+
+  private runWith(lease: Lease, msg: Message, handler: InternalHandler): void {
     this.running++;
+    if (this.stream !== undefined) {
+      const offset = streamOffsetOf(msg);
+      if (offset !== undefined) this.stream.running(offset);
+    }
     let result: void | Promise<void>;
     try {
       // A CONSUMER span around the handler (when tracing is on), child of the producer's span.
-      result = traceProcess(msg, this.queue, () => this.handler(msg, lease.isCurrent));
+      result = traceProcess(msg, this.queue, () => handler(msg, lease.isCurrent));
     } catch (err) {
       this.handled(lease, msg, err, true);
       return;
@@ -455,11 +632,44 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     }
   }
 
+  /** `run` with the handler's time and outcome recorded (only with a meter provider). */
+  private runMeasured(lease: Lease, msg: Message, metrics: ClientMetrics): void {
+    const started = performance.now();
+    const done = (failed: boolean, error: unknown): void =>
+      metrics.processed(this.queue, (performance.now() - started) / 1000, failed, error);
+    const handler = this.handler;
+    const measured: InternalHandler = (m, isCurrent) => {
+      let result: void | Promise<void>;
+      try {
+        result = handler(m, isCurrent);
+      } catch (err) {
+        done(true, err);
+        throw err;
+      }
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+        return (result as Promise<void>).then(
+          () => done(false, undefined),
+          (err: unknown) => {
+            done(true, err);
+            throw err;
+          },
+        );
+      }
+      done(false, undefined);
+      return result;
+    };
+    this.runWith(lease, msg, measured);
+  }
+
   /**
    * Settles a message whose handler has finished (unless the handler settled it itself). A message
    * of a channel that has died is settled as a no-op: its generation no longer matches.
    */
   private handled(lease: Lease, msg: Message, error: unknown, failed: boolean): void {
+    if (this.stream !== undefined) {
+      const offset = streamOffsetOf(msg);
+      if (offset !== undefined) this.stream.handled(offset);
+    }
     if (!failed) msg.ack();
     else if (error === REQUEUE) {
       if (msg.nack({ requeue: true })) this.requeued++;
@@ -552,12 +762,29 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
 
   private reportRetryFailure(err: unknown): void {
     // While stopping, a publish refused because the client closes is no news: the message goes back.
-    if (this.state === 'active' && this.listenerCount('error') > 0) this.emit('error', asAMQPError(err));
+    if (this.state !== 'active') return;
+    const error = asAMQPError(err);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else {
+      log(
+        this.options.logger,
+        'warn',
+        `could not send a failed message of '${this.queue}' to its retry queue, requeueing it after the delay: ${error.message}`,
+        { queue: this.queue, err: error },
+      );
+    }
   }
 
   private reportHandlerError(error: unknown, msg: Message): void {
     if (this.listenerCount('handlerError') > 0) {
       this.emit('handlerError', error, msg);
+    } else if (this.options.logger !== undefined) {
+      log(
+        this.options.logger,
+        'error',
+        `the message handler of the subscription to '${this.queue}' threw; the message was nacked or retried: ${describeThrown(error)}`,
+        { queue: this.queue, err: error, messageId: msg.properties.messageId },
+      );
     } else if (!this.warned) {
       this.warned = true;
       reportUserCodeError(
@@ -622,16 +849,12 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       channel.on('close', (err) => this.onChannelClose(current, err));
       if (seq !== this.seq || this.state !== 'active') throw new ClosedError('superseded');
       this.lease = lease;
-      await channel.basicQos(this.prefetch);
-      const consumer = await channel.basicConsume(
-        this.host.resolveQueue(this.queue),
-        { exclusive: this.options.exclusive ?? false, arguments: this.options.arguments ?? {} },
-        (msg) => this.onDelivery(current, msg),
-      );
+      const prefetch = this.prefetch;
+      await channel.basicQos(prefetch);
+      const consumer = await this.startConsumer(current);
       lease.consumer = consumer;
-      consumer.on('cancel', ({ serverCancelled }) => {
-        if (serverCancelled) this.onServerCancel(current);
-      });
+      // setPrefetch() was called while subscribing: apply it to this consumer too.
+      if (this.prefetch !== prefetch) void this.setPrefetch(this.prefetch).catch(() => {});
       if (!consumer.isActive) throw new ClosedError('the consumer stopped while subscribing');
     } catch (err) {
       if (lease !== undefined) {
@@ -660,6 +883,11 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     this.readyWaiters = [];
     for (const w of waiters) w.reject(error);
     if (this.listenerCount('error') > 0) this.emit('error', error);
+    else
+      log(this.options.logger, 'warn', `could not subscribe to '${this.queue}' (retrying): ${error.message}`, {
+        queue: this.queue,
+        err: error,
+      });
     this.retryLater(session);
   }
 
@@ -678,6 +906,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     // Deliveries not yet handled are requeued by the broker; their handlers must not run.
     lease.buffer = [];
     lease.bufHead = 0;
+    this.stream?.channelLost();
     if (this.lease === lease) this.lease = undefined;
     if (!wasSubscribed || this.state !== 'active') return;
     const session = this.session;
@@ -692,7 +921,9 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     if (this.state !== 'active' || this.lease !== lease) return;
     const error = new ConsumerCancelled(this.host.resolveQueue(this.queue));
     if (this.listenerCount('cancel') > 0) this.emit('cancel', error);
-    else if (!this.options.resubscribeOnCancel && this.options.onStopping === undefined) {
+    else if (this.options.logger !== undefined) {
+      log(this.options.logger, 'warn', error.message, { queue: this.queue });
+    } else if (!this.options.resubscribeOnCancel && this.options.onStopping === undefined) {
       process.emitWarning(`warren: ${error.message} (listen for 'cancel' on the subscription to handle this)`);
     }
     if (this.options.resubscribeOnCancel) {

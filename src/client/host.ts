@@ -8,6 +8,7 @@
  */
 import type { Connection } from '../connect.js';
 import type { AMQPError } from '../errors.js';
+import type { ClientMetrics } from '../tracing/metrics.js';
 import type { Backoff } from './backoff.js';
 
 /** One live connection of the client. A new `Session` (with a higher `generation`) follows each reconnect. */
@@ -54,4 +55,6 @@ export interface ClientHost {
   consumerStopped(queue: string): void;
   /** Counts live subscriptions per queue, for the rule above. */
   consumerStarted(queue: string): void;
+  /** The client's OpenTelemetry instruments; `undefined` without a meter provider (test it, nothing more). */
+  metrics?: ClientMetrics | undefined;
 }

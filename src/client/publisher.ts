@@ -313,7 +313,9 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     const full = this.roomCount > 0 || this.isFull(bytes.length);
     if (full && this.onFull === 'reject') return Promise.reject(this.fullError());
     // One span per publish, across resends; its trace context goes in the headers of every send.
-    const span = startPublishSpan({ exchange, routingKey, body: bytes, properties });
+    const traced = startPublishSpan({ exchange, routingKey, body: bytes, properties });
+    const metrics = this.host.metrics;
+    const span = metrics === undefined ? traced : metrics.publish(traced, exchange, properties ?? {}, this.confirm);
     return new Promise<void>((resolve, reject) => {
       const e: Entry = {
         exchange,

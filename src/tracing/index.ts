@@ -457,6 +457,11 @@ export function traceProcess<R>(msg: Message, queue: string, handler: () => R, s
   return result;
 }
 
+/** @internal The `@opentelemetry/api` module when it is loaded (loading it if not tried yet), for metrics. */
+export function loadedOtelApi(): OpenTelemetryApi | undefined {
+  return state === 'ready' ? api : (ensure() ?? api);
+}
+
 /** @internal Forgets what was loaded, for tests. */
 export function resetTracingForTests(): void {
   state = 'unloaded';

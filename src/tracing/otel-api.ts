@@ -86,4 +86,42 @@ export interface OpenTelemetryApi {
   SpanStatusCode: { ERROR: number };
   /** The empty context. */
   ROOT_CONTEXT: OtelContext;
+  /** `metrics`: the global meter provider (API 1.3 and later). */
+  metrics?: { getMeterProvider(): OtelMeterProvider };
+}
+
+/** Attributes of a measurement. */
+export type OtelMetricAttributes = Record<string, string | number | boolean>;
+
+/** `Counter` / `Histogram` as warren records into them. */
+export interface OtelCounter {
+  add(value: number, attributes?: OtelMetricAttributes): void;
+}
+export interface OtelHistogram {
+  record(value: number, attributes?: OtelMetricAttributes): void;
+}
+/** `ObservableResult`. */
+export interface OtelObservableResult {
+  observe(value: number, attributes?: OtelMetricAttributes): void;
+}
+/** `ObservableGauge` (or up-down counter). */
+export interface OtelObservable {
+  addCallback(callback: (result: OtelObservableResult) => void): void;
+  removeCallback(callback: (result: OtelObservableResult) => void): void;
+}
+/** Options of an instrument. */
+export interface OtelInstrumentOptions {
+  description?: string;
+  unit?: string;
+  advice?: { explicitBucketBoundaries?: number[] };
+}
+/** `Meter`. */
+export interface OtelMeter {
+  createCounter(name: string, options?: OtelInstrumentOptions): OtelCounter;
+  createHistogram(name: string, options?: OtelInstrumentOptions): OtelHistogram;
+  createObservableGauge(name: string, options?: OtelInstrumentOptions): OtelObservable;
+}
+/** `MeterProvider`: pass one to `configureMetrics({ meterProvider })`, or register it globally. */
+export interface OtelMeterProvider {
+  getMeter(name: string, version?: string): OtelMeter;
 }

@@ -23,10 +23,19 @@ const blocks = [...doc.matchAll(/^### (.+)\n[\s\S]*?```ts\n([\s\S]*?)```/gm)].ma
   code: m[2]!,
 }));
 
-test('the document has the four examples', () => {
+test('the document has its examples', () => {
   assert.deepEqual(
     blocks.map((b) => b.title),
-    ['Publisher', 'Consumer', 'Async iterator', 'RPC'],
+    [
+      'Publisher',
+      'Consumer',
+      'Async iterator',
+      'RPC',
+      'Declare options',
+      'Consumer control',
+      'Health, stats and logging',
+      'Metrics',
+    ],
   );
 });
 

@@ -80,6 +80,11 @@ const EXPECTED: Record<string, RegExp[]> = {
   'priority-queue.ts': [
     /priority 9: urgent: password reset\npriority 5: normal: invoice\npriority 5: normal: report\npriority 1: low: newsletter\npriority 1: low: cleanup/,
   ],
+  'health-endpoint.ts': [
+    /GET \/health -> 200 \{"ok":true,"state":"connected","reasons":\[\]\}/,
+    /GET \/stats -> state=connected consumers=warren-example\.health\(prefetch 20\)/,
+    /after close: GET \/health -> 503 \{"ok":false,"state":"closed","reasons":\["closed"\]\}/,
+  ],
   'robust-client.ts': [
     /handled order 1: tea/,
     /handled order 2: scones/,
