@@ -127,12 +127,13 @@ function routingList(value: string | string[] | undefined): string[] | undefined
 
 /** Message properties from amqplib's publish options (`persistent`, `CC`, numeric `expiration`, …). */
 export function publishProperties(options: Options.Publish | undefined): BasicProperties {
+  if (options === undefined || options === null) return { headers: {} };
   const p: BasicProperties = {};
-  if (options === undefined || options === null) return p;
   const headers = toFieldTable(options.headers);
   setIf(headers, 'CC', routingList(options.CC));
   setIf(headers, 'BCC', routingList(options.BCC));
-  if (Object.keys(headers).length > 0 || options.headers !== undefined) p.headers = headers;
+  // Always a table, as amqplib sends it: consumers read msg.properties.headers[...] without a check.
+  p.headers = headers;
   if (options.persistent !== undefined) p.deliveryMode = options.persistent ? 2 : 1;
   else if (typeof options.deliveryMode === 'number') p.deliveryMode = options.deliveryMode;
   else if (options.deliveryMode) p.deliveryMode = 2;

@@ -24,10 +24,13 @@ import {
   toFieldTable,
 } from './args.js';
 import { IllegalOperationError, toAmqplibError } from './errors.js';
-import type { ConsumeMessage, GetMessage, HeaderValue, Message, Options, Replies } from './types.js';
+import type { ConsumeMessage, GetMessage, HeaderValue, Message, Options, Replies, ServerProperties } from './types.js';
 
-/** Called with `null` when the broker confirmed a publish, or the error when it did not. */
-export type ConfirmCallback = (err: Error | null, ok?: Replies.Empty) => void;
+/**
+ * Called with `(null, {})` when the broker confirmed a publish, or with the error alone (and `ok`
+ * undefined, as in amqplib) when it did not.
+ */
+export type ConfirmCallback = (err: Error | null, ok: Replies.Empty) => void;
 
 /** What a channel needs from the model that created it. @internal */
 export interface ChannelOwner {
@@ -49,7 +52,7 @@ export interface ChannelOwner {
 
 /** The part of amqplib's connection object applications read (`channel.connection.serverProperties`). */
 export interface ConnectionFacade extends EventEmitter {
-  serverProperties: Record<string, HeaderValue>;
+  serverProperties: ServerProperties;
   expectSocketClose: boolean;
   sentSinceLastCheck: boolean;
   recvSinceLastCheck: boolean;
@@ -572,7 +575,7 @@ export class Channel extends EventEmitter {
     if (err !== null && this.state === 'closed') this.closedWithUnconfirmed = true;
     if (p.callback !== undefined) {
       try {
-        p.callback(err, err === null ? {} : undefined);
+        p.callback(err, (err === null ? {} : undefined) as Replies.Empty);
       } catch (e) {
         this.reportHandlerError(e, 'publish callback');
       }

@@ -15,7 +15,7 @@ import { type AMQPError, AuthenticationError, ConnectionClosedByServer, Handshak
 import { fromFieldTable, toFieldTable } from './args.js';
 import { Channel, type ChannelOwner, ConfirmChannel, type ConnectionFacade } from './channel.js';
 import { IllegalOperationError, toAmqplibError } from './errors.js';
-import type { HeaderValue, Options } from './types.js';
+import type { HeaderValue, Options, ServerProperties } from './types.js';
 
 /** A SASL credential as amqplib's `credentials.plain()` / `amqplain()` / `external()` make it. */
 export interface Credentials {
@@ -189,7 +189,7 @@ export class ChannelModel extends EventEmitter {
 
   private use(conn: WarrenConnection): void {
     this.conn = conn;
-    this.connection.serverProperties = fromFieldTable(conn.serverProperties);
+    this.connection.serverProperties = fromFieldTable(conn.serverProperties) as ServerProperties;
     conn.on('blocked', (reason) => this.emitSafely('blocked', reason));
     conn.on('unblocked', () => this.emitSafely('unblocked'));
     conn.on('close', (err) => this.onClose(conn, err));
@@ -337,7 +337,7 @@ export class ChannelModel extends EventEmitter {
 
 function makeFacade(): ConnectionFacade {
   const facade = new EventEmitter() as ConnectionFacade;
-  facade.serverProperties = {};
+  facade.serverProperties = {} as ServerProperties;
   facade.expectSocketClose = false;
   facade.sentSinceLastCheck = false;
   facade.recvSinceLastCheck = false;

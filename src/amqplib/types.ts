@@ -195,7 +195,7 @@ export interface ServerProperties {
   product: string;
   version: string;
   platform: string;
-  copyright?: string | undefined;
+  copyright?: string;
   information: string;
   [key: string]: string | undefined;
 }
