@@ -33,7 +33,10 @@ export namespace Replies {
   }
 }
 
-/** A field-table value as amqplib users write it (plain values, or `{ '!': type, value }`). */
+/**
+ * A field-table or property value as amqplib types it (`any`: plain values, or `{ '!': type, value }`).
+ * The one deliberate `any` of warren's public API: amqplib code relies on it to compile unchanged.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: header values are whatever the application puts there, as in amqplib.
 export type HeaderValue = any;
 
@@ -154,22 +157,26 @@ export interface MessagePropertyHeaders {
   [key: string]: HeaderValue;
 }
 
-/** Message properties; absent ones are `undefined`. `timestamp` is seconds since the epoch. */
+/**
+ * Message properties; absent ones are `undefined`. `timestamp` is seconds since the epoch. Typed as
+ * loosely as amqplib's own declarations (`any`), so that code such as
+ * `ch.sendToQueue(msg.properties.replyTo, …)` compiles unchanged; the values are strings and numbers.
+ */
 export interface MessageProperties {
-  contentType: string | undefined;
-  contentEncoding: string | undefined;
+  contentType: HeaderValue;
+  contentEncoding: HeaderValue;
   headers: MessagePropertyHeaders | undefined;
-  deliveryMode: number | undefined;
-  priority: number | undefined;
-  correlationId: string | undefined;
-  replyTo: string | undefined;
-  expiration: string | undefined;
-  messageId: string | undefined;
-  timestamp: number | undefined;
-  type: string | undefined;
-  userId: string | undefined;
-  appId: string | undefined;
-  clusterId: string | undefined;
+  deliveryMode: HeaderValue;
+  priority: HeaderValue;
+  correlationId: HeaderValue;
+  replyTo: HeaderValue;
+  expiration: HeaderValue;
+  messageId: HeaderValue;
+  timestamp: HeaderValue;
+  type: HeaderValue;
+  userId: HeaderValue;
+  appId: HeaderValue;
+  clusterId: HeaderValue;
 }
 
 /** A message: `{ content, fields, properties }`, as amqplib hands it out. */
