@@ -31,10 +31,10 @@ import type {
 import { credentials } from './credentials.js';
 import { BrokerError, IllegalOperationError } from './errors.js';
 import { type ChannelModel, connect as connectPromise, type SocketOptions } from './model.js';
-import type { ConsumeMessage, GetMessage, HeaderValue, Message, Options, Replies } from './types.js';
+import type { ConsumeMessage, GetMessage, HeaderValue, Message, Options, Replies, ServerProperties } from './types.js';
 
-/** A node-style callback. */
-export type Callback<T> = (err: Error | null, result?: T) => void;
+/** A node-style callback: `(null, result)`, or `(err)` with `result` undefined, as in amqplib. */
+export type Callback<T> = (err: Error | null, result: T) => void;
 
 const FORWARDED = [
   'close',
@@ -63,7 +63,7 @@ function forward(source: EventEmitter, target: EventEmitter, fallback: (error: u
 function settle<T>(promise: Promise<T>, cb: Callback<T> | undefined): void {
   promise.then(
     (value) => cb?.(null, value),
-    (err: Error) => cb?.(err),
+    (err: Error) => cb?.(err, undefined as T),
   );
 }
 
@@ -90,9 +90,12 @@ export class Channel extends EventEmitter {
     this.ready.catch(() => {});
   }
 
-  /** amqplib's connection object. */
-  get connection(): ConnectionFacade {
-    return this.model.connection;
+  /**
+   * The connection this channel belongs to, as amqplib's type declarations describe it (the
+   * callback model; it also has `serverProperties` like amqplib's raw connection object).
+   */
+  get connection(): CallbackModel {
+    return this.model;
   }
 
   /** @internal */
@@ -296,9 +299,14 @@ export class CallbackModel extends EventEmitter {
     );
   }
 
-  /** amqplib's connection object. */
+  /** amqplib's connection object (`conn.connection.serverProperties`). */
   get connection(): ConnectionFacade {
     return this.model.connection;
+  }
+
+  /** What the broker said about itself when the connection opened. */
+  get serverProperties(): ServerProperties {
+    return this.model.connection.serverProperties;
   }
 
   /** @internal A channel error nobody listens for on the channel. */
@@ -352,6 +360,13 @@ export class CallbackModel extends EventEmitter {
  * amqp.connect('amqp://localhost', { recover: true }, (err, conn) => { … });
  * ```
  */
+export function connect(callback: Callback<CallbackModel>): void;
+export function connect(url: string | Options.Connect | undefined, callback: Callback<CallbackModel>): void;
+export function connect(
+  url: string | Options.Connect | undefined,
+  socketOptions: SocketOptions | undefined,
+  callback: Callback<CallbackModel>,
+): void;
 export function connect(
   url?: string | Options.Connect | Callback<CallbackModel>,
   socketOptions?: SocketOptions | Callback<CallbackModel>,
