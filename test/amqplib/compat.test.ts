@@ -184,6 +184,33 @@ for (const [name, lib, callbackLib] of TARGETS) {
       assert.equal(death[0]?.reason, 'expired');
       assert.equal(death[0]?.queue, q);
       assert.equal(dead.properties.headers?.['x-first-death-reason'], 'expired');
+      // Timestamps in tables come tagged, as amqplib decodes them.
+      const time = (death[0] as unknown as { time: { '!': string; value: number } }).time;
+      assert.equal(time['!'], 'timestamp');
+      assert.ok(Math.abs(time.value - Date.now() / 1000) < 600, `seconds since the epoch: ${time.value}`);
+    });
+
+    test('maxPriority queue and priority messages; consumer priority option accepted', async () => {
+      const ch = await scratch();
+      const q = (await ch.assertQueue('', { exclusive: true, maxPriority: 10 })).queue;
+      ch.sendToQueue(q, Buffer.from('low'), { priority: 1 });
+      ch.sendToQueue(q, Buffer.from('high'), { priority: 9 });
+      await sleep(50);
+      assert.equal(((await ch.get(q, { noAck: true })) as amqplib.GetMessage).content.toString(), 'high');
+      const c = nextMessages(ch, q, 1, { priority: 5, noAck: true });
+      await c.started;
+      const [m] = (await c.done) as Msg[];
+      assert.equal(m!.content.toString(), 'low');
+    });
+
+    test("updateSecret resolves and emits 'update-secret-ok'", async () => {
+      const conn = await open();
+      let events = 0;
+      conn.on('update-secret-ok', () => events++);
+      await conn.updateSecret(Buffer.from(decodeURIComponent(new URL(AMQP_URL).password) || 'guest'), 'compat test');
+      await sleep(20);
+      assert.equal(events, 1);
+      assert.ok((await conn.createChannel()) !== undefined, 'the connection is still usable');
     });
 
     test('purgeQueue and deleteQueue reply with message counts; deleteQueue ifEmpty refuses (406)', async () => {
