@@ -89,6 +89,15 @@ interface ConsumerRecord {
 let publishSeq = 0;
 
 /**
+ * As in amqplib, a plain publish that a closing channel drops is not reported; one warren refused to
+ * encode (a header value it cannot send, a priority above 255) is, as a warning, since amqplib
+ * would have thrown.
+ */
+const ignore = (err: unknown): void => {
+  if (err instanceof InvalidArgumentError) process.emitWarning(`warren/amqplib: publish not sent: ${err.message}`);
+};
+
+/**
  * A channel with amqplib's API. Get one with `model.createChannel()`.
  *
  * Events: `'error'` (the broker closed the channel; only emitted when someone listens, otherwise
@@ -499,6 +508,16 @@ export class Channel extends EventEmitter {
     if (typeof exchange !== 'string' || typeof routingKey !== 'string') {
       throw new TypeError('exchange and routing key must be strings');
     }
+    const ch = this.warren;
+    const direct = !this.confirmMode && this.state === 'open' && ch !== undefined && this.offline.length === 0;
+    if (direct) {
+      // The plain hot path: nothing to remember about the message once it is written.
+      const routed = exchange === '' ? this.queueName(routingKey) : routingKey;
+      ch.basicPublish(exchange, routed, content, publishProperties(options), {
+        mandatory: options?.mandatory === true,
+      }).catch(ignore);
+      return this.writable();
+    }
     const pending: PendingPublish = {
       seq: ++publishSeq,
       exchange,
@@ -511,7 +530,6 @@ export class Channel extends EventEmitter {
       waiters: [],
     };
     if (this.confirmMode) this.unconfirmed.add(pending);
-    const ch = this.warren;
     if (this.state !== 'open' || ch === undefined || this.offline.length > 0) {
       if (this.offline.length >= this.owner.maxBuffered) {
         this.unconfirmed.delete(pending);
@@ -525,6 +543,11 @@ export class Channel extends EventEmitter {
       return false;
     }
     this.send(ch, pending);
+    return this.writable();
+  }
+
+  /** True while the connection's write buffer has room; otherwise arranges one `'drain'`. */
+  private writable(): boolean {
     const conn = this.owner.current();
     if (conn === undefined || conn.transport.writable) return true;
     if (!this.drainWanted) {
@@ -548,7 +571,7 @@ export class Channel extends EventEmitter {
     const routingKey = p.exchange === '' ? this.queueName(p.routingKey) : p.routingKey;
     const sent = ch.basicPublish(p.exchange, routingKey, p.content, p.properties, { mandatory: p.mandatory });
     if (!this.confirmMode) {
-      sent.catch(() => {}); // as in amqplib: a plain publish that the closing channel drops is not reported
+      sent.catch(ignore);
       return;
     }
     sent.then(
