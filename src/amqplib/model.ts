@@ -11,7 +11,13 @@ import type * as tls from 'node:tls';
 import { Backoff, type BackoffOptions, sleep } from '../client/backoff.js';
 import { connect as warrenConnect, type Connection as WarrenConnection } from '../connect.js';
 import type { AuthMechanism, ConnectionOptions } from '../connection/options.js';
-import { type AMQPError, AuthenticationError, ConnectionClosedByServer, HandshakeError } from '../errors.js';
+import {
+  type AMQPError,
+  AuthenticationError,
+  ConnectionClosedByServer,
+  HandshakeError,
+  SocketError,
+} from '../errors.js';
 import { fromFieldTable, toFieldTable } from './args.js';
 import { Channel, type ChannelOwner, ConfirmChannel, type ConnectionFacade } from './channel.js';
 import { IllegalOperationError, toAmqplibError } from './errors.js';
@@ -246,7 +252,7 @@ export class ChannelModel extends EventEmitter {
       try {
         conn = await warrenConnect(this.options);
       } catch (err) {
-        lastError = toAmqplibError(err as AMQPError);
+        lastError = connectError(err as AMQPError);
         this.emitSafely('connect-failed', lastError);
         if (permanent(err as AMQPError)) break;
         continue;
@@ -370,6 +376,23 @@ export async function connect(url?: string | Options.Connect, socketOptions?: So
   }
   const options = toConnectionOptions(url, socket);
   const recover = socket.recover === true ? {} : socket.recover === false ? undefined : socket.recover;
-  const conn = await warrenConnect(options);
+  let conn: WarrenConnection;
+  try {
+    conn = await warrenConnect(options);
+  } catch (err) {
+    throw connectError(err as AMQPError);
+  }
   return new ChannelModel(conn, options, recover);
+}
+
+/**
+ * What amqplib rejects `connect` with: the system error itself (`err.code === 'ECONNREFUSED'`) when
+ * the socket failed, otherwise warren's typed error (e.g. `AuthenticationError`).
+ */
+function connectError(err: AMQPError): Error {
+  const cause = err.cause;
+  if (err instanceof SocketError && cause instanceof Error && typeof (cause as { code?: unknown }).code === 'string') {
+    return cause;
+  }
+  return toAmqplibError(err);
 }

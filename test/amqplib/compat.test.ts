@@ -112,8 +112,20 @@ for (const [name, lib, callbackLib] of TARGETS) {
       await b.close();
     });
 
-    test('connect refused: rejects', async () => {
-      await assert.rejects(lib.connect('amqp://guest:guest@127.0.0.1:1'));
+    test("connect refused: rejects with the system error (code 'ECONNREFUSED')", async () => {
+      await assert.rejects(lib.connect('amqp://guest:guest@127.0.0.1:1'), (err) => {
+        assert.equal((err as { code: string }).code, 'ECONNREFUSED');
+        return true;
+      });
+    });
+
+    test('wrong password: rejects', async () => {
+      const u = new URL(AMQP_URL);
+      u.password = 'definitely-wrong';
+      await assert.rejects(lib.connect(u.toString()), (err) => {
+        assert.match((err as Error).message, /ACCESS_REFUSED|refused|authentication/i);
+        return true;
+      });
     });
 
     test('assertQueue: server-named, reply shape, durable by default; checkQueue', async () => {
