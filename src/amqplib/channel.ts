@@ -238,6 +238,11 @@ export class Channel extends EventEmitter {
       await ch.close().catch(() => {});
       throw err;
     }
+    if (this.currentState() !== 'recovering') {
+      // Closed by the application while the replay ran.
+      await ch.close().catch(() => {});
+      return;
+    }
     this.attach(ch);
     this.state = 'open';
     const waiters = this.reopenWaiters;
