@@ -8,6 +8,7 @@ import { fmtShort, type SummaryRow } from './report.js';
 
 const COLORS: Record<LibName, string> = {
   warren: '#e4572e',
+  'warren-amqplib': '#f39c12',
   amqplib: '#2e86de',
   'amqp-client': '#17a589',
   'rabbitmq-client': '#8e44ad',

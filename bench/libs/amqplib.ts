@@ -1,9 +1,23 @@
 // amqplib through its promise API, used the way its documentation shows: publish returns false when the channel
-// buffer is full and the caller waits for 'drain'; ConfirmChannel takes a per-publish callback.
+// buffer is full and the caller waits for 'drain'; ConfirmChannel takes a per-publish callback. The same code
+// drives warren/amqplib (see warren-amqplib.ts): only the module handed to amqplibAdapter() differs.
 
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { type Adapter, type Closable, type ConfirmCallback, type RpcClient, type Session, toError } from './types.js';
+import {
+  type Adapter,
+  type Closable,
+  type ConfirmCallback,
+  type LibName,
+  type RpcClient,
+  type Session,
+  toError,
+} from './types.js';
+
+/** What the adapter uses of an amqplib-compatible module, in amqplib's own types. */
+export interface AmqplibModule {
+  connect(url: string): Promise<ChannelModel>;
+}
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 
@@ -137,13 +151,16 @@ class AmqplibSession implements Session {
   }
 }
 
-const adapter: Adapter = {
-  name: 'amqplib',
-  async connect(url: string): Promise<Session> {
-    const conn = await amqp.connect(url);
-    const ch = await conn.createChannel();
-    return new AmqplibSession(conn, ch);
-  },
-};
+/** The adapter over `lib`, which is amqplib or a drop-in for it. */
+export function amqplibAdapter(name: LibName, lib: AmqplibModule): Adapter {
+  return {
+    name,
+    async connect(url: string): Promise<Session> {
+      const conn = await lib.connect(url);
+      const ch = await conn.createChannel();
+      return new AmqplibSession(conn, ch);
+    },
+  };
+}
 
-export default adapter;
+export default amqplibAdapter('amqplib', amqp);

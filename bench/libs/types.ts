@@ -1,7 +1,7 @@
 // The one interface every library adapter implements, so that each scenario is written once (bench/scenarios.ts)
 // and the libraries differ only in how they map these calls onto their own API.
 
-export const LIB_NAMES = ['warren', 'amqplib', 'amqp-client', 'rabbitmq-client', 'floor'] as const;
+export const LIB_NAMES = ['warren', 'warren-amqplib', 'amqplib', 'amqp-client', 'rabbitmq-client', 'floor'] as const;
 export type LibName = (typeof LIB_NAMES)[number];
 
 export function isLibName(s: string): s is LibName {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -18,9 +18,9 @@ interface Run {
   stderr: string;
 }
 
-function runExample(file: string, timeoutMs = 30_000): Promise<Run> {
+function runExample(file: string, timeoutMs = 30_000, dir = 'examples'): Promise<Run> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join('examples', file)], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dir, file)], {
       cwd: root,
       env: { ...process.env, AMQP_URL },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -85,6 +85,14 @@ const EXPECTED: Record<string, RegExp[]> = {
     /GET \/stats -> state=connected consumers=warren-example\.health\(prefetch 20\)/,
     /after close: GET \/health -> 503 \{"ok":false,"state":"closed","reasons":\["closed"\]\}/,
   ],
+  'amqplib-tutorials.ts': [
+    /\[x\] Sent 'Hello World!'\n \[x\] Received 'Hello World!'/,
+    /\[x\] 6 tasks done, worker A did [1-5], worker B did [1-5]/,
+    /\[file\] info: Hello World!\n\[screen\] info: Hello World!/,
+    /\[errors-only\] error: a error message\n\[everything\] error: a error message\n\[everything\] info: a info message\n\[everything\] warning: a warning message/,
+    /\[all\] cron\.critical.*\n\[all\] cron\.info\.daily.*\n\[all\] kern\.critical.*\n\[all\] kern\.info.*\n\[critical\] cron\.critical.*\n\[critical\] kern\.critical.*\n\[kernel\] kern\.critical.*\n\[kernel\] kern\.info/,
+    /fib\(10\) = 55\n.*fib\(20\) = 6765\n.*fib\(30\) = 832040/,
+  ],
   'robust-client.ts': [
     /handled order 1: tea/,
     /handled order 2: scones/,
@@ -107,4 +115,25 @@ describe('examples', { concurrency: 3 }, () => {
       for (const p of patterns) assert.match(r.stdout, p, `${file} output lacks ${p}\n${r.stdout}`);
     });
   }
+
+  test('amqplib-tutorials.ts is amqplib code: with the import changed back to amqplib it prints the same', async () => {
+    const source = readFileSync(join(root, 'examples/amqplib-tutorials.ts'), 'utf8');
+    const asAmqplib = source.replaceAll("'../src/amqplib/index.js'", "'amqplib'");
+    assert.notEqual(asAmqplib, source, 'the example imports warren/amqplib');
+    // Only the import lines differ.
+    const changed = source.split('\n').filter((line, i) => line !== asAmqplib.split('\n')[i]);
+    assert.ok(
+      changed.every((line) => line.startsWith('import ')),
+      changed.join('\n'),
+    );
+    const dir = mkdtempSync(join(root, 'test/examples/.amqplib-'));
+    try {
+      writeFileSync(join(dir, 'tutorials.ts'), asAmqplib);
+      const r = await runExample('tutorials.ts', 30_000, dir);
+      assert.equal(r.code, 0, `exited with ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+      for (const p of EXPECTED['amqplib-tutorials.ts']!) assert.match(r.stdout, p, `output lacks ${p}\n${r.stdout}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

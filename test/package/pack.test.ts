@@ -107,6 +107,14 @@ describe('the npm package', () => {
       'dist/cjs/index.js',
       'dist/cjs/index.d.ts',
       'dist/esm/cli/main.js',
+      'dist/esm/amqplib/index.js',
+      'dist/esm/amqplib/index.d.ts',
+      'dist/esm/amqplib/callback-api.js',
+      'dist/esm/amqplib/callback-api.d.ts',
+      'dist/cjs/amqplib/index.js',
+      'dist/cjs/amqplib/index.d.ts',
+      'dist/cjs/amqplib/callback-api.js',
+      'dist/cjs/amqplib/callback-api.d.ts',
       'package.json',
     ]) {
       assert.ok(packedFiles.includes(f), `${f} is in the package`);
@@ -151,6 +159,30 @@ describe('the npm package', () => {
         `(async () => { ${script("const { connect } = require('warren')")} })().catch((e) => { console.error(e); process.exit(1); })`,
       ]),
       'hi\n',
+    );
+  });
+
+  test('warren/amqplib and warren/amqplib/callback_api: require() and import, and a round trip with each', async () => {
+    const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+    const promiseApi = (mod: string) =>
+      `${mod}; const c = await amqp.connect(${JSON.stringify(url)}); const ch = await c.createChannel(); const q = await ch.assertQueue('', { exclusive: true }); ch.sendToQueue(q.queue, Buffer.from('hi')); await new Promise((r) => setTimeout(r, 100)); const m = await ch.get(q.queue, { noAck: true }); console.log(m.content.toString(), m.properties.headers !== undefined); await c.close();`;
+    assert.equal(
+      await node(['--input-type=module', '-e', promiseApi("import amqp from 'warren/amqplib'")]),
+      'hi true\n',
+    );
+    assert.equal(
+      await node([
+        '-e',
+        `(async () => { ${promiseApi("const amqp = require('warren/amqplib')")} })().catch((e) => { console.error(e); process.exit(1); })`,
+      ]),
+      'hi true\n',
+    );
+    const callbackApi = (mod: string) =>
+      `${mod}; amqp.connect(${JSON.stringify(url)}, (err, c) => { if (err) throw err; c.createChannel((err, ch) => { if (err) throw err; ch.assertQueue('', { exclusive: true }, (err, q) => { if (err) throw err; ch.consume(q.queue, (m) => { console.log(m.content.toString()); c.close(() => {}); }, { noAck: true }); ch.sendToQueue(q.queue, Buffer.from('cb')); }); }); });`;
+    assert.equal(await node(['-e', callbackApi("const amqp = require('warren/amqplib/callback_api')")]), 'cb\n');
+    assert.equal(
+      await node(['--input-type=module', '-e', callbackApi("import amqp from 'warren/amqplib/callback_api'")]),
+      'cb\n',
     );
   });
 
