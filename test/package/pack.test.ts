@@ -20,10 +20,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { bareRepository, installedClone, installInto } from '../support/package.js';
 
 const run = promisify(execFile);
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -330,56 +331,20 @@ describe('the npm package', () => {
   });
 });
 
-/** The files of a clean clone of this working tree (tracked and new, not ignored: no dist, no node_modules). */
-async function cleanCopy(dest: string): Promise<void> {
-  const { stdout } = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
-    cwd: root,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  for (const f of stdout.split('\0')) {
-    if (f === '' || f === 'node_modules' || !existsSync(join(root, f))) continue;
-    mkdirSync(dirname(join(dest, f)), { recursive: true });
-    cpSync(join(root, f), join(dest, f));
-  }
-}
-
 describe('installed from a clean clone', () => {
   let scratch: string;
   const apps: Record<'git' | 'folder', string> = { git: '', folder: '' };
-  // npm revalidates every devDependency of the clone otherwise; the cache CI just filled is enough.
-  const npmEnv = { ...process.env, npm_config_prefer_offline: 'true', WARREN_DEBUG: '' };
 
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'warren-clone-'));
-    const clone = join(scratch, 'clone');
-    await cleanCopy(clone);
+    apps.git = join(scratch, 'app-git');
+    apps.folder = join(scratch, 'app-folder');
+    const clone = await installedClone(join(scratch, 'clone'));
     assert.ok(!existsSync(join(clone, 'dist')), 'a clean clone has no dist');
-    for (const key of ['git', 'folder'] as const) {
-      apps[key] = join(scratch, `app-${key}`);
-      cpSync(join(root, 'test/package/fixture/package.json'), join(apps[key], 'package.json'));
-    }
-    // From git: a bare repository holding one commit of the clean clone, as a file:// URL. npm clones
-    // it, installs its devDependencies, runs prepare (the build) and packs it.
-    const git = (args: string[], cwd: string) =>
-      run('git', ['-c', 'user.name=test', '-c', 'user.email=test@localhost', ...args], { cwd, timeout: 60_000 });
-    const repoDir = join(scratch, 'repo');
-    cpSync(clone, repoDir, { recursive: true });
-    await git(['init', '-q'], repoDir);
-    await git(['add', '-A'], repoDir);
-    await git(['commit', '-q', '-m', 'snapshot'], repoDir);
-    await git(['clone', '-q', '--bare', repoDir, join(scratch, 'warren.git')], scratch);
-    // From a folder: a clone where `npm install` has been run (its node_modules is this project's).
-    symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'), 'dir');
-    const install = (app: string, spec: string, extra: string[] = []) =>
-      run(npm, ['install', '--no-audit', '--no-fund', '--no-package-lock', ...extra, spec], {
-        cwd: app,
-        env: npmEnv,
-        timeout: 300_000,
-      });
-    await Promise.all([
-      install(apps.git, `git+${pathToFileURL(join(scratch, 'warren.git')).href}`),
-      install(apps.folder, clone, ['--install-links']),
-    ]);
+    // From git, npm clones the repository, installs its devDependencies, runs prepare (the build) and
+    // packs it; from a folder (--install-links: a copy, as from a registry), it runs prepare and packs.
+    const gitUrl = await bareRepository(scratch);
+    await Promise.all([installInto(apps.git, gitUrl), installInto(apps.folder, clone, ['--install-links'])]);
   });
 
   after(() => {
