@@ -4,8 +4,9 @@
 // installed warren from a git URL; it can also be run by hand from any project that has warren:
 //
 //   WARREN_URL=amqp://guest:guest@127.0.0.1:5672 bun public-api.mjs
+//   deno run --allow-net --allow-read public-api.mjs settings.json
 //
-// Environment: WARREN_URL (the broker), and optionally WARREN_PROXY_URL with WARREN_CONTROL_URL (a
+// Settings: WARREN_URL (the broker), and optionally WARREN_PROXY_URL with WARREN_CONTROL_URL (a
 // proxy to the broker and the URL whose GET /cut cuts its connections), WARREN_TLS_URL with
 // WARREN_TLS_CA (a TLS endpoint to the broker and the PEM file of its certificate).
 // Prints one JSON line per check ({ check, ok, ms, error? }) and exits 1 if any failed.
@@ -13,7 +14,11 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AMQPError, connect, createClient, InvalidArgumentError, VERSION } from 'warren';
 
-const env = (name) => (typeof process !== 'undefined' ? process.env[name] : undefined);
+// The settings come from the JSON file given as the first argument, else from the environment: Deno
+// runs this without env access, to show that warren does not need it.
+const configFile = process.argv[2];
+const config = configFile ? JSON.parse(readFileSync(configFile, 'utf8')) : undefined;
+const env = (name) => (config ? config[name] : process.env[name]);
 const url = env('WARREN_URL') ?? 'amqp://guest:guest@127.0.0.1:5672';
 const fast = { backoff: { initialDelay: 20, maxDelay: 200 }, connectionTimeout: 5000 };
 const unique = (what) => `warren-runtime-${what}-${randomUUID().slice(0, 8)}`;

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -32,14 +32,17 @@ const CHECKS = [
 ];
 const supported = process.platform === 'linux' && process.arch === 'x64';
 
-/** How each runtime runs a plain ES module. Deno gets only the permissions warren needs. */
-const RUNTIMES: Record<string, (bin: string, script: string) => [string, string[]]> = {
-  node20: (bin, s) => [bin, [s]],
-  node22: (bin, s) => [bin, [s]],
-  node24: (bin, s) => [bin, [s]],
-  node26: (bin, s) => [bin, [s]],
-  bun: (bin, s) => [bin, [s]],
-  deno: (bin, s) => [bin, ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-sys', s]],
+/**
+ * How each runtime runs a plain ES module with its settings file. Deno gets only network access and
+ * reading files (the settings and the CA certificate): warren needs no env or sys permission.
+ */
+const RUNTIMES: Record<string, (bin: string, args: string[]) => [string, string[]]> = {
+  node20: (bin, a) => [bin, a],
+  node22: (bin, a) => [bin, a],
+  node24: (bin, a) => [bin, a],
+  node26: (bin, a) => [bin, a],
+  bun: (bin, a) => [bin, a],
+  deno: (bin, a) => [bin, ['run', '--no-prompt', '--allow-net', '--allow-read', ...a]],
 };
 
 let scratch: string;
@@ -90,6 +93,7 @@ before(async () => {
     WARREN_TLS_URL: `amqps://${auth}@localhost:${(tlsProxy.address() as net.AddressInfo).port}`,
     WARREN_TLS_CA: cert,
   };
+  writeFileSync(join(app, 'settings.json'), JSON.stringify(env));
 });
 
 after(async () => {
@@ -100,11 +104,11 @@ after(async () => {
 });
 
 function runIn(runtime: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [cmd, args] = RUNTIMES[runtime]!(bins[runtime]!, 'public-api.mjs');
+  const [cmd, args] = RUNTIMES[runtime]!(bins[runtime]!, ['public-api.mjs', 'settings.json']);
   return new Promise((done) => {
     const child = spawn(cmd, args, {
       cwd: app,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? scratch, NO_COLOR: '1', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? scratch, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
