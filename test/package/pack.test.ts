@@ -277,7 +277,11 @@ describe('the npm package', () => {
       while (!out.includes('received Hello, warren!') && Date.now() < until && child.exitCode === null) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      assert.match(out, /received Hello, warren! /, `stdout: ${out}\nstderr: ${err}`);
+      assert.match(
+        out,
+        /^received Hello, warren! \{\}$/m,
+        `the first line names the message, and no 'undefined'; stdout: ${out}\nstderr: ${err}`,
+      );
       // The command from the README, with the installed bin, reaches the running consumer.
       const bin = join(project, 'node_modules/.bin/warren');
       await run(bin, ['publish', '-q', 'hello', 'another one', '-H', 'source=cli', '--url', url], {
