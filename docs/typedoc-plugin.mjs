@@ -44,7 +44,7 @@ export const SECTIONS = {
     'TypedValue',
     'Codec',
     'CodecRegistry',
-    'createCodecs',
+    'Decoded',
     'jsonCodec',
   ],
   Errors: [

@@ -60,6 +60,8 @@ export { VERSION } from './version.js';
 export { Backoff } from './client/backoff.js';
 export type { BackoffOptions } from './client/backoff.js';
 export { Client, createClient } from './client/client.js';
+export { CodecRegistry, jsonCodec } from './client/codecs.js';
+export type { Codec, Decoded } from './client/codecs.js';
 export type { BindOptions, WaitOptions } from './client/client.js';
 export { ClientCore } from './client/client-core.js';
 export type { ClientEvents, ClientOptions } from './client/client-core.js';

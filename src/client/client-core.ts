@@ -24,6 +24,7 @@ import {
 } from '../errors.js';
 import { hideFields } from '../redact.js';
 import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
+import type { CodecRegistry } from './codecs.js';
 import { Subscription } from './consumer.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
 import type { Publisher } from './publisher.js';
@@ -59,6 +60,8 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'>
   retryRefused?: boolean;
   /** Milliseconds `close()` waits for in-flight publishes and running handlers. Default 10000. */
   closeTimeout?: number;
+  /** Opt-in: publish objects and read `msg.value` through codecs by content type (see {@link CodecRegistry}). */
+  codecs?: CodecRegistry;
 }
 
 /**
@@ -172,10 +175,14 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     };
   }
 
+  /** @internal The codecs of `options.codecs`, if any. */
+  protected readonly codecs: CodecRegistry | undefined;
+
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {
     super();
-    const { urls, shuffle, connectionAttempts, backoff, retryRefused, closeTimeout, ...connection } = options;
+    const { urls, shuffle, connectionAttempts, backoff, retryRefused, closeTimeout, codecs, ...connection } = options;
+    this.codecs = codecs;
     const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : [...urls];
     this.endpoints =
       list.length === 0

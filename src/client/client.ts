@@ -5,9 +5,9 @@
  * @module
  */
 import type { ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '../channel/channel.js';
-import type { Message } from '../channel/message.js';
 import type { FieldTable } from '../protocol/primitives.js';
 import { ClientCore, type ClientOptions } from './client-core.js';
+import { attachWithoutCodecs, type Decoded, encodeBody } from './codecs.js';
 import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './consumer.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
@@ -211,7 +211,7 @@ export class Client extends ClientCore {
    */
   publisher(options: PublisherOptions = {}): Publisher {
     this.assertOpen();
-    return new Publisher(this.host, options);
+    return new Publisher(this.host, { codecs: this.codecs, ...options });
   }
 
   /**
@@ -229,9 +229,18 @@ export class Client extends ClientCore {
    * ```
    * @throws `ClosedError` after close.
    */
-  consume(queue: string, handler: SubscriptionHandler, options: SubscribeOptions = {}): Subscription {
+  consume<T = unknown>(
+    queue: string,
+    handler: (message: Decoded<T>) => void | Promise<void>,
+    options: SubscribeOptions = {},
+  ): Subscription {
     this.assertOpen();
-    return new Subscription(this.host, queue, handler, { ...options, retryVia: this.retryVia() });
+    const codecs = this.codecs;
+    // With codecs, each message gets a `value` (its body decoded on first read): a body its codec
+    // rejects makes the handler throw, so the message is retried or dead-lettered like any failure.
+    const handle: SubscriptionHandler =
+      codecs === undefined ? (handler as SubscriptionHandler) : (msg) => handler(codecs.attach<T>(msg));
+    return new Subscription(this.host, queue, handle, { ...options, retryVia: this.retryVia() });
   }
 
   /** Retry queues are declared (and recorded) like the application's; copies go out confirmed and mandatory. */
@@ -278,10 +287,22 @@ export class Client extends ClientCore {
    * console.log(reply.body.toString()); // '3'
    * ```
    */
-  rpc(queue: string, body: Buffer | string, options: RpcOptions = {}): Promise<Message> {
+  rpc<T = unknown>(queue: string, body: Buffer | string | object, options: RpcOptions = {}): Promise<Decoded<T>> {
     if (this.state !== 'open') return Promise.reject(this.closedError());
     this.rpcClient ??= new RpcClient(this.host);
-    return this.rpcClient.call(queue, body, options);
+    const codecs = this.codecs;
+    let request: ReturnType<typeof encodeBody>;
+    try {
+      request = encodeBody(codecs, body, options.properties);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const call = this.rpcClient.call(
+      queue,
+      request.body,
+      request.properties === undefined ? options : { ...options, properties: request.properties },
+    );
+    return call.then((reply) => (codecs === undefined ? attachWithoutCodecs<T>(reply) : codecs.attach<T>(reply)));
   }
 
   /**

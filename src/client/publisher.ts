@@ -32,6 +32,7 @@ import {
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import { type PublishSpan, startPublishSpan } from '../tracing/index.js';
 import { settledOrDeadline } from './backoff.js';
+import { type CodecRegistry, encodeBody } from './codecs.js';
 import type { ClientHost, Session } from './host.js';
 
 /**
@@ -51,6 +52,8 @@ export interface PublisherOptions {
   confirm?: boolean;
   /** Most messages sent and not yet confirmed; further publishes wait. Default 1000. */
   maxUnconfirmed?: number;
+  /** Codecs for bodies that are neither Buffers nor strings. Default: the client's (`createClient({ codecs })`). */
+  codecs?: CodecRegistry | undefined;
 }
 
 /**
@@ -137,6 +140,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private readonly host: ClientHost;
   private readonly confirm: boolean;
   private readonly maxUnconfirmed: number;
+  private readonly codecs: CodecRegistry | undefined;
   private waiting: (Entry | undefined)[] = [];
   private waitHead = 0;
   private inflight: Entry[] = [];
@@ -174,6 +178,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.host = host;
     this.confirm = options.confirm ?? true;
     this.maxUnconfirmed = max;
+    this.codecs = options.codecs;
     host.register(this);
     if (host.session !== undefined) this.attach(host.session);
   }
@@ -213,18 +218,16 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   publish(
     exchange: string,
     routingKey: string,
-    body: Buffer | string,
+    body: Buffer | string | object,
     properties?: BasicProperties,
     options?: PublishOptions,
   ): Promise<void> {
     if (this.state !== 'open') return Promise.reject(this.closedError());
-    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    if (!Buffer.isBuffer(bytes)) {
-      return Promise.reject(
-        new InvalidArgumentError(
-          `message body must be a Buffer or a string, got ${bytes === null ? 'null' : typeof bytes}`,
-        ),
-      );
+    let bytes: Buffer;
+    try {
+      ({ body: bytes, properties } = encodeBody(this.codecs, body, properties));
+    } catch (err) {
+      return Promise.reject(err);
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortError('publish aborted', { cause: signal.reason }));

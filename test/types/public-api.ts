@@ -9,6 +9,8 @@ import {
   ChannelClosedByServer,
   type Client,
   type ClientEvents,
+  CodecRegistry,
+  type Decoded,
   ConnectionError,
   type ConsumerCancelled,
   type Connection,
@@ -55,14 +57,26 @@ export function robustClient(): void {
   void p.publish('', 'q', 42);
 
   const sub: Subscription = c.consume('q', async (m) => {
-    expectType<Equal<typeof m, Message>>();
+    expectType<Equal<typeof m, Decoded<unknown>>>();
+    m satisfies Message;
     m.json<{ a: number }>().a.toFixed();
   });
   // @ts-expect-error the handler gets a Message, not a string
   c.consume('q', (m: string) => m);
   void sub.cancel();
 
-  expectType<Equal<ReturnType<Client['rpc']>, Promise<Message>>>();
+  expectType<Equal<ReturnType<Client['rpc']>, Promise<Decoded<unknown>>>>();
+  c.consume<{ id: number }>('q', async (m) => {
+    expectType<Equal<typeof m.value, { id: number }>>();
+    m.body satisfies Buffer;
+  });
+  void c.rpc<{ sum: number }>('q', [1, 2]).then((reply) => reply.value.sum.toFixed());
+  void p.publish('', 'q', { id: 1 }, { contentType: 'application/json' });
+  createClient({
+    codecs: new CodecRegistry([{ contentType: 'text/plain', encode: (s: string) => s, decode: String }]),
+  });
+  // @ts-expect-error a codec needs decode()
+  new CodecRegistry([{ contentType: 'text/plain', encode: (s: string) => s }]);
   // @ts-expect-error timeout is a number of milliseconds
   void c.rpc('q', 'x', { timeout: '1s' });
 }
