@@ -27,6 +27,39 @@
  * @module
  */
 
+/**
+ * The same class in every copy of warren has the same id under this registry-wide symbol, so that
+ * `instanceof` works across copies (ESM and CommonJS builds each define their own classes).
+ */
+const CLASS_ID: unique symbol = Symbol.for('warren.errorClass');
+
+/** Gives each class its id (its name, which is part of the public API). @internal */
+export function brandErrorClasses(classes: Record<string, abstract new (...args: never[]) => unknown>): void {
+  for (const [name, cls] of Object.entries(classes)) {
+    Object.defineProperty(cls, CLASS_ID, { value: `warren.${name}`, enumerable: false });
+  }
+}
+
+function classId(value: unknown): unknown {
+  return typeof value === 'function' && Object.hasOwn(value, CLASS_ID)
+    ? (value as unknown as Record<typeof CLASS_ID, unknown>)[CLASS_ID]
+    : undefined;
+}
+
+/** `instanceof`, or an object whose prototype chain has a class with the same id. @internal */
+export function isBrandedInstance(cls: abstract new (...args: never[]) => unknown, value: unknown): boolean {
+  if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+  const id = classId(cls);
+  if (id === undefined || typeof value !== 'object' || value === null) return false;
+  for (let proto: unknown = Object.getPrototypeOf(value); proto !== null; proto = Object.getPrototypeOf(proto)) {
+    const ctor = Object.hasOwn(proto as object, 'constructor')
+      ? (proto as { constructor: unknown }).constructor
+      : undefined;
+    if (classId(ctor) === id) return true;
+  }
+  return false;
+}
+
 /** Options common to every warren error. */
 export interface AMQPErrorOptions {
   /** The underlying error, if any. */
@@ -43,6 +76,15 @@ export interface AMQPErrorOptions {
  * ```
  */
 export class AMQPError extends Error {
+  /**
+   * `err instanceof SomeWarrenError` also holds for an error made by another copy of warren loaded in
+   * the same process (the ESM and the CommonJS build side by side, or two installed copies).
+   */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass `instanceof` was asked about
+    return isBrandedInstance(this, value);
+  }
+
   /** A stable machine-readable code, e.g. `'CHANNEL_CLOSED_BY_SERVER'`. */
   readonly code: string = 'AMQP_ERROR';
   /** Whether retrying the operation (on a new channel or connection) can succeed. */
@@ -320,3 +362,23 @@ export class ConsumerCancelled extends AMQPError {
     this.queue = queue;
   }
 }
+
+brandErrorClasses({
+  AMQPError,
+  ConnectionError,
+  ConnectionClosedByServer,
+  HeartbeatTimeout,
+  SocketError,
+  HandshakeError,
+  AuthenticationError,
+  ChannelError,
+  ChannelClosedByServer,
+  PublishNacked,
+  MessageReturned,
+  FrameError,
+  TimeoutError,
+  ClosedError,
+  InvalidArgumentError,
+  AbortError,
+  ConsumerCancelled,
+});

@@ -1,14 +1,16 @@
 /**
- * warren: an AMQP 0-9-1 client for Node.js and RabbitMQ.
+ * warren: an AMQP 0-9-1 client for Node.js, Bun and Deno, and RabbitMQ.
+ *
+ * Start with {@link createClient}: a client that reconnects by itself, declares again what you
+ * declared, resumes consumers and re-sends unconfirmed publishes. {@link connect} is the low-level API.
  *
  * @example
  * ```ts
- * import { connect } from 'warren';
- * const conn = await connect('amqp://guest:guest@127.0.0.1:5672');
- * const ch = await conn.openChannel();
- * await ch.queueDeclare('hello');
- * await ch.basicPublish('', 'hello', Buffer.from('world'));
- * await conn.close();
+ * import { createClient } from 'warren';
+ * const client = createClient('amqp://guest:guest@127.0.0.1:5672');
+ * await client.declareQueue('hello');
+ * client.consume('hello', async (msg) => console.log(msg.body.toString()));
+ * await client.publisher().publish('', 'hello', 'world');
  * ```
  * @module
  */
@@ -64,6 +66,8 @@ export { VERSION } from './version.js';
 export { Backoff } from './client/backoff.js';
 export type { BackoffOptions } from './client/backoff.js';
 export { Client, createClient } from './client/client.js';
+export { CodecRegistry, jsonCodec } from './client/codecs.js';
+export type { Codec, Decoded } from './client/codecs.js';
 export type { BindOptions, WaitOptions } from './client/client.js';
 export { ClientCore } from './client/client-core.js';
 export type { ClientEvents, ClientOptions } from './client/client-core.js';

@@ -10,6 +10,7 @@
  * @module
  */
 import { EventEmitter, errorMonitor } from 'node:events';
+import { brandErrorClasses, isBrandedInstance } from './errors.js';
 
 /** `code` of every {@link UserCodeError}, and of the process warning that carries it. */
 export const USER_CODE_ERROR_CODE = 'WARREN_USER_CODE';
@@ -27,6 +28,12 @@ export const USER_CODE_ERROR_CODE = 'WARREN_USER_CODE';
  * ```
  */
 export class UserCodeError extends Error {
+  /** Holds across copies of warren in one process, as for {@link AMQPError}. */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass `instanceof` was asked about
+    return isBrandedInstance(this, value);
+  }
+
   override readonly name = 'UserCodeError';
   readonly code = USER_CODE_ERROR_CODE;
   /** Which call threw, e.g. `Client 'disconnect' listener`. */
@@ -40,6 +47,8 @@ export class UserCodeError extends Error {
     this.source = source;
   }
 }
+
+brandErrorClasses({ UserCodeError });
 
 function describe(value: unknown): string {
   if (value instanceof Error) return `${value.name}: ${value.message}`;

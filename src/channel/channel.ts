@@ -10,7 +10,7 @@
 import { disposable } from '../dispose.js';
 import { SafeEmitter } from '../user-code.js';
 import { inspectCustom } from '../redact.js';
-import type { ChannelEndpoint, ChannelHost } from '../connection/endpoint.js';
+import type { ChannelHost } from '../connection/endpoint.js';
 import {
   type AMQPError,
   AbortError,
@@ -162,7 +162,9 @@ let generations = 0;
  * await ch.close();
  * ```
  */
-export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoint {
+// No `implements ChannelEndpoint`: that contract is internal and stripped from the .d.ts; the
+// connection's allocateChannel<T extends ChannelEndpoint>() checks the fit where it matters.
+export class Channel extends SafeEmitter<ChannelEvents> {
   /** The channel number on its connection. */
   readonly id: number;
   private readonly host: ChannelHost;

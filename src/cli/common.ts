@@ -19,6 +19,7 @@ import {
   InvalidArgumentError,
   MessageReturned,
   PublishNacked,
+  SocketError,
   TimeoutError,
 } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
@@ -191,10 +192,18 @@ function errorCode(err: unknown): string {
 }
 
 /** One line that says what failed, typed by name and code, never with a password in it. */
+/** What to check when the broker cannot be reached at all. */
+function withHint(err: unknown, message: string): string {
+  const unreachable = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT)\b/.test(message);
+  return err instanceof SocketError && unreachable
+    ? `${message}; is the broker running? check --url or AMQP_URL`
+    : message;
+}
+
 export function formatError(err: unknown, program: string, json: boolean): string {
   const raw = err instanceof Error ? err.message : String(err);
   // Errors from warren never hold passwords, but a message that quotes a URL from elsewhere might.
-  const message = raw.replace(/amqps?:\/\/[^\s'"]+/gi, (u) => redactUrl(u)).replace(/\s*\n\s*/g, ' ');
+  const message = withHint(err, raw.replace(/amqps?:\/\/[^\s'"]+/gi, (u) => redactUrl(u)).replace(/\s*\n\s*/g, ' '));
   if (json) {
     const out: Record<string, unknown> = { error: { name: errorName(err), code: errorCode(err), message } };
     const replyCode = (err as { replyCode?: unknown } | null)?.replyCode;
@@ -318,6 +327,11 @@ export async function closeQuietly(conn: Connection | undefined): Promise<void> 
 }
 
 /** Formats a count with thousands separators. */
+/** `1 message`, `2 messages`, `1,000 messages`. */
+export function count(n: number, noun: string): string {
+  return `${fmtInt(n)} ${n === 1 ? noun : `${noun}s`}`;
+}
+
 export function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }

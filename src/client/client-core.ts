@@ -28,6 +28,7 @@ import {
 } from '../errors.js';
 import { hideFields } from '../redact.js';
 import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
+import type { CodecRegistry } from './codecs.js';
 import { Subscription } from './consumer.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
 import type { Logger } from './logger.js';
@@ -87,6 +88,8 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'>
   operationTimeout?: number;
   /** Where the client reports reconnects, refused replays and unheard errors; see `logger.ts`. Default: none. */
   logger?: Logger;
+  /** Opt-in: publish objects and read `msg.value` through codecs by content type (see {@link CodecRegistry}). */
+  codecs?: CodecRegistry;
 }
 
 /**
@@ -207,6 +210,9 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     };
   }
 
+  /** @internal The codecs of `options.codecs`, if any. */
+  protected readonly codecs: CodecRegistry | undefined;
+
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {
     super();
@@ -220,9 +226,11 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
       retryRefused,
       closeTimeout,
       logger,
+      codecs,
       ...rest
     } = options;
     const connection = { ...rest, operationTimeout: rest.operationTimeout ?? DEFAULT_OPERATION_TIMEOUT };
+    this.codecs = codecs;
     const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : [...urls];
     this.endpoints =
       list.length === 0

@@ -6,7 +6,6 @@
  */
 import type { ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '../channel/channel.js';
 import { exchangeArguments, queueArguments } from '../channel/declare-options.js';
-import type { Message } from '../channel/message.js';
 import type { FieldTable } from '../protocol/primitives.js';
 import { disposable } from '../dispose.js';
 import { ClientCore, type ClientOptions } from './client-core.js';
@@ -14,6 +13,7 @@ import type { Logger } from './logger.js';
 import { type ClientHealth, type ClientStats, describeError, healthOf, partStats, StatsCounters } from './stats.js';
 import { clientMetrics } from '../tracing/metrics.js';
 import { watchClient } from './watch.js';
+import { attachWithoutCodecs, type Decoded, encodeBody } from './codecs.js';
 import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './consumer.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
@@ -313,7 +313,7 @@ export class Client extends ClientCore {
    */
   publisher(options: PublisherOptions = {}): Publisher {
     this.assertOpen();
-    return new Publisher(this.host, options);
+    return new Publisher(this.host, { codecs: this.codecs, ...options });
   }
 
   /**
@@ -331,9 +331,18 @@ export class Client extends ClientCore {
    * ```
    * @throws `ClosedError` after close.
    */
-  consume(queue: string, handler: SubscriptionHandler, options: SubscribeOptions = {}): Subscription {
+  consume<T = unknown>(
+    queue: string,
+    handler: (message: Decoded<T>) => void | Promise<void>,
+    options: SubscribeOptions = {},
+  ): Subscription {
     this.assertOpen();
-    return new Subscription(this.host, queue, handler, {
+    const codecs = this.codecs;
+    // With codecs, each message gets a `value` (its body decoded on first read): a body its codec
+    // rejects makes the handler throw, so the message is retried or dead-lettered like any failure.
+    const handle: SubscriptionHandler =
+      codecs === undefined ? (handler as SubscriptionHandler) : (msg) => handler(codecs.attach<T>(msg));
+    return new Subscription(this.host, queue, handle, {
       ...options,
       retryVia: this.retryVia(),
       ...(this.logger === undefined ? {} : { logger: this.logger }),
@@ -384,10 +393,22 @@ export class Client extends ClientCore {
    * console.log(reply.body.toString()); // '3'
    * ```
    */
-  rpc(queue: string, body: Buffer | string, options: RpcOptions = {}): Promise<Message> {
+  rpc<T = unknown>(queue: string, body: Buffer | string | object, options: RpcOptions = {}): Promise<Decoded<T>> {
     if (this.state !== 'open') return Promise.reject(this.closedError());
     this.rpcClient ??= new RpcClient(this.host);
-    return this.rpcClient.call(queue, body, options);
+    const codecs = this.codecs;
+    let request: ReturnType<typeof encodeBody>;
+    try {
+      request = encodeBody(codecs, body, options.properties);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const call = this.rpcClient.call(
+      queue,
+      request.body,
+      request.properties === undefined ? options : { ...options, properties: request.properties },
+    );
+    return call.then((reply) => (codecs === undefined ? attachWithoutCodecs<T>(reply) : codecs.attach<T>(reply)));
   }
 
   /**

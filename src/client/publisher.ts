@@ -34,6 +34,7 @@ import {
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import { type PublishSpan, startPublishSpan } from '../tracing/index.js';
 import { settledOrDeadline } from './backoff.js';
+import { type CodecRegistry, encodeBody } from './codecs.js';
 import type { ClientHost, Session } from './host.js';
 
 /**
@@ -69,6 +70,8 @@ export interface PublisherOptions {
    * message itself). Either way nothing is dropped without its publish rejecting.
    */
   onFull?: 'wait' | 'reject';
+  /** Codecs for bodies that are neither Buffers nor strings. Default: the client's (`createClient({ codecs })`). */
+  codecs?: CodecRegistry | undefined;
 }
 
 /**
@@ -188,6 +191,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private roomHead = 0;
   /** Live (not abandoned) entries in `room`. */
   private roomCount = 0;
+  private readonly codecs: CodecRegistry | undefined;
   private waiting: (Entry | undefined)[] = [];
   private waitHead = 0;
   private inflight: Entry[] = [];
@@ -232,6 +236,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       throw new InvalidArgumentError(`onFull must be 'wait' or 'reject', got ${String(onFull)}`);
     }
     this.onFull = onFull;
+    this.codecs = options.codecs;
     host.register(this);
     if (host.session !== undefined) this.attach(host.session);
   }
@@ -284,18 +289,16 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   publish(
     exchange: string,
     routingKey: string,
-    body: Buffer | string,
+    body: Buffer | string | object,
     properties?: BasicProperties,
     options?: PublisherPublishOptions,
   ): Promise<void> {
     if (this.state !== 'open') return Promise.reject(this.closedError());
-    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    if (!Buffer.isBuffer(bytes)) {
-      return Promise.reject(
-        new InvalidArgumentError(
-          `message body must be a Buffer or a string, got ${bytes === null ? 'null' : typeof bytes}`,
-        ),
-      );
+    let bytes: Buffer;
+    try {
+      ({ body: bytes, properties } = encodeBody(this.codecs, body, properties));
+    } catch (err) {
+      return Promise.reject(err);
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortError('publish aborted', { cause: signal.reason }));

@@ -45,7 +45,7 @@ import { openSocket } from '../transport/socket.js';
 import { VERSION } from '../version.js';
 import { checkMechanism, saslResponse } from './auth.js';
 import { type ObtainedCredentials, obtainCredentials, refreshDelay } from './credentials.js';
-import type { ChannelEndpoint, ChannelHost } from './endpoint.js';
+import type { ChannelEndpoint } from './endpoint.js';
 import { FrameTracer } from './frame-trace.js';
 import type { ResolvedConnectionOptions } from './options.js';
 
@@ -88,7 +88,9 @@ export function negotiate(client: number, server: number): number {
   return Math.min(client, server);
 }
 
-export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements ChannelHost {
+// No `implements ChannelHost`: that contract is internal and stripped from the .d.ts; new Channel(this)
+// checks the fit where it matters.
+export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   /** The transport; exposed to channels. @internal */
   readonly transport: FrameTransport;
   /** Properties the broker sent in connection.start (product, version, capabilities…). */

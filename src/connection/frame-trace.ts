@@ -9,6 +9,7 @@ import { decodeMethod } from '../protocol/generated/methods.js';
 import { decodeBasicProperties } from '../protocol/generated/properties.js';
 import { Reader } from '../protocol/primitives.js';
 import { callUserCode } from '../user-code.js';
+import { readEnv } from '../env.js';
 
 const SECRET_FIELDS = new Set(['response', 'newSecret', 'challenge']);
 /** Method arguments that 0-9-1 reserves and that always hold the same value: noise in a trace line. */
@@ -80,7 +81,7 @@ export class FrameTracer {
   /** A tracer if `debug` or the WARREN_DEBUG environment variable asks for one. */
   static fromOption(debug: boolean | ((line: string) => void)): FrameTracer | undefined {
     if (typeof debug === 'function') return new FrameTracer(debug);
-    const env = process.env.WARREN_DEBUG ?? '';
+    const env = readEnv('WARREN_DEBUG') ?? '';
     if (debug || /\bframes\b/.test(env)) return new FrameTracer((line) => process.stderr.write(`${line}\n`));
     return undefined;
   }

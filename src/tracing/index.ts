@@ -21,6 +21,7 @@ import type { BasicProperties } from '../protocol/generated/properties.js';
 import type { FieldTable } from '../protocol/primitives.js';
 import { reportUserCodeError } from '../user-code.js';
 import { VERSION } from '../version.js';
+import { readEnv } from '../env.js';
 import type {
   OpenTelemetryApi,
   OtelAttributes,
@@ -82,7 +83,7 @@ function requireSync(): OpenTelemetryApi | undefined {
 }
 
 function disabledByEnv(): boolean {
-  const v = process.env.WARREN_TRACING;
+  const v = readEnv('WARREN_TRACING');
   return v === '0' || v === 'off' || v === 'false';
 }
 

@@ -33,7 +33,7 @@ describe('warren perf and demo', { concurrency: 2 }, () => {
     );
     assert.match(r.stdout, /\n {2}sent +[\d,]+ +[\d,]+\n/);
     assert.match(r.stdout, /\n {2}received +[\d,]+ +[\d,]+\n/);
-    assert.match(r.stdout, /\n {2}latency ms +min +p50 +p75 +p95 +p99 +max\n {2}consume /);
+    assert.match(r.stdout, /\n {2}latency \(ms\) +min +p50 +p75 +p95 +p99 +max\n {2}publish → delivery /);
     const m = /throughput: ([\d,]+) msg\/s sent/.exec(r.stdout);
     assert.ok(m, r.stdout);
     const rate = Number(m[1]!.replace(/,/g, ''));

@@ -3,39 +3,22 @@
  * (offline: warren has no runtime dependencies), then `require('warren')`, `import … from 'warren'`,
  * the `warren` bin, a strict type check against the shipped .d.ts from ESM and CommonJS files, and
  * OpenTelemetry being optional (absent: nothing happens; present: picked up in both builds).
+ * Then what a clean clone gives: `npm install <git URL>` (a local bare repository, file:// URL) and
+ * `npm install <folder>` each build the package through `prepare` and install a working package.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { bareRepository, installedClone, installInto } from '../support/package.js';
 
 const run = promisify(execFile);
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-function distIsFresh(): boolean {
-  try {
-    return (
-      statSync(join(root, 'dist/esm/index.js')).mtimeMs >= newest(join(root, 'src')) &&
-      statSync(join(root, 'dist/cjs/index.js')).mtimeMs >= newest(join(root, 'src'))
-    );
-  } catch {
-    return false;
-  }
-}
 
 let work: string;
 let project: string;
@@ -52,9 +35,13 @@ async function node(args: string[], cwd = project): Promise<string> {
 }
 
 before(async () => {
-  if (!distIsFresh()) await run(process.execPath, ['scripts/build.mjs'], { cwd: root, timeout: 240_000 });
+  // What `npm run prepare` does on `npm pack`; done here once so that packing can skip it.
+  await run(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: root, timeout: 240_000 });
   work = mkdtempSync(join(tmpdir(), 'warren-pack-'));
-  const { stdout } = await run(npm, ['pack', '--json', '--pack-destination', work], { cwd: root, timeout: 120_000 });
+  const { stdout } = await run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', work], {
+    cwd: root,
+    timeout: 120_000,
+  });
   const info = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
   tarball = join(work, info[0]!.filename);
   packedFiles = info[0]!.files.map((f) => f.path);
@@ -97,6 +84,65 @@ after(() => {
 });
 
 describe('the npm package', () => {
+  test('npm pack --dry-run lists dist, README, LICENSE and package.json only', async () => {
+    const { stdout } = await run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: root,
+      timeout: 120_000,
+    });
+    const listed = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    assert.deepEqual([...listed].sort(), [...packedFiles].sort(), 'the dry run lists what the tarball holds');
+    for (const f of listed) {
+      assert.doesNotMatch(f, /^(test|bench|scripts|src|examples|docs|codegen|\.ci)\//, `${f} does not ship`);
+      assert.ok(!f.endsWith('.build-stamp'), 'the build stamp does not ship');
+    }
+  });
+
+  test('package.json: metadata, and types for every subpath in both module systems', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+      sideEffects: boolean;
+      keywords: string[];
+      scripts: Record<string, string>;
+      exports: Record<string, string | Record<string, Record<string, string>>>;
+    };
+    assert.match(pkg.engines.node, /^>=20/);
+    assert.equal(pkg.sideEffects, false);
+    assert.ok(pkg.keywords.includes('amqp') && pkg.keywords.includes('rabbitmq'));
+    assert.match(pkg.scripts.prepare ?? '', /scripts\/build\.mjs/, 'a clone builds itself on install and on pack');
+    for (const [subpath, target] of Object.entries(pkg.exports)) {
+      if (subpath === './package.json') continue;
+      assert.equal(typeof target, 'object', `${subpath} has import and require conditions`);
+      for (const condition of ['import', 'require']) {
+        const entry = (target as Record<string, Record<string, string>>)[condition];
+        assert.ok(entry?.types && entry.default, `${subpath} ${condition} has types and default`);
+        assert.ok(Object.keys(entry)[0] === 'types', `${subpath} ${condition}: types comes first`);
+        for (const f of [entry.types, entry.default]) {
+          assert.ok(packedFiles.includes(f.replace(/^\.\//, '')), `${subpath} ${condition}: ${f} is in the package`);
+        }
+      }
+    }
+  });
+
+  test('the .d.ts files hold no @internal declarations; the .js files have source maps with their sources', () => {
+    const dts = packedFiles.filter((f) => f.endsWith('.d.ts'));
+    const js = packedFiles.filter((f) => f.endsWith('.js'));
+    assert.ok(dts.length > 20 && js.length > 20);
+    for (const f of dts) {
+      assert.doesNotMatch(readFileSync(join(project, 'node_modules/warren', f), 'utf8'), /@internal/, f);
+    }
+    for (const f of js) assert.ok(packedFiles.includes(`${f}.map`), `${f}.map ships`);
+    const map = JSON.parse(
+      readFileSync(join(project, 'node_modules/warren/dist/esm/client/client.js.map'), 'utf8'),
+    ) as {
+      sourcesContent?: string[];
+    };
+    assert.match(
+      map.sourcesContent?.[0] ?? '',
+      /export function createClient/,
+      'the map carries the TypeScript source',
+    );
+  });
+
   test('ships dist, README, LICENSE and package.json only', () => {
     for (const f of packedFiles) {
       assert.match(f, /^(dist\/|README\.md$|LICENSE$|package\.json$)/, `unexpected file in the package: ${f}`);
@@ -146,6 +192,38 @@ describe('the npm package', () => {
     const [connect, createClient, names] = JSON.parse(esm) as [string, string, string[]];
     assert.deepEqual([connect, createClient], ['function', 'function']);
     assert.deepEqual(names, JSON.parse(cjs));
+  });
+
+  test('one set of error classes: instanceof holds across the ESM and the CommonJS build in one process', async () => {
+    // An application (ESM) whose dependency require()s warren gets both builds loaded at once.
+    const out = await node([
+      '--input-type=module',
+      '-e',
+      `import * as esm from 'warren';
+       import { createRequire } from 'node:module';
+       const cjs = createRequire(import.meta.url)('warren');
+       let thrown;
+       try { await cjs.connect('amqp://127.0.0.1:1', { heartbeat: -1 }); } catch (err) { thrown = err; }
+       const fromCjs = new cjs.InvalidArgumentError('x');
+       const fromEsm = new esm.ConsumerCancelled('q');
+       const userCode = new cjs.UserCodeError('test listener', new Error('boom'));
+       console.log(JSON.stringify({
+         distinct: esm.AMQPError !== cjs.AMQPError,
+         thrown: [thrown instanceof esm.AMQPError, thrown instanceof esm.InvalidArgumentError, thrown instanceof esm.ConnectionError],
+         cjsInEsm: [fromCjs instanceof esm.AMQPError, fromCjs instanceof esm.InvalidArgumentError, fromCjs instanceof esm.ConnectionError, fromCjs instanceof Error],
+         esmInCjs: [fromEsm instanceof cjs.AMQPError, fromEsm instanceof cjs.ConsumerCancelled, fromEsm instanceof cjs.TimeoutError],
+         userCode: [userCode instanceof esm.UserCodeError, userCode instanceof esm.AMQPError],
+         plain: [new Error('x') instanceof esm.AMQPError, null instanceof esm.AMQPError, ({}) instanceof cjs.AMQPError],
+       }));`,
+    ]);
+    assert.deepEqual(JSON.parse(out), {
+      distinct: true,
+      thrown: [true, true, false],
+      cjsInEsm: [true, true, false, true],
+      esmInCjs: [true, true, false],
+      userCode: [true, false],
+      plain: [false, false, false],
+    });
   });
 
   test('connects to the broker from both builds', async () => {
@@ -231,7 +309,11 @@ describe('the npm package', () => {
       while (!out.includes('received Hello, warren!') && Date.now() < until && child.exitCode === null) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      assert.match(out, /received Hello, warren! /, `stdout: ${out}\nstderr: ${err}`);
+      assert.match(
+        out,
+        /^received Hello, warren! \{\}$/m,
+        `the first line names the message, and no 'undefined'; stdout: ${out}\nstderr: ${err}`,
+      );
       // The command from the README, with the installed bin, reaches the running consumer.
       const bin = join(project, 'node_modules/.bin/warren');
       await run(bin, ['publish', '-q', 'hello', 'another one', '-H', 'source=cli', '--url', url], {
@@ -273,4 +355,47 @@ describe('the npm package', () => {
       assert.equal(headers.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
     }
   });
+});
+
+describe('installed from a clean clone', () => {
+  let scratch: string;
+  const apps: Record<'git' | 'folder', string> = { git: '', folder: '' };
+
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'warren-clone-'));
+    apps.git = join(scratch, 'app-git');
+    apps.folder = join(scratch, 'app-folder');
+    const clone = await installedClone(join(scratch, 'clone'));
+    assert.ok(!existsSync(join(clone, 'dist')), 'a clean clone has no dist');
+    // From git, npm clones the repository, installs its devDependencies, runs prepare (the build) and
+    // packs it; from a folder (--install-links: a copy, as from a registry), it runs prepare and packs.
+    const gitUrl = await bareRepository(scratch);
+    await Promise.all([installInto(apps.git, gitUrl), installInto(apps.folder, clone, ['--install-links'])]);
+  });
+
+  after(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  for (const key of ['git', 'folder'] as const) {
+    test(`from ${key === 'git' ? 'a git URL' : 'a folder'}: built, importable, required, and the bin runs`, async () => {
+      const app = apps[key];
+      const installed = join(app, 'node_modules/warren');
+      assert.ok(existsSync(join(installed, 'dist/cjs/index.js')) && existsSync(join(installed, 'dist/esm/index.d.ts')));
+      assert.ok(!existsSync(join(installed, 'src')) && !existsSync(join(installed, 'test')), 'only the files list');
+      const esm = await node(
+        [
+          '--input-type=module',
+          '-e',
+          "import { createClient, AMQPError } from 'warren'; console.log(typeof createClient, typeof AMQPError)",
+        ],
+        app,
+      );
+      const cjs = await node(['-e', "const w = require('warren'); console.log(typeof w.createClient, w.VERSION)"], app);
+      assert.equal(esm, 'function function\n');
+      assert.match(cjs, /^function \d+\.\d+\.\d+/);
+      const { stdout } = await run(join(app, 'node_modules/.bin/warren'), ['--version'], { cwd: app, timeout: 30_000 });
+      assert.match(stdout, /^\d+\.\d+\.\d+\n$/);
+    });
+  }
 });

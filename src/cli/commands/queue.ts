@@ -10,9 +10,9 @@ import {
   type Context,
   closeQuietly,
   command,
+  count,
   EXIT,
   emit,
-  fmtInt,
   GLOBAL_OPTIONS,
   type GlobalValues,
   open,
@@ -85,7 +85,7 @@ export const queueDeclare = command({
     emit(
       ctx,
       o.json,
-      `queue '${r.queue}' declared: ${fmtInt(r.messageCount)} messages, ${fmtInt(r.consumerCount)} consumers`,
+      `queue '${r.queue}' declared: ${count(r.messageCount, 'message')}, ${count(r.consumerCount, 'consumer')}`,
       r,
     );
     return EXIT.OK;
@@ -95,7 +95,7 @@ export const queueDeclare = command({
 export const queueDelete = command({
   spec: {
     name: 'queue delete',
-    summary: 'Delete a queue and print how many messages it held.',
+    summary: 'Delete a queue and print how many messages it held (exit code 4 if it does not exist).',
     positionals: NAME,
     options: {
       ifUnused: { type: 'boolean', description: 'Only if it has no consumers' },
@@ -106,8 +106,11 @@ export const queueDelete = command({
   },
   async run({ options: o, positionals }, ctx) {
     const queue = positionals[0]!;
+    // RabbitMQ answers delete-ok (0 messages) for a queue that does not exist; a passive declare
+    // first fails with 404 NOT_FOUND (exit 4) instead of claiming a deletion.
+    await withChannel(o, ctx, (ch) => ch.queueDeclare(queue, { passive: true }));
     const r = await withChannel(o, ctx, (ch) => ch.queueDelete(queue, { ifUnused: o.ifUnused, ifEmpty: o.ifEmpty }));
-    emit(ctx, o.json, `queue '${queue}' deleted with ${fmtInt(r.messageCount)} messages`, { queue, ...r });
+    emit(ctx, o.json, `queue '${queue}' deleted with ${count(r.messageCount, 'message')}`, { queue, ...r });
     return EXIT.OK;
   },
 });
@@ -123,7 +126,7 @@ export const queuePurge = command({
   async run({ options: o, positionals }, ctx) {
     const queue = positionals[0]!;
     const r = await withChannel(o, ctx, (ch) => ch.queuePurge(queue));
-    emit(ctx, o.json, `queue '${queue}' purged: ${fmtInt(r.messageCount)} messages removed`, { queue, ...r });
+    emit(ctx, o.json, `queue '${queue}' purged: ${count(r.messageCount, 'message')} removed`, { queue, ...r });
     return EXIT.OK;
   },
 });
@@ -141,7 +144,7 @@ export const queueInfo = command({
     emit(
       ctx,
       o.json,
-      `queue '${r.queue}': ${fmtInt(r.messageCount)} messages ready, ${fmtInt(r.consumerCount)} consumers`,
+      `queue '${r.queue}': ${count(r.messageCount, 'message')} ready, ${count(r.consumerCount, 'consumer')}`,
       r,
     );
     return EXIT.OK;

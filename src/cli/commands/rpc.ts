@@ -4,7 +4,7 @@
  * @module
  */
 import type { Message } from '../../channel/message.js';
-import { TimeoutError } from '../../errors.js';
+import { MessageReturned, TimeoutError } from '../../errors.js';
 import type { BasicProperties } from '../../protocol/generated/properties.js';
 import { UsageError } from '../args.js';
 import {
@@ -62,6 +62,12 @@ export const rpc = command({
           throw new TimeoutError(`no reply from '${o.queue}' within ${o.timeout} s; is a server consuming it?`, {
             cause: err,
           });
+        }
+        if (err instanceof MessageReturned && err.replyCode === 312) {
+          // The request is mandatory inside client.rpc(); this command has no such flag to drop.
+          err.message =
+            `no queue '${o.queue}' took the request (312 NO_ROUTE): is its server running? ` +
+            `(to try: warren rpc-server -q ${o.queue} --echo)`;
         }
         throw err;
       }
