@@ -265,7 +265,9 @@ function genDecoder(mi: MethodInfo): string[] {
 
 function genMethods(): string {
   const out: string[] = [header];
-  out.push("import type { FieldTable, Reader, Writer } from '../primitives.js';");
+  out.push("import type { FieldTable } from '../field-values.js';");
+  out.push("import type { Reader } from '../reader.js';");
+  out.push("import type { Writer } from '../writer.js';");
   out.push('');
   out.push('/** Method ids as `classId << 16 | methodId`. */');
   out.push('export const MethodId = {');
@@ -397,7 +399,9 @@ function genProperties(): string {
   const props = basic?.properties ?? [];
   if (props.length > 15) throw new Error('more than 15 properties needs flag continuation, not implemented');
   const out: string[] = [header];
-  out.push("import type { FieldTable, Reader, Writer } from '../primitives.js';");
+  out.push("import type { FieldTable } from '../field-values.js';");
+  out.push("import type { Reader } from '../reader.js';");
+  out.push("import type { Writer } from '../writer.js';");
   out.push('');
   out.push('/**');
   out.push(' * Message properties (the basic class content header), camelCase names of the spec.');

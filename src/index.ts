@@ -51,8 +51,8 @@ export {
 } from './errors.js';
 export type { AMQPErrorOptions, ReturnedMessageInfo, ServerCloseDetails } from './errors.js';
 export type { BasicProperties } from './protocol/generated/properties.js';
-export { AmqpTimestamp, Decimal, fieldTypeOf, TypedValue } from './protocol/primitives.js';
-export type { FieldTable, FieldTypeTag, FieldValue } from './protocol/primitives.js';
+export { AmqpTimestamp, Decimal, fieldTypeOf, TypedValue } from './protocol/field-values.js';
+export type { FieldTable, FieldTypeTag, FieldValue } from './protocol/field-values.js';
 export { USER_CODE_ERROR_CODE, UserCodeError } from './user-code.js';
 export { VERSION } from './version.js';
 export { Backoff } from './client/backoff.js';

@@ -7,7 +7,7 @@
 import { FrameError } from '../errors.js';
 import type { AMQPMethod } from '../protocol/generated/methods.js';
 import { BASIC_CLASS_ID, type BasicProperties, decodeBasicProperties } from '../protocol/generated/properties.js';
-import { Reader } from '../protocol/primitives.js';
+import { Reader } from '../protocol/reader.js';
 
 /** A whole message: its method, properties and body. */
 export interface AssembledContent {

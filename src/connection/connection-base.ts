@@ -37,7 +37,8 @@ import {
   FRAME_MIN_SIZE,
   PROTOCOL_HEADER,
 } from '../protocol/generated/constants.js';
-import { type FieldTable, Reader } from '../protocol/primitives.js';
+import type { FieldTable } from '../protocol/field-values.js';
+import { Reader } from '../protocol/reader.js';
 import { hideFields } from '../redact.js';
 import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';

@@ -7,7 +7,7 @@
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { decodeMethod } from '../protocol/generated/methods.js';
 import { decodeBasicProperties } from '../protocol/generated/properties.js';
-import { Reader } from '../protocol/primitives.js';
+import { Reader } from '../protocol/reader.js';
 import { callUserCode } from '../user-code.js';
 
 const SECRET_FIELDS = new Set(['response', 'newSecret', 'challenge']);

@@ -6,7 +6,7 @@
 import type * as tls from 'node:tls';
 import { InvalidArgumentError } from '../errors.js';
 import { redactedView } from '../redact.js';
-import type { FieldTable } from '../protocol/primitives.js';
+import type { FieldTable } from '../protocol/field-values.js';
 
 /** SASL mechanisms warren can authenticate with. */
 export type AuthMechanism = 'PLAIN' | 'AMQPLAIN' | 'EXTERNAL';

@@ -9,7 +9,7 @@
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './generated/constants.js';
 import { encodeBasicPublish, METHOD_ENCODERS, type MethodInputByName, type MethodName } from './generated/methods.js';
 import { BASIC_CLASS_ID, type BasicProperties, encodeBasicProperties } from './generated/properties.js';
-import { Writer } from './primitives.js';
+import { Writer } from './writer.js';
 import { InvalidArgumentError } from '../errors.js';
 
 const ARENA_SIZE = 256 * 1024;

@@ -15,7 +15,7 @@ import {
   type BasicProperties,
   encodeBasicProperties,
 } from '../../src/protocol/generated/properties.js';
-import { Writer } from '../../src/protocol/primitives.js';
+import { Writer } from '../../src/protocol/writer.js';
 import {
   type FakeConnection,
   type FakeScript,

@@ -30,7 +30,9 @@ import {
   type BasicProperties,
   encodeBasicProperties,
 } from '../../src/protocol/generated/properties.js';
-import { type FieldTable, Reader, Writer } from '../../src/protocol/primitives.js';
+import type { FieldTable } from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
+import { Writer } from '../../src/protocol/writer.js';
 import { memorySocketPair } from '../../src/transport/memory.js';
 
 // ------------------------------------------------------------------------------------------- frames

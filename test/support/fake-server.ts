@@ -43,7 +43,9 @@ import {
   decodeBasicProperties,
   encodeBasicProperties,
 } from '../../src/protocol/generated/properties.js';
-import { type FieldTable, Reader, Writer } from '../../src/protocol/primitives.js';
+import type { FieldTable } from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
+import { Writer } from '../../src/protocol/writer.js';
 
 /** Default time limit of every wait, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 5000;

@@ -6,7 +6,7 @@ import type { ChannelHost } from '../../src/connection/endpoint.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { FrameEncoder } from '../../src/protocol/frame-encoder.js';
 import { decodeMethod, METHOD_IDS } from '../../src/protocol/generated/methods.js';
-import { Reader } from '../../src/protocol/primitives.js';
+import { Reader } from '../../src/protocol/reader.js';
 import type { FrameTransport } from '../../src/transport/frame-transport.js';
 
 /** A channel wired to an encoder instead of a socket, with deliveries fed in directly. */

@@ -9,7 +9,9 @@ import { ContentAssembler } from '../../src/channel/content-assembler.js';
 import { FrameError, InvalidArgumentError } from '../../src/errors.js';
 import { decodeMethod } from '../../src/protocol/generated/methods.js';
 import { decodeBasicProperties, encodeBasicProperties } from '../../src/protocol/generated/properties.js';
-import { AmqpTimestamp, Reader, Writer } from '../../src/protocol/primitives.js';
+import { AmqpTimestamp } from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
+import { Writer } from '../../src/protocol/writer.js';
 
 /** Property bytes holding only a timestamp of `seconds`. */
 function timestampProperties(seconds: bigint): Buffer {
