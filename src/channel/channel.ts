@@ -30,6 +30,7 @@ import {
 } from '../protocol/generated/methods.js';
 import { type BasicProperties, PROPERTY_NAMES } from '../protocol/generated/properties.js';
 import type { FieldTable } from '../protocol/primitives.js';
+import type { ContentHeader } from '../protocol/content-header.js';
 import { AckTracker } from './ack-tracker.js';
 import { type CallReply, CallQueue, type PendingCall } from './call-queue.js';
 import { ConfirmTracker, type PendingConfirm } from './confirms.js';
@@ -675,14 +676,14 @@ export class Channel extends SafeEmitter<ChannelEvents> implements ChannelEndpoi
   }
 
   /** @internal */
-  onHeader(buf: Buffer, start: number, end: number): void {
-    const done = this.content.header(buf, start, end);
+  onHeader(header: ContentHeader): void {
+    const done = this.content.header(header);
     if (done !== undefined) this.completeContent(done);
   }
 
   /** @internal */
-  onBody(buf: Buffer, start: number, end: number): void {
-    const done = this.content.body(buf, start, end);
+  onBody(payload: Buffer): void {
+    const done = this.content.body(payload);
     if (done !== undefined) this.completeContent(done);
   }
 

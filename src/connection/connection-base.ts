@@ -20,25 +20,16 @@ import {
   SocketError,
   TimeoutError,
 } from '../errors.js';
+import { decodeFrames } from '../protocol/decoded-frames.js';
 import {
-  CHANNEL_ZERO_CLASSES,
   type MethodArgsByName,
   type MethodInputByName,
   type MethodName,
   METHOD_NAMES,
-  decodeMethod,
   type AMQPMethod,
 } from '../protocol/generated/methods.js';
-import {
-  FRAME_BODY,
-  FRAME_HEADER,
-  FRAME_HEARTBEAT,
-  FRAME_METHOD,
-  FRAME_MIN_SIZE,
-  PROTOCOL_HEADER,
-} from '../protocol/generated/constants.js';
+import { FRAME_MIN_SIZE, PROTOCOL_HEADER } from '../protocol/generated/constants.js';
 import type { FieldTable } from '../protocol/field-values.js';
-import { Reader } from '../protocol/reader.js';
 import { hideFields } from '../redact.js';
 import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';
@@ -97,7 +88,6 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   private lastChannelId = 0;
   private channelCount = 0;
   private zeroWaiters: ZeroWaiter[] = [];
-  private readonly reader = new Reader(Buffer.alloc(0), 0, 0);
   private blockedReason: string | undefined;
   private handshakeStage: 'start' | 'auth' | 'tune' | 'open' | 'done' = 'start';
   private readonly tracer: FrameTracer | undefined;
@@ -310,40 +300,22 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
 
   // ------------------------------------------------------------------ frames in
 
+  /** Decodes each frame and routes it: channel 0 here, every other channel to its endpoint. */
+  private readonly decoded = decodeFrames({
+    method: (channelId, method) => {
+      if (channelId === 0) this.onChannelZero(method);
+      else this.channelFor(channelId, method.name)?.onMethod(method);
+    },
+    header: (channelId, header) => this.channelFor(channelId, 'content header')?.onHeader(header),
+    body: (channelId, payload) => this.channelFor(channelId, 'body')?.onBody(payload),
+  });
+
   private onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
     // The rest of a chunk that held a fatal frame must not be acted on.
     if (this.state === 'closed') return;
     if (this.tracer) this.tracer.incoming(type, channelId, buf, start, end);
     try {
-      if (type === FRAME_METHOD) {
-        const r = this.reader;
-        r.buf = buf;
-        r.pos = start;
-        r.end = end;
-        const method = decodeMethod(r);
-        if (method === undefined) {
-          const id = buf.readUInt32BE(start);
-          throw new FrameError(`unknown method ${id >>> 16}.${id & 0xffff} on channel ${channelId}`, 503);
-        }
-        if (r.pos !== end) throw new FrameError(`${method.name} has ${end - r.pos} bytes of trailing garbage`, 502);
-        if (channelId === 0) this.onChannelZero(method);
-        else {
-          if (CHANNEL_ZERO_CLASSES.has(method.id >>> 16)) {
-            throw new FrameError(`${method.name} arrived on channel ${channelId}; it belongs on channel 0`, 503);
-          }
-          this.channelFor(channelId, method.name)?.onMethod(method);
-        }
-      } else if (type === FRAME_HEADER) {
-        // No content method is allowed on channel 0, so this is content without its method (spec 4.2.6).
-        if (channelId === 0) throw new FrameError('content header on channel 0', 505);
-        this.channelFor(channelId, 'content header')?.onHeader(buf, start, end);
-      } else if (type === FRAME_BODY) {
-        if (channelId === 0) throw new FrameError('body frame on channel 0', 505);
-        this.channelFor(channelId, 'body')?.onBody(buf, start, end);
-      } else if (type === FRAME_HEARTBEAT) {
-        if (channelId !== 0) throw new FrameError(`heartbeat on channel ${channelId}`, 501);
-        if (end !== start) throw new FrameError(`heartbeat frame with a ${end - start}-byte payload`, 501);
-      }
+      this.decoded(type, channelId, buf, start, end);
     } catch (err) {
       const error =
         err instanceof FrameError

@@ -1,3 +1,4 @@
+import { decodeContentHeader } from '../../src/protocol/content-header.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Channel } from '../../src/channel/channel.js';
@@ -52,7 +53,7 @@ async function harness() {
     const header = Buffer.alloc(14);
     header.writeUInt16BE(60, 0);
     header.writeUInt32BE(0, 8);
-    channel.onHeader(header, 0, 14);
+    channel.onHeader(decodeContentHeader(new Reader(header, 0, 14)));
   };
   /** Runs the pre-flush hooks like the transport does, then returns the methods written since last time. */
   const flush = () => {
