@@ -212,9 +212,15 @@ export class MessageReturned extends AMQPError {
 export class FrameError extends ConnectionError {
   override readonly code: string = 'FRAME_ERROR';
   readonly replyCode: number;
-  constructor(message: string, replyCode = 501, options?: AMQPErrorOptions) {
+  /**
+   * The frame-type octet found, when it is none AMQP 0-9-1 defines: 65 (`'A'`) is the first byte
+   * of a protocol header, the answer of a server that speaks another AMQP version.
+   */
+  readonly frameType: number | undefined;
+  constructor(message: string, replyCode = 501, options?: AMQPErrorOptions & { frameType?: number }) {
     super(message, options);
     this.replyCode = replyCode;
+    this.frameType = options?.frameType;
   }
 }
 

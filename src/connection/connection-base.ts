@@ -28,7 +28,7 @@ import {
   METHOD_NAMES,
   type AMQPMethod,
 } from '../protocol/generated/methods.js';
-import { FRAME_MIN_SIZE, PROTOCOL_HEADER } from '../protocol/generated/constants.js';
+import { ACCESS_REFUSED, FRAME_MIN_SIZE, PROTOCOL_HEADER } from '../protocol/generated/constants.js';
 import type { FieldTable } from '../protocol/field-values.js';
 import { hideFields } from '../redact.js';
 import { FrameTransport } from '../transport/frame-transport.js';
@@ -38,6 +38,7 @@ import { checkMechanism, saslResponse } from './auth.js';
 import type { ChannelEndpoint, ChannelHost } from './endpoint.js';
 import { FrameTracer } from './frame-trace.js';
 import type { ResolvedConnectionOptions } from './options.js';
+import { type ConnectionState, canMove, publicState } from './connection-state.js';
 
 /** Events of a connection. */
 export interface ConnectionEvents {
@@ -82,14 +83,13 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   heartbeat = 0;
   protected readonly options: ResolvedConnectionOptions;
   private readonly socket: Duplex;
-  private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
+  private state: ConnectionState = 'awaiting-start';
   private closeError: AMQPError | undefined;
   private readonly channels: (ChannelEndpoint | undefined)[] = [];
   private lastChannelId = 0;
   private channelCount = 0;
   private zeroWaiters: ZeroWaiter[] = [];
   private blockedReason: string | undefined;
-  private handshakeStage: 'start' | 'auth' | 'tune' | 'open' | 'done' = 'start';
   private readonly tracer: FrameTracer | undefined;
   /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
   readonly closed: Promise<AMQPError | undefined>;
@@ -148,12 +148,17 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
    */
   [inspect.custom](): string {
     const o = this.options;
-    return `${this.constructor.name} { ${this.displayUrl()} vhost '${o.vhost}', ${this.state} }`;
+    return `${this.constructor.name} { ${this.displayUrl()} vhost '${o.vhost}', ${publicState(this.state)} }`;
   }
 
   /** What `JSON.stringify(connection)` gives: where it goes and its state, no password. */
   toJSON(): { type: string; url: string; vhost: string; state: string } {
-    return { type: this.constructor.name, url: this.displayUrl(), vhost: this.options.vhost, state: this.state };
+    return {
+      type: this.constructor.name,
+      url: this.displayUrl(),
+      vhost: this.options.vhost,
+      state: publicState(this.state),
+    };
   }
 
   private displayUrl(): string {
@@ -197,7 +202,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       const start = (await this.nextZero(['connection.start'])) as Extract<AMQPMethod, { name: 'connection.start' }>;
       this.serverProperties = start.args.serverProperties;
       checkMechanism(o.mechanism, start.args.mechanisms);
-      this.handshakeStage = 'auth';
+      this.advanceHandshake('authenticating');
       const tuneOrSecure = ['connection.tune', 'connection.secure'];
       let next = await this.requestZero(
         'connection.start-ok',
@@ -214,7 +219,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
         next = await this.requestZero('connection.secure-ok', { response: Buffer.alloc(0) }, tuneOrSecure);
       }
       const tune = (next as Extract<AMQPMethod, { name: 'connection.tune' }>).args;
-      this.handshakeStage = 'tune';
+      this.advanceHandshake('tuning');
       this.channelMax = negotiate(o.channelMax, tune.channelMax) || 65535;
       this.frameMax = negotiate(o.frameMax, tune.frameMax) || 0xffffffff;
       this.heartbeat = negotiate(o.heartbeat, tune.heartbeat);
@@ -228,7 +233,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       this.transport.decoder.maxFrameSize = Math.min(this.frameMax, MAX_INCOMING_FRAME);
       this.transport.encoder.frameMax = this.frameMax;
       this.transport.startHeartbeat(this.heartbeat);
-      this.handshakeStage = 'open';
+      this.advanceHandshake('opening-vhost');
       await this.requestZero('connection.open', { virtualHost: o.vhost }, ['connection.open-ok']);
       // Closed between open-ok and now (e.g. a close in the same chunk): report that, not a dead connection.
       if (this.state !== 'open') throw this.closeError ?? new ClosedError('the connection closed during the handshake');
@@ -343,8 +348,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     if (waiter?.expect.includes(m.name)) {
       if (m.name === 'connection.open-ok') {
         // Open from this frame on: a close arriving right behind it is an ordinary server close.
-        this.handshakeStage = 'done';
-        this.state = 'open';
+        this.moveTo('open');
       }
       this.zeroWaiters.shift();
       waiter.resolve(m);
@@ -374,43 +378,61 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     }
   }
 
-  /** Turns a server close into the right error, knowing how far the handshake had got. */
+  /** Turns a server close into the right error for the state the connection is in. */
   private serverCloseError(args: MethodArgsByName['connection.close'], method: string | undefined): AMQPError {
     const text = `${args.replyCode} ${args.replyText}`;
-    if (
-      this.handshakeStage === 'auth' ||
-      (this.handshakeStage !== 'done' && args.replyCode === 403 && this.handshakeStage !== 'open')
-    ) {
-      return new AuthenticationError(
-        `the broker refused the credentials of user '${this.options.username}' (${text})`,
-        {
+    const { username, vhost } = this.options;
+    switch (this.state) {
+      case 'open':
+      case 'closing':
+      case 'closed':
+        return new ConnectionClosedByServer(args, method);
+      case 'authenticating':
+        return new AuthenticationError(`the broker refused the credentials of user '${username}' (${text})`, {
           replyCode: args.replyCode,
-        },
-      );
+        });
+      case 'opening-vhost':
+        return new HandshakeError(
+          `the broker refused to open virtual host '${vhost}' for user '${username}' (${text}); check that it exists and the user has permissions on it`,
+          { reason: 'vhost', replyCode: args.replyCode },
+        );
+      case 'awaiting-start':
+      case 'tuning':
+        if (args.replyCode === ACCESS_REFUSED) {
+          return new AuthenticationError(`the broker refused the credentials of user '${username}' (${text})`, {
+            replyCode: args.replyCode,
+          });
+        }
+        return new HandshakeError(`the broker closed the connection during the handshake (${text})`, {
+          reason: 'closed',
+          replyCode: args.replyCode,
+        });
     }
-    if (this.handshakeStage === 'open') {
-      return new HandshakeError(
-        `the broker refused to open virtual host '${this.options.vhost}' for user '${this.options.username}' (${text}); check that it exists and the user has permissions on it`,
-        { reason: 'vhost', replyCode: args.replyCode },
-      );
-    }
-    if (this.handshakeStage !== 'done')
-      return new HandshakeError(`the broker closed the connection during the handshake (${text})`, {
-        reason: 'closed',
-        replyCode: args.replyCode,
-      });
-    return new ConnectionClosedByServer(args, method);
+  }
+
+  /** Moves to `next`; a move the state machine does not allow is a bug in this file. */
+  private moveTo(next: ConnectionState): void {
+    if (!canMove(this.state, next)) throw new Error(`internal: connection state ${this.state} cannot move to ${next}`);
+    this.state = next;
+  }
+
+  /** The next handshake step, unless the connection died meanwhile (then why it did). */
+  private advanceHandshake(next: ConnectionState): void {
+    if (this.state === 'closed') throw this.closeError ?? new ClosedError('the connection closed during the handshake');
+    this.moveTo(next);
+  }
+
+  /** The error for using a connection that is not open. */
+  private notOpen(): ClosedError {
+    const reason = this.closeError ? `: ${this.closeError.message}` : '';
+    return new ClosedError(`the connection is ${publicState(this.state)}${reason}`, { cause: this.closeError });
   }
 
   // ------------------------------------------------------------------ channels
 
   /** @internal Allocates a channel id and registers the endpoint `create` makes for it. */
   protected allocateChannel<T extends ChannelEndpoint>(create: (id: number) => T): T {
-    if (this.state !== 'open') {
-      throw new ClosedError(`the connection is ${this.state}${this.closeError ? `: ${this.closeError.message}` : ''}`, {
-        cause: this.closeError,
-      });
-    }
+    if (this.state !== 'open') throw this.notOpen();
     const max = this.channelMax;
     if (this.channelCount >= max) {
       throw new ChannelError(`all ${max} channels the broker allows are in use; close some or raise channel_max`);
@@ -445,11 +467,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   }
 
   private assertOpen(): void {
-    if (this.state !== 'open') {
-      throw new ClosedError(`the connection is ${this.state}${this.closeError ? `: ${this.closeError.message}` : ''}`, {
-        cause: this.closeError,
-      });
-    }
+    if (this.state !== 'open') throw this.notOpen();
   }
 
   /**
@@ -473,7 +491,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       await this.closed;
       return;
     }
-    this.state = 'closing';
+    this.moveTo('closing');
     this.transport.encoder.method(0, 'connection.close', {
       replyCode: 200,
       replyText: reason,
@@ -501,17 +519,17 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
   private fail(error: AMQPError | undefined): void {
     if (this.state === 'closed') return;
     const wasClosing = this.state === 'closing';
-    if (error instanceof SocketError && this.handshakeStage === 'auth') {
+    if (error instanceof SocketError && this.state === 'authenticating') {
       // RabbitMQ without authentication_failure_close drops the socket on bad credentials.
       error = new AuthenticationError(
         `the broker closed the connection after authentication; it probably refused the credentials of user '${this.options.username}'`,
         { cause: error },
       );
-    } else if (error instanceof FrameError && this.handshakeStage === 'start') {
+    } else if (error instanceof FrameError && this.state === 'awaiting-start') {
       // Whatever answered is not an AMQP 0-9-1 broker (another AMQP version's header, HTTP, TLS…):
       // say so, and send it nothing.
       error = new HandshakeError(
-        /frame type 65\b/.test(error.message)
+        error.frameType === PROTOCOL_HEADER[0]
           ? 'the server does not speak AMQP 0-9-1 (it answered with another protocol header)'
           : `the server at ${this.options.host}:${this.options.port} does not speak AMQP 0-9-1 (${error.message})`,
         { cause: error },
@@ -519,7 +537,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     }
     // A socket that ends while we are closing is the clean end of our close.
     if (wasClosing && error instanceof SocketError) error = undefined;
-    this.state = 'closed';
+    this.moveTo('closed');
     this.closeError = error;
     if (error instanceof FrameError) {
       // Tell the peer why, as the spec asks, while the socket may still be writable. The transport

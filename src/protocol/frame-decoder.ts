@@ -75,7 +75,7 @@ export class FrameDecoder {
 
   private checkHeader(type: number, size: number): void {
     if (type !== FRAME_METHOD && type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT) {
-      throw new FrameError(`unknown frame type ${type}`, 501);
+      throw new FrameError(`unknown frame type ${type}`, 501, { frameType: type });
     }
     if (size + FRAME_OVERHEAD <= this.maxFrameSize) return;
     if (type === FRAME_HEADER) {
