@@ -44,12 +44,23 @@ export {
   HandshakeError,
   HeartbeatTimeout,
   InvalidArgumentError,
+  isHardError,
+  isSoftError,
   MessageReturned,
   PublishNacked,
+  REPLY_CODES,
   SocketError,
   TimeoutError,
 } from './errors.js';
-export type { AMQPErrorOptions, ReturnedMessageInfo, ServerCloseDetails } from './errors.js';
+export type {
+  AMQPErrorOptions,
+  AnyReplyCode,
+  HardReplyCode,
+  ReplyCode,
+  ReturnedMessageInfo,
+  ServerCloseDetails,
+  SoftReplyCode,
+} from './errors.js';
 export type { BasicProperties } from './protocol/generated/properties.js';
 export { AmqpTimestamp, Decimal, fieldTypeOf, TypedValue } from './protocol/field-values.js';
 export type { FieldTable, FieldTypeTag, FieldValue } from './protocol/field-values.js';

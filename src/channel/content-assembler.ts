@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { REPLY_CODES } from '../protocol/generated/constants.js';
 import { FrameError } from '../errors.js';
 import type { AMQPMethod } from '../protocol/generated/methods.js';
 import type { ContentHeader } from '../protocol/content-header.js';
@@ -46,7 +47,10 @@ export class ContentAssembler {
   /** Takes the content header; returns the content if the body is empty. */
   header(header: ContentHeader): AssembledContent | undefined {
     if (this.method === undefined || this.bodySize >= 0) {
-      throw new FrameError(`content header without a method on channel ${this.channelId}`, 505);
+      throw new FrameError(
+        `content header without a method on channel ${this.channelId}`,
+        REPLY_CODES.UNEXPECTED_FRAME,
+      );
     }
     this.bodySize = header.bodySize;
     // Properties that did not decode affect this message alone: it is still assembled, carrying why.
@@ -58,13 +62,16 @@ export class ContentAssembler {
   /** Adds a body frame; returns the content once the body is complete. */
   body(payload: Buffer): AssembledContent | undefined {
     if (this.method === undefined || this.bodySize < 0) {
-      throw new FrameError(`body frame without a content header on channel ${this.channelId}`, 505);
+      throw new FrameError(
+        `body frame without a content header on channel ${this.channelId}`,
+        REPLY_CODES.UNEXPECTED_FRAME,
+      );
     }
     const n = payload.length;
     if (this.received + n > this.bodySize) {
       throw new FrameError(
         `body longer than the ${this.bodySize} bytes its header announced on channel ${this.channelId}`,
-        505,
+        REPLY_CODES.UNEXPECTED_FRAME,
       );
     }
     // A body in one frame is handed on as a view of the read buffer: no copy.

@@ -28,7 +28,7 @@ import {
   METHOD_NAMES,
   type AMQPMethod,
 } from '../protocol/generated/methods.js';
-import { ACCESS_REFUSED, FRAME_MIN_SIZE, PROTOCOL_HEADER } from '../protocol/generated/constants.js';
+import { FRAME_MIN_SIZE, PROTOCOL_HEADER, REPLY_CODES } from '../protocol/generated/constants.js';
 import type { FieldTable } from '../protocol/field-values.js';
 import { hideFields } from '../redact.js';
 import { FrameTransport } from '../transport/frame-transport.js';
@@ -325,9 +325,13 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
       const error =
         err instanceof FrameError
           ? err
-          : new FrameError(`failed to process a frame: ${err instanceof Error ? err.message : String(err)}`, 541, {
-              cause: err,
-            });
+          : new FrameError(
+              `failed to process a frame: ${err instanceof Error ? err.message : String(err)}`,
+              REPLY_CODES.INTERNAL_ERROR,
+              {
+                cause: err,
+              },
+            );
       this.transport.fail(error);
     }
   }
@@ -337,7 +341,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
     if (ch === undefined) {
       // Frames for a channel we never opened are a protocol error; after a close they are ignored.
       if (id > this.channelMax || id > this.lastChannelId) {
-        throw new FrameError(`${what} for channel ${id}, which is not open`, 504);
+        throw new FrameError(`${what} for channel ${id}, which is not open`, REPLY_CODES.CHANNEL_ERROR);
       }
     }
     return ch;
@@ -362,7 +366,8 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
         return;
       }
       case 'connection.close-ok':
-        if (this.state !== 'closing') throw new FrameError('connection.close-ok without a connection.close', 505);
+        if (this.state !== 'closing')
+          throw new FrameError('connection.close-ok without a connection.close', REPLY_CODES.UNEXPECTED_FRAME);
         this.fail(undefined);
         return;
       case 'connection.blocked':
@@ -374,7 +379,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
         this.emit('unblocked');
         return;
       default:
-        throw new FrameError(`unexpected ${m.name} on channel 0`, 505);
+        throw new FrameError(`unexpected ${m.name} on channel 0`, REPLY_CODES.UNEXPECTED_FRAME);
     }
   }
 
@@ -398,7 +403,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> implements Cha
         );
       case 'awaiting-start':
       case 'tuning':
-        if (args.replyCode === ACCESS_REFUSED) {
+        if (args.replyCode === REPLY_CODES.ACCESS_REFUSED) {
           return new AuthenticationError(`the broker refused the credentials of user '${username}' (${text})`, {
             replyCode: args.replyCode,
           });

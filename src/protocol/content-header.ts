@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { REPLY_CODES } from './generated/constants.js';
 import { FrameError } from '../errors.js';
 import {
   BASIC_CLASS_ID,
@@ -56,7 +57,10 @@ export function encodeContentHeader(
 export function decodeContentHeader(r: Reader): ContentHeader {
   const classId = r.u16();
   if (classId !== BASIC_CLASS_ID) {
-    throw new FrameError(`content header of class ${classId}, expected ${BASIC_CLASS_ID}`, 505);
+    throw new FrameError(
+      `content header of class ${classId}, expected ${BASIC_CLASS_ID}`,
+      REPLY_CODES.UNEXPECTED_FRAME,
+    );
   }
   r.u16(); // weight, unused
   const bodySize = r.u64();

@@ -13,7 +13,7 @@
 import { FrameError } from '../errors.js';
 import { type ContentHeader, decodeContentHeader } from './content-header.js';
 import type { FrameSink } from './frame-decoder.js';
-import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './generated/constants.js';
+import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, REPLY_CODES } from './generated/constants.js';
 import { type AMQPMethod, CHANNEL_ZERO_CLASSES, decodeMethod } from './generated/methods.js';
 import { Reader } from './reader.js';
 
@@ -37,30 +37,38 @@ export function decodeFrames(handler: DecodedFrameHandler): FrameSink {
         const method = decodeMethod(r);
         if (method === undefined) {
           const id = buf.readUInt32BE(start);
-          throw new FrameError(`unknown method ${id >>> 16}.${id & 0xffff} on channel ${channel}`, 503);
+          throw new FrameError(
+            `unknown method ${id >>> 16}.${id & 0xffff} on channel ${channel}`,
+            REPLY_CODES.COMMAND_INVALID,
+          );
         }
-        if (r.pos !== end) throw new FrameError(`${method.name} has ${end - r.pos} bytes of trailing garbage`, 502);
+        if (r.pos !== end)
+          throw new FrameError(`${method.name} has ${end - r.pos} bytes of trailing garbage`, REPLY_CODES.SYNTAX_ERROR);
         if (channel !== 0 && CHANNEL_ZERO_CLASSES.has(method.id >>> 16)) {
-          throw new FrameError(`${method.name} arrived on channel ${channel}; it belongs on channel 0`, 503);
+          throw new FrameError(
+            `${method.name} arrived on channel ${channel}; it belongs on channel 0`,
+            REPLY_CODES.COMMAND_INVALID,
+          );
         }
         handler.method(channel, method);
         return;
       }
       case FRAME_HEADER:
         // No content method is allowed on channel 0, so this is content without its method (spec 4.2.6).
-        if (channel === 0) throw new FrameError('content header on channel 0', 505);
+        if (channel === 0) throw new FrameError('content header on channel 0', REPLY_CODES.UNEXPECTED_FRAME);
         r.buf = buf;
         r.pos = start;
         r.end = end;
         handler.header(channel, decodeContentHeader(r));
         return;
       case FRAME_BODY:
-        if (channel === 0) throw new FrameError('body frame on channel 0', 505);
+        if (channel === 0) throw new FrameError('body frame on channel 0', REPLY_CODES.UNEXPECTED_FRAME);
         handler.body(channel, buf.subarray(start, end));
         return;
       case FRAME_HEARTBEAT:
-        if (channel !== 0) throw new FrameError(`heartbeat on channel ${channel}`, 501);
-        if (end !== start) throw new FrameError(`heartbeat frame with a ${end - start}-byte payload`, 501);
+        if (channel !== 0) throw new FrameError(`heartbeat on channel ${channel}`, REPLY_CODES.FRAME_ERROR);
+        if (end !== start)
+          throw new FrameError(`heartbeat frame with a ${end - start}-byte payload`, REPLY_CODES.FRAME_ERROR);
         return;
     }
   };

@@ -7,7 +7,7 @@
  * @module
  */
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './generated/constants.js';
-import { encodeBasicPublish, METHOD_ENCODERS, type MethodInputByName, type MethodName } from './generated/methods.js';
+import { METHOD_ENCODERS, type MethodInputByName, type MethodName } from './generated/methods.js';
 import type { BasicProperties } from './generated/properties.js';
 import { encodeContentHeader } from './content-header.js';
 import { Writer } from './writer.js';
@@ -143,7 +143,7 @@ export class FrameEncoder {
       } else {
         const start = this.arenaPending();
         const methodAt = this.begin(FRAME_METHOD, channel);
-        encodeBasicPublish(w, { exchange, routingKey, mandatory });
+        METHOD_ENCODERS['basic.publish'](w, { exchange, routingKey, mandatory });
         this.finish(methodAt);
         const frame = Buffer.from(w.buf.subarray(w.base + start, w.pos));
         this.lastPublish = { channel, exchange, routingKey, mandatory, frame };

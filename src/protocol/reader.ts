@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { REPLY_CODES } from './generated/constants.js';
 import { FrameError } from '../errors.js';
 import {
   AmqpTimestamp,
@@ -31,7 +32,10 @@ export class Reader {
 
   private need(n: number): void {
     if (this.pos + n > this.end) {
-      throw new FrameError(`truncated field: needed ${n} bytes at offset ${this.pos}, frame ends at ${this.end}`, 502);
+      throw new FrameError(
+        `truncated field: needed ${n} bytes at offset ${this.pos}, frame ends at ${this.end}`,
+        REPLY_CODES.SYNTAX_ERROR,
+      );
     }
   }
 
@@ -56,7 +60,8 @@ export class Reader {
     this.need(8);
     const high = this.buf.readUInt32BE(this.pos);
     // Above 2^53 − 1 a number is inexact: acking such a delivery tag would ack another message.
-    if (high > 0x1fffff) throw new FrameError(`64-bit value at offset ${this.pos} is above 2^53 − 1`, 502);
+    if (high > 0x1fffff)
+      throw new FrameError(`64-bit value at offset ${this.pos} is above 2^53 − 1`, REPLY_CODES.SYNTAX_ERROR);
     const v = high * TWO_32 + this.buf.readUInt32BE(this.pos + 4);
     this.pos += 8;
     return v;
@@ -104,7 +109,7 @@ export class Reader {
   private enter(): void {
     if (++this.depth > MAX_NESTING) {
       this.depth--;
-      throw new FrameError(`field tables nested deeper than ${MAX_NESTING} levels`, 502);
+      throw new FrameError(`field tables nested deeper than ${MAX_NESTING} levels`, REPLY_CODES.SYNTAX_ERROR);
     }
   }
 
@@ -130,7 +135,7 @@ export class Reader {
     } finally {
       this.depth--;
     }
-    if (this.pos !== end) throw new FrameError('field table overruns its declared length', 502);
+    if (this.pos !== end) throw new FrameError('field table overruns its declared length', REPLY_CODES.SYNTAX_ERROR);
     if (types !== undefined) recordTypes(out, types);
     return out;
   }
@@ -155,7 +160,7 @@ export class Reader {
     } finally {
       this.depth--;
     }
-    if (this.pos !== end) throw new FrameError('field array overruns its declared length', 502);
+    if (this.pos !== end) throw new FrameError('field array overruns its declared length', REPLY_CODES.SYNTAX_ERROR);
     if (types !== undefined) recordTypes(out, types);
     return out;
   }
@@ -198,7 +203,7 @@ export class Reader {
   }
 
   private fieldValue(limit: number): FieldValue {
-    if (this.pos >= limit) throw new FrameError('field value missing', 502);
+    if (this.pos >= limit) throw new FrameError('field value missing', REPLY_CODES.SYNTAX_ERROR);
     const tag = this.u8();
     const start = this.pos;
     const b = this.buf;
@@ -277,9 +282,9 @@ export class Reader {
         v = null;
         break;
       default:
-        throw new FrameError(`unknown field type tag 0x${tag.toString(16).padStart(2, '0')}`, 502);
+        throw new FrameError(`unknown field type tag 0x${tag.toString(16).padStart(2, '0')}`, REPLY_CODES.SYNTAX_ERROR);
     }
-    if (this.pos > limit) throw new FrameError('field value overruns its table', 502);
+    if (this.pos > limit) throw new FrameError('field value overruns its table', REPLY_CODES.SYNTAX_ERROR);
     // Set last: a nested table or array has overwritten them with its own values' tags.
     this.lastTag = tag;
     this.lastStart = start;
