@@ -12,6 +12,7 @@ import type { FrameTransport } from '../transport/frame-transport.js';
 /** What a channel receives from its connection. Throwing `FrameError` closes the connection with its code. */
 export interface ChannelEndpoint {
   onMethod(method: AMQPMethod): void;
+  /** The decoded header, valid until this returns (the object is reused for the next one). */
   onHeader(header: ContentHeader): void;
   /** A body frame's payload: a view of the read buffer (keep it, or copy it, as the message needs). */
   onBody(payload: Buffer): void;

@@ -18,14 +18,14 @@ import type { Writer } from './writer.js';
 /** A decoded content header. */
 export interface ContentHeader {
   /** Size of the body that follows in body frames, in bytes. */
-  readonly bodySize: number;
+  bodySize: number;
   /** The message properties; `{}` when they could not be decoded (see `decodeError`). */
-  readonly properties: BasicProperties;
+  properties: BasicProperties;
   /**
    * Why the properties could not be decoded (an unknown field type, a table nested too deep…).
    * The framing around them was intact, so the message can still be assembled and handed on.
    */
-  readonly decodeError: FrameError | undefined;
+  decodeError: FrameError | undefined;
 }
 
 /**
@@ -53,8 +53,9 @@ export function encodeContentHeader(
  * Throws `FrameError` only when the message cannot be framed: a class other than basic (505, as the
  * spec says of wrong class ids) or a truncated or oversized body size (502). Properties that do not
  * decode affect this message alone: they come back in `decodeError`, with `properties` empty.
+ * Fills `into` when given (the inbound path reuses one object, so a delivery allocates no header).
  */
-export function decodeContentHeader(r: Reader): ContentHeader {
+export function decodeContentHeader(r: Reader, into?: ContentHeader): ContentHeader {
   const classId = r.u16();
   if (classId !== BASIC_CLASS_ID) {
     throw new FrameError(
@@ -64,10 +65,18 @@ export function decodeContentHeader(r: Reader): ContentHeader {
   }
   r.u16(); // weight, unused
   const bodySize = r.u64();
+  let properties: BasicProperties;
+  let decodeError: FrameError | undefined;
   try {
-    return { bodySize, properties: decodeBasicProperties(r), decodeError: undefined };
+    properties = decodeBasicProperties(r);
   } catch (err) {
     if (!(err instanceof FrameError)) throw err;
-    return { bodySize, properties: {}, decodeError: err };
+    properties = {};
+    decodeError = err;
   }
+  if (into === undefined) return { bodySize, properties, decodeError };
+  into.bodySize = bodySize;
+  into.properties = properties;
+  into.decodeError = decodeError;
+  return into;
 }

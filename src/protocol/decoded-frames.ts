@@ -20,6 +20,7 @@ import { Reader } from './reader.js';
 /** Receives decoded frames. Throwing `FrameError` closes the connection with its code. */
 export interface DecodedFrameHandler {
   method(channel: number, method: AMQPMethod): void;
+  /** The decoded header: one object reused frame after frame, so read it before returning. */
   header(channel: number, header: ContentHeader): void;
   /** A body frame's payload: a view of the read buffer, valid until the handler returns. */
   body(channel: number, payload: Buffer): void;
@@ -28,6 +29,7 @@ export interface DecodedFrameHandler {
 /** A `FrameSink` that decodes each frame and hands it to `handler`. Throws `FrameError` on bad input. */
 export function decodeFrames(handler: DecodedFrameHandler): FrameSink {
   const r = new Reader(Buffer.alloc(0), 0, 0);
+  const header: ContentHeader = { bodySize: 0, properties: {}, decodeError: undefined };
   return (type, channel, buf, start, end) => {
     switch (type) {
       case FRAME_METHOD: {
@@ -59,7 +61,7 @@ export function decodeFrames(handler: DecodedFrameHandler): FrameSink {
         r.buf = buf;
         r.pos = start;
         r.end = end;
-        handler.header(channel, decodeContentHeader(r));
+        handler.header(channel, decodeContentHeader(r, header));
         return;
       case FRAME_BODY:
         if (channel === 0) throw new FrameError('body frame on channel 0', REPLY_CODES.UNEXPECTED_FRAME);
