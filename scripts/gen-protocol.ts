@@ -113,25 +113,38 @@ function genConstants(): string {
   out.push(`/** The IANA-assigned AMQP port. */`);
   out.push(`export const DEFAULT_PORT = ${spec.port};`);
   out.push('');
-  for (const c of spec.constants) {
-    out.push(`export const ${c.name.replace(/-/g, '_')} = ${c.value};`);
+  // A reply code is a constant with an error class, or REPLY-SUCCESS; the rest are framing constants.
+  const isReplyCode = (c: Spec['constants'][number]) => c.class !== undefined || c.name === 'REPLY-SUCCESS';
+  const constName = (c: Spec['constants'][number]) => c.name.replace(/-/g, '_');
+  for (const c of spec.constants.filter((c) => !isReplyCode(c))) {
+    out.push(`export const ${constName(c)} = ${c.value};`);
   }
   out.push('');
-  out.push('/** Reply codes that close only the channel (soft) rather than the connection (hard). */');
-  out.push('export const SOFT_ERRORS: ReadonlySet<number> = new Set([');
+  out.push('/** Every reply code of the spec by its name. */');
+  out.push('export const REPLY_CODES = {');
+  for (const c of spec.constants.filter(isReplyCode)) out.push(`  ${constName(c)}: ${c.value},`);
+  out.push('} as const;');
+  out.push('');
+  const union = (cls: string) =>
+    spec.constants
+      .filter((c) => c.class === cls)
+      .map((c) => c.value)
+      .join(' | ');
+  out.push('/** A reply code of the spec. */');
+  out.push('export type ReplyCode = (typeof REPLY_CODES)[keyof typeof REPLY_CODES];');
+  out.push('/** Reply codes that close only the channel (soft errors). */');
+  out.push(`export type SoftReplyCode = ${union('soft-error')};`);
+  out.push('/** Reply codes that close the whole connection (hard errors). */');
+  out.push(`export type HardReplyCode = ${union('hard-error')};`);
+  out.push('');
+  out.push('/** The soft reply codes, to test a code received. */');
+  out.push('export const SOFT_ERRORS: ReadonlySet<number> = new Set<SoftReplyCode>([');
   for (const c of spec.constants.filter((c) => c.class === 'soft-error')) out.push(`  ${c.value},`);
   out.push(']);');
   out.push('');
-  out.push('/** Reply codes that close the whole connection. */');
-  out.push('export const HARD_ERRORS: ReadonlySet<number> = new Set([');
+  out.push('/** The hard reply codes, to test a code received. */');
+  out.push('export const HARD_ERRORS: ReadonlySet<number> = new Set<HardReplyCode>([');
   for (const c of spec.constants.filter((c) => c.class === 'hard-error')) out.push(`  ${c.value},`);
-  out.push(']);');
-  out.push('');
-  out.push('/** Reply-code names by code, for error messages. */');
-  out.push('export const REPLY_CODE_NAMES: ReadonlyMap<number, string> = new Map([');
-  for (const c of spec.constants.filter((c) => c.class !== undefined || c.name === 'REPLY-SUCCESS')) {
-    out.push(`  [${c.value}, '${c.name.replace(/-/g, '_')}'],`);
-  }
   out.push(']);');
   out.push('');
   return out.join('\n');
@@ -175,7 +188,7 @@ for (const [name, replies] of Object.entries(overlay.responses)) {
 function genEncoder(mi: MethodInfo): string[] {
   const lines: string[] = [];
   const param = mi.args.length === 0 ? '_a' : 'a';
-  lines.push(`export function encode${mi.typeName}(w: Writer, ${param}: ${mi.typeName}Input): void {`);
+  lines.push(`function encode${mi.typeName}(w: Writer, ${param}: ${mi.typeName}Input): void {`);
   lines.push(`  w.u32(${hex(mi.id, 8)});`);
   let bitIndex = -1;
   for (const a of mi.args) {
@@ -265,12 +278,9 @@ function genDecoder(mi: MethodInfo): string[] {
 
 function genMethods(): string {
   const out: string[] = [header];
-  out.push("import type { FieldTable, Reader, Writer } from '../primitives.js';");
-  out.push('');
-  out.push('/** Method ids as `classId << 16 | methodId`. */');
-  out.push('export const MethodId = {');
-  for (const mi of methods) out.push(`  ${mi.typeName}: ${hex(mi.id, 8)},`);
-  out.push('} as const;');
+  out.push("import type { FieldTable } from '../field-values.js';");
+  out.push("import type { Reader } from '../reader.js';");
+  out.push("import type { Writer } from '../writer.js';");
   out.push('');
   out.push('/** Method names (`class.method`) by id, for error messages and traces. */');
   out.push('export const METHOD_NAMES: ReadonlyMap<number, string> = new Map([');
@@ -397,7 +407,9 @@ function genProperties(): string {
   const props = basic?.properties ?? [];
   if (props.length > 15) throw new Error('more than 15 properties needs flag continuation, not implemented');
   const out: string[] = [header];
-  out.push("import type { FieldTable, Reader, Writer } from '../primitives.js';");
+  out.push("import type { FieldTable } from '../field-values.js';");
+  out.push("import type { Reader } from '../reader.js';");
+  out.push("import type { Writer } from '../writer.js';");
   out.push('');
   out.push('/**');
   out.push(' * Message properties (the basic class content header), camelCase names of the spec.');

@@ -26,6 +26,49 @@
  *
  * @module
  */
+import {
+  HARD_ERRORS,
+  type HardReplyCode,
+  REPLY_CODES,
+  type ReplyCode,
+  SOFT_ERRORS,
+  type SoftReplyCode,
+} from './protocol/generated/constants.js';
+
+export { REPLY_CODES };
+export type { HardReplyCode, ReplyCode, SoftReplyCode };
+
+/**
+ * A reply code as a broker sent it: one of the spec's (`ReplyCode`, which editors offer) or any other
+ * number a broker may use. Compares with plain numbers and with `REPLY_CODES`.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof ChannelClosedByServer && err.replyCode === REPLY_CODES.NOT_FOUND) await declare();
+ * ```
+ */
+export type AnyReplyCode = ReplyCode | (number & Record<never, never>);
+
+/** True for a reply code that closes the whole connection (a hard error, e.g. 320, 501, 530). */
+export function isHardError(code: number): code is HardReplyCode {
+  return HARD_ERRORS.has(code);
+}
+
+/** True for a reply code that closes only the channel (a soft error, e.g. 404, 406). */
+export function isSoftError(code: number): code is SoftReplyCode {
+  return SOFT_ERRORS.has(code);
+}
+
+/**
+ * Connection closes a new connection may well not meet again: forced (a broker restart, an operator's
+ * close_connection), a resource error, an internal error. A 530 not-allowed or 402 invalid path (a bad
+ * vhost) will recur.
+ */
+const RECOVERABLE_CONNECTION_CLOSES: ReadonlySet<number> = new Set<HardReplyCode>([
+  REPLY_CODES.CONNECTION_FORCED,
+  REPLY_CODES.RESOURCE_ERROR,
+  REPLY_CODES.INTERNAL_ERROR,
+]);
 
 /**
  * The same class in every copy of warren has the same id under this registry-wide symbol, so that
@@ -98,7 +141,7 @@ export class AMQPError extends Error {
 
 /** Fields carried by a close sent by the server (connection.close or channel.close). */
 export interface ServerCloseDetails {
-  replyCode: number;
+  replyCode: AnyReplyCode;
   replyText: string;
   classId: number;
   methodId: number;
@@ -117,7 +160,7 @@ export class ConnectionError extends AMQPError {
 export class ConnectionClosedByServer extends ConnectionError implements ServerCloseDetails {
   override readonly code: string = 'CONNECTION_CLOSED_BY_SERVER';
   override readonly recoverable: boolean;
-  readonly replyCode: number;
+  readonly replyCode: AnyReplyCode;
   readonly replyText: string;
   readonly classId: number;
   readonly methodId: number;
@@ -134,9 +177,7 @@ export class ConnectionClosedByServer extends ConnectionError implements ServerC
     this.classId = details.classId;
     this.methodId = details.methodId;
     this.method = method;
-    // Forced closes and resource errors go away on a new connection; a 530 not-allowed or 402 path
-    // error (bad vhost) will not.
-    this.recoverable = details.replyCode === 320 || details.replyCode === 506 || details.replyCode === 541;
+    this.recoverable = RECOVERABLE_CONNECTION_CLOSES.has(details.replyCode);
   }
 }
 
@@ -161,9 +202,12 @@ export class HandshakeError extends ConnectionError {
    */
   readonly reason: 'credentials' | 'vhost' | 'protocol' | 'closed' | 'aborted';
   /** The reply code of the broker's connection.close, when it sent one. */
-  readonly replyCode: number | undefined;
+  readonly replyCode: AnyReplyCode | undefined;
 
-  constructor(message: string, options?: AMQPErrorOptions & { reason?: HandshakeError['reason']; replyCode?: number }) {
+  constructor(
+    message: string,
+    options?: AMQPErrorOptions & { reason?: HandshakeError['reason']; replyCode?: AnyReplyCode },
+  ) {
     super(message, options);
     this.reason = options?.reason ?? 'protocol';
     this.replyCode = options?.replyCode;
@@ -173,7 +217,7 @@ export class HandshakeError extends ConnectionError {
 /** The broker refused the credentials. Retrying with the same credentials will not help. */
 export class AuthenticationError extends HandshakeError {
   override readonly code: string = 'AUTHENTICATION_ERROR';
-  constructor(message: string, options?: AMQPErrorOptions & { replyCode?: number }) {
+  constructor(message: string, options?: AMQPErrorOptions & { replyCode?: AnyReplyCode }) {
     super(message, { ...options, reason: 'credentials' });
   }
 }
@@ -190,7 +234,7 @@ export class ChannelError extends AMQPError {
  */
 export class ChannelClosedByServer extends ChannelError implements ServerCloseDetails {
   override readonly code: string = 'CHANNEL_CLOSED_BY_SERVER';
-  readonly replyCode: number;
+  readonly replyCode: AnyReplyCode;
   readonly replyText: string;
   readonly classId: number;
   readonly methodId: number;
@@ -221,7 +265,8 @@ export class PublishNacked extends AMQPError {
 
 /** A message as returned by basic.return. */
 export interface ReturnedMessageInfo {
-  replyCode: number;
+  /** Usually 312 NO_ROUTE. */
+  replyCode: AnyReplyCode;
   replyText: string;
   exchange: string;
   routingKey: string;
@@ -234,7 +279,7 @@ export interface ReturnedMessageInfo {
 /** A mandatory message could not be routed to any queue and was returned (basic.return). */
 export class MessageReturned extends AMQPError {
   override readonly code: string = 'MESSAGE_RETURNED';
-  readonly replyCode: number;
+  readonly replyCode: AnyReplyCode;
   readonly replyText: string;
   /** The returned message. */
   readonly returned: ReturnedMessageInfo;
@@ -256,10 +301,21 @@ export class MessageReturned extends AMQPError {
  */
 export class FrameError extends ConnectionError {
   override readonly code: string = 'FRAME_ERROR';
-  readonly replyCode: number;
-  constructor(message: string, replyCode = 501, options?: AMQPErrorOptions) {
+  /** A hard error code: the whole connection closes. */
+  readonly replyCode: HardReplyCode;
+  /**
+   * The frame-type octet found, when it is none AMQP 0-9-1 defines: 65 (`'A'`) is the first byte
+   * of a protocol header, the answer of a server that speaks another AMQP version.
+   */
+  readonly frameType: number | undefined;
+  constructor(
+    message: string,
+    replyCode: HardReplyCode = REPLY_CODES.FRAME_ERROR,
+    options?: AMQPErrorOptions & { frameType?: number },
+  ) {
     super(message, options);
     this.replyCode = replyCode;
+    this.frameType = options?.frameType;
   }
 }
 

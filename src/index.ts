@@ -51,16 +51,27 @@ export {
   HandshakeError,
   HeartbeatTimeout,
   InvalidArgumentError,
+  isHardError,
+  isSoftError,
   MessageReturned,
   PublishNacked,
   PublisherFullError,
+  REPLY_CODES,
   SocketError,
   TimeoutError,
 } from './errors.js';
-export type { AMQPErrorOptions, ReturnedMessageInfo, ServerCloseDetails } from './errors.js';
+export type {
+  AMQPErrorOptions,
+  AnyReplyCode,
+  HardReplyCode,
+  ReplyCode,
+  ReturnedMessageInfo,
+  ServerCloseDetails,
+  SoftReplyCode,
+} from './errors.js';
 export type { BasicProperties } from './protocol/generated/properties.js';
-export { AmqpTimestamp, Decimal, fieldTypeOf, TypedValue } from './protocol/primitives.js';
-export type { FieldTable, FieldTypeTag, FieldValue } from './protocol/primitives.js';
+export { AmqpTimestamp, Decimal, fieldTypeOf, TypedValue } from './protocol/field-values.js';
+export type { FieldTable, FieldTypeTag, FieldValue } from './protocol/field-values.js';
 export { USER_CODE_ERROR_CODE, UserCodeError } from './user-code.js';
 export { VERSION } from './version.js';
 export { Backoff } from './client/backoff.js';

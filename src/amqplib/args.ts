@@ -6,7 +6,7 @@
  */
 import type { Message as WarrenMessage } from '../channel/message.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
-import { Decimal, type FieldTable, type FieldTypeTag, type FieldValue, TypedValue } from '../protocol/primitives.js';
+import { Decimal, type FieldTable, type FieldTypeTag, type FieldValue, TypedValue } from '../protocol/field-values.js';
 import type { HeaderValue, Message, MessageProperties, Options } from './types.js';
 
 /** Every key of an object, inherited ones too: amqplib callers build options with Object.create. */

@@ -13,7 +13,7 @@ import type { Message as WarrenMessage } from '../channel/message.js';
 import type { Connection as WarrenConnection } from '../connect.js';
 import { type AMQPError, ChannelClosedByServer, InvalidArgumentError, MessageReturned } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
-import type { FieldTable } from '../protocol/primitives.js';
+import type { FieldTable } from '../protocol/field-values.js';
 import {
   amqplibMessage,
   amqplibProperties,

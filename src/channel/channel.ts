@@ -31,7 +31,8 @@ import {
   SYNC_RESPONSES,
 } from '../protocol/generated/methods.js';
 import { type BasicProperties, PROPERTY_NAMES } from '../protocol/generated/properties.js';
-import type { FieldTable } from '../protocol/primitives.js';
+import type { FieldTable } from '../protocol/field-values.js';
+import type { ContentHeader } from '../protocol/content-header.js';
 import { AckTracker } from './ack-tracker.js';
 import { type CallReply, CallQueue, type PendingCall } from './call-queue.js';
 import { ConfirmTracker, type PendingConfirm } from './confirms.js';
@@ -885,16 +886,16 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   }
 
   /** @internal */
-  onHeader(buf: Buffer, start: number, end: number): void {
+  onHeader(header: ContentHeader): void {
     if (this.state === 'closed' && this.awaitingCloseOk && !this.content.busy) return; // cut off by abandonCall
-    const done = this.content.header(buf, start, end);
+    const done = this.content.header(header);
     if (done !== undefined) this.completeContent(done);
   }
 
   /** @internal */
-  onBody(buf: Buffer, start: number, end: number): void {
+  onBody(payload: Buffer): void {
     if (this.state === 'closed' && this.awaitingCloseOk && !this.content.busy) return;
-    const done = this.content.body(buf, start, end);
+    const done = this.content.body(payload);
     if (done !== undefined) this.completeContent(done);
   }
 

@@ -4,10 +4,11 @@
  *
  * @module
  */
+import { REPLY_CODES } from '../protocol/generated/constants.js';
 import { FrameError } from '../errors.js';
 import type { AMQPMethod } from '../protocol/generated/methods.js';
-import { BASIC_CLASS_ID, type BasicProperties, decodeBasicProperties } from '../protocol/generated/properties.js';
-import { Reader } from '../protocol/primitives.js';
+import type { ContentHeader } from '../protocol/content-header.js';
+import type { BasicProperties } from '../protocol/generated/properties.js';
 
 /** A whole message: its method, properties and body. */
 export interface AssembledContent {
@@ -29,7 +30,6 @@ export class ContentAssembler {
   private received = 0;
   /** Body frames kept as views until the whole body has arrived. */
   private parts: Buffer[] = [];
-  private readonly reader = new Reader(EMPTY_BODY, 0, 0);
 
   constructor(private readonly channelId: number) {}
 
@@ -44,50 +44,41 @@ export class ContentAssembler {
     this.received = 0;
   }
 
-  /** Reads the content header; returns the content if the body is empty. */
-  header(buf: Buffer, start: number, end: number): AssembledContent | undefined {
+  /** Takes the content header; returns the content if the body is empty. */
+  header(header: ContentHeader): AssembledContent | undefined {
     if (this.method === undefined || this.bodySize >= 0) {
-      throw new FrameError(`content header without a method on channel ${this.channelId}`, 505);
+      throw new FrameError(
+        `content header without a method on channel ${this.channelId}`,
+        REPLY_CODES.UNEXPECTED_FRAME,
+      );
     }
-    const r = this.reader;
-    r.buf = buf;
-    r.pos = start;
-    r.end = end;
-    const classId = r.u16();
-    // A badly formed content is an unexpected frame (505), as the spec says of wrong class ids (4.2.6.2).
-    if (classId !== BASIC_CLASS_ID) throw new FrameError(`content header of class ${classId}, expected 60`, 505);
-    r.u16(); // weight, unused
-    this.bodySize = r.u64();
-    // The body size is read: the message can be assembled whatever its properties hold, so bad
-    // property bytes (an unknown table tag, tables nested too deep) affect this message alone.
-    try {
-      this.properties = decodeBasicProperties(r);
-      this.decodeError = undefined;
-    } catch (err) {
-      if (!(err instanceof FrameError)) throw err;
-      this.properties = {};
-      this.decodeError = err;
-    }
+    this.bodySize = header.bodySize;
+    // Properties that did not decode affect this message alone: it is still assembled, carrying why.
+    this.properties = header.properties;
+    this.decodeError = header.decodeError;
     return this.bodySize === 0 ? this.complete(EMPTY_BODY) : undefined;
   }
 
   /** Adds a body frame; returns the content once the body is complete. */
-  body(buf: Buffer, start: number, end: number): AssembledContent | undefined {
+  body(payload: Buffer): AssembledContent | undefined {
     if (this.method === undefined || this.bodySize < 0) {
-      throw new FrameError(`body frame without a content header on channel ${this.channelId}`, 505);
+      throw new FrameError(
+        `body frame without a content header on channel ${this.channelId}`,
+        REPLY_CODES.UNEXPECTED_FRAME,
+      );
     }
-    const n = end - start;
+    const n = payload.length;
     if (this.received + n > this.bodySize) {
       throw new FrameError(
         `body longer than the ${this.bodySize} bytes its header announced on channel ${this.channelId}`,
-        505,
+        REPLY_CODES.UNEXPECTED_FRAME,
       );
     }
     // A body in one frame is handed on as a view of the read buffer: no copy.
-    if (this.received === 0 && n === this.bodySize) return this.complete(buf.subarray(start, end));
+    if (this.received === 0 && n === this.bodySize) return this.complete(payload);
     // Views of the frames, joined once complete: memory follows the bytes that arrived, never the size a
     // header announced (a hostile 2^56-byte header must not allocate anything).
-    this.parts.push(buf.subarray(start, end));
+    this.parts.push(payload);
     this.received += n;
     if (this.received < this.bodySize) return undefined;
     const body = Buffer.concat(this.parts, this.bodySize);

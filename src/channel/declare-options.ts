@@ -10,7 +10,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { FieldTable, FieldValue } from '../protocol/primitives.js';
+import type { FieldTable, FieldValue } from '../protocol/field-values.js';
 
 /**
  * Queue options that become `x-` arguments of `queue.declare`.

@@ -23,7 +23,7 @@ import {
   TimeoutError,
 } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
-import type { FieldTable, FieldValue } from '../protocol/primitives.js';
+import type { FieldTable, FieldValue } from '../protocol/field-values.js';
 import { type CommandSpec, type OptionDef, type Parsed, UsageError } from './args.js';
 
 /** The broker used when neither `--url` nor `AMQP_URL` says otherwise. */

@@ -6,7 +6,7 @@
  */
 import type { ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '../channel/channel.js';
 import { exchangeArguments, queueArguments } from '../channel/declare-options.js';
-import type { FieldTable } from '../protocol/primitives.js';
+import type { FieldTable } from '../protocol/field-values.js';
 import { disposable } from '../dispose.js';
 import { ClientCore, type ClientOptions } from './client-core.js';
 import type { Logger } from './logger.js';

@@ -8,7 +8,7 @@
  */
 import type { Message } from '../channel/message.js';
 import { AbortError, type AMQPError, type ConsumerCancelled } from '../errors.js';
-import type { FieldTable } from '../protocol/primitives.js';
+import type { FieldTable } from '../protocol/field-values.js';
 import { Waiter } from './backoff.js';
 import { REQUEUE, Subscription } from './consumer.js';
 import type { ClientHost } from './host.js';

@@ -22,7 +22,7 @@ import type { Channel } from '../channel/channel.js';
 import type { Consumer } from '../channel/consumer.js';
 import type { Message } from '../channel/message.js';
 import { type AMQPError, ClosedError, ConsumerCancelled, InvalidArgumentError } from '../errors.js';
-import type { FieldTable } from '../protocol/primitives.js';
+import type { FieldTable } from '../protocol/field-values.js';
 import { Waiter } from './backoff.js';
 import { traceProcess } from '../tracing/index.js';
 import type { ClientHost, Session } from './host.js';

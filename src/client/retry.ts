@@ -15,7 +15,7 @@ import type { QueueDeclareOptions } from '../channel/channel.js';
 import type { Message } from '../channel/message.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
-import { type FieldValue, TypedValue } from '../protocol/primitives.js';
+import { type FieldValue, TypedValue } from '../protocol/field-values.js';
 
 /**
  * How a subscription retries a message whose handler threw.

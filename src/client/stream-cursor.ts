@@ -12,7 +12,7 @@
  * @module
  */
 import type { Message } from '../channel/message.js';
-import type { FieldValue } from '../protocol/primitives.js';
+import type { FieldValue } from '../protocol/field-values.js';
 
 /** A delivery's offset in its stream, from its `x-stream-offset` header; `undefined` if it has none. */
 export function streamOffsetOf(msg: Message): number | undefined {

@@ -14,7 +14,7 @@
 import type { Channel, ExchangeDeclareOptions, QueueDeclareOptions } from '../channel/channel.js';
 import type { Connection } from '../connect.js';
 import { AMQPError, ChannelClosedByServer, ChannelError } from '../errors.js';
-import type { FieldTable } from '../protocol/primitives.js';
+import type { FieldTable } from '../protocol/field-values.js';
 
 /**
  * An entity the client could not declare again after a reconnect, as reported by the client's

@@ -4,7 +4,7 @@
  * @module
  */
 import { HandshakeError } from '../errors.js';
-import { Writer } from '../protocol/primitives.js';
+import { Writer } from '../protocol/writer.js';
 import type { AuthMechanism } from './options.js';
 
 /** The start-ok response bytes for a mechanism. */

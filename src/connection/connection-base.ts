@@ -21,24 +21,16 @@ import {
   SocketError,
   TimeoutError,
 } from '../errors.js';
+import { decodeFrames } from '../protocol/decoded-frames.js';
 import {
-  CHANNEL_ZERO_CLASSES,
   type MethodArgsByName,
   type MethodInputByName,
   type MethodName,
   METHOD_NAMES,
-  decodeMethod,
   type AMQPMethod,
 } from '../protocol/generated/methods.js';
-import {
-  FRAME_BODY,
-  FRAME_HEADER,
-  FRAME_HEARTBEAT,
-  FRAME_METHOD,
-  FRAME_MIN_SIZE,
-  PROTOCOL_HEADER,
-} from '../protocol/generated/constants.js';
-import { type FieldTable, Reader } from '../protocol/primitives.js';
+import { FRAME_MIN_SIZE, PROTOCOL_HEADER, REPLY_CODES } from '../protocol/generated/constants.js';
+import type { FieldTable } from '../protocol/field-values.js';
 import { hideFields } from '../redact.js';
 import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';
@@ -48,6 +40,7 @@ import { type ObtainedCredentials, obtainCredentials, refreshDelay } from './cre
 import type { ChannelEndpoint } from './endpoint.js';
 import { FrameTracer } from './frame-trace.js';
 import type { ResolvedConnectionOptions } from './options.js';
+import { type ConnectionState, canMove, publicState } from './connection-state.js';
 
 /** Events of a connection. */
 export interface ConnectionEvents {
@@ -101,15 +94,13 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   heartbeat = 0;
   protected readonly options: ResolvedConnectionOptions;
   private readonly socket: Duplex;
-  private state: 'opening' | 'open' | 'closing' | 'closed' = 'opening';
+  private state: ConnectionState = 'awaiting-start';
   private closeError: AMQPError | undefined;
   private readonly channels: (ChannelEndpoint | undefined)[] = [];
   private lastChannelId = 0;
   private channelCount = 0;
   private zeroWaiters: ZeroWaiter[] = [];
-  private readonly reader = new Reader(Buffer.alloc(0), 0, 0);
   private blockedReason: string | undefined;
-  private handshakeStage: 'start' | 'auth' | 'tune' | 'open' | 'done' = 'start';
   private readonly tracer: FrameTracer | undefined;
   /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
   readonly closed: Promise<AMQPError | undefined>;
@@ -178,12 +169,17 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
    */
   [inspect.custom](): string {
     const o = this.options;
-    return `${this.constructor.name} { ${this.displayUrl()} vhost '${o.vhost}', ${this.state} }`;
+    return `${this.constructor.name} { ${this.displayUrl()} vhost '${o.vhost}', ${publicState(this.state)} }`;
   }
 
   /** What `JSON.stringify(connection)` gives: where it goes and its state, no password. */
   toJSON(): { type: string; url: string; vhost: string; state: string } {
-    return { type: this.constructor.name, url: this.displayUrl(), vhost: this.options.vhost, state: this.state };
+    return {
+      type: this.constructor.name,
+      url: this.displayUrl(),
+      vhost: this.options.vhost,
+      state: publicState(this.state),
+    };
   }
 
   private displayUrl(): string {
@@ -246,7 +242,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       const start = (await this.nextZero(['connection.start'])) as Extract<AMQPMethod, { name: 'connection.start' }>;
       this.serverProperties = start.args.serverProperties;
       checkMechanism(o.mechanism, start.args.mechanisms);
-      this.handshakeStage = 'auth';
+      this.advanceHandshake('authenticating');
       const tuneOrSecure = ['connection.tune', 'connection.secure'];
       let next = await this.requestZero(
         'connection.start-ok',
@@ -263,7 +259,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
         next = await this.requestZero('connection.secure-ok', { response: Buffer.alloc(0) }, tuneOrSecure);
       }
       const tune = (next as Extract<AMQPMethod, { name: 'connection.tune' }>).args;
-      this.handshakeStage = 'tune';
+      this.advanceHandshake('tuning');
       this.channelMax = negotiate(o.channelMax, tune.channelMax) || 65535;
       this.frameMax = negotiate(o.frameMax, tune.frameMax) || 0xffffffff;
       this.heartbeat = negotiate(o.heartbeat, tune.heartbeat);
@@ -277,7 +273,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       this.transport.decoder.maxFrameSize = Math.min(this.frameMax, MAX_INCOMING_FRAME);
       this.transport.encoder.frameMax = this.frameMax;
       this.transport.startHeartbeat(this.heartbeat);
-      this.handshakeStage = 'open';
+      this.advanceHandshake('opening-vhost');
       await this.requestZero('connection.open', { virtualHost: o.vhost }, ['connection.open-ok']);
       // Closed between open-ok and now (e.g. a close in the same chunk): report that, not a dead connection.
       if (this.state !== 'open') throw this.closeError ?? new ClosedError('the connection closed during the handshake');
@@ -349,47 +345,33 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
 
   // ------------------------------------------------------------------ frames in
 
+  /** Decodes each frame and routes it: channel 0 here, every other channel to its endpoint. */
+  private readonly decoded = decodeFrames({
+    method: (channelId, method) => {
+      if (channelId === 0) this.onChannelZero(method);
+      else this.channelFor(channelId, method.name)?.onMethod(method);
+    },
+    header: (channelId, header) => this.channelFor(channelId, 'content header')?.onHeader(header),
+    body: (channelId, payload) => this.channelFor(channelId, 'body')?.onBody(payload),
+  });
+
   private onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
     // The rest of a chunk that held a fatal frame must not be acted on.
     if (this.state === 'closed') return;
     if (this.tracer) this.tracer.incoming(type, channelId, buf, start, end);
     try {
-      if (type === FRAME_METHOD) {
-        const r = this.reader;
-        r.buf = buf;
-        r.pos = start;
-        r.end = end;
-        const method = decodeMethod(r);
-        if (method === undefined) {
-          const id = buf.readUInt32BE(start);
-          throw new FrameError(`unknown method ${id >>> 16}.${id & 0xffff} on channel ${channelId}`, 503);
-        }
-        if (r.pos !== end) throw new FrameError(`${method.name} has ${end - r.pos} bytes of trailing garbage`, 502);
-        if (channelId === 0) this.onChannelZero(method);
-        else {
-          if (CHANNEL_ZERO_CLASSES.has(method.id >>> 16)) {
-            throw new FrameError(`${method.name} arrived on channel ${channelId}; it belongs on channel 0`, 503);
-          }
-          this.channelFor(channelId, method.name)?.onMethod(method);
-        }
-      } else if (type === FRAME_HEADER) {
-        // No content method is allowed on channel 0, so this is content without its method (spec 4.2.6).
-        if (channelId === 0) throw new FrameError('content header on channel 0', 505);
-        this.channelFor(channelId, 'content header')?.onHeader(buf, start, end);
-      } else if (type === FRAME_BODY) {
-        if (channelId === 0) throw new FrameError('body frame on channel 0', 505);
-        this.channelFor(channelId, 'body')?.onBody(buf, start, end);
-      } else if (type === FRAME_HEARTBEAT) {
-        if (channelId !== 0) throw new FrameError(`heartbeat on channel ${channelId}`, 501);
-        if (end !== start) throw new FrameError(`heartbeat frame with a ${end - start}-byte payload`, 501);
-      }
+      this.decoded(type, channelId, buf, start, end);
     } catch (err) {
       const error =
         err instanceof FrameError
           ? err
-          : new FrameError(`failed to process a frame: ${err instanceof Error ? err.message : String(err)}`, 541, {
-              cause: err,
-            });
+          : new FrameError(
+              `failed to process a frame: ${err instanceof Error ? err.message : String(err)}`,
+              REPLY_CODES.INTERNAL_ERROR,
+              {
+                cause: err,
+              },
+            );
       this.transport.fail(error);
     }
   }
@@ -399,7 +381,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     if (ch === undefined) {
       // Frames for a channel we never opened are a protocol error; after a close they are ignored.
       if (id > this.channelMax || id > this.lastChannelId) {
-        throw new FrameError(`${what} for channel ${id}, which is not open`, 504);
+        throw new FrameError(`${what} for channel ${id}, which is not open`, REPLY_CODES.CHANNEL_ERROR);
       }
     }
     return ch;
@@ -410,8 +392,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     if (waiter?.expect.includes(m.name)) {
       if (m.name === 'connection.open-ok') {
         // Open from this frame on: a close arriving right behind it is an ordinary server close.
-        this.handshakeStage = 'done';
-        this.state = 'open';
+        this.moveTo('open');
       }
       this.zeroWaiters.shift();
       waiter.resolve(m);
@@ -435,7 +416,8 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
         return;
       }
       case 'connection.close-ok':
-        if (this.state !== 'closing') throw new FrameError('connection.close-ok without a connection.close', 505);
+        if (this.state !== 'closing')
+          throw new FrameError('connection.close-ok without a connection.close', REPLY_CODES.UNEXPECTED_FRAME);
         this.fail(undefined);
         return;
       case 'connection.blocked':
@@ -447,47 +429,65 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
         this.emit('unblocked');
         return;
       default:
-        throw new FrameError(`unexpected ${m.name} on channel 0`, 505);
+        throw new FrameError(`unexpected ${m.name} on channel 0`, REPLY_CODES.UNEXPECTED_FRAME);
     }
   }
 
-  /** Turns a server close into the right error, knowing how far the handshake had got. */
+  /** Turns a server close into the right error for the state the connection is in. */
   private serverCloseError(args: MethodArgsByName['connection.close'], method: string | undefined): AMQPError {
     const text = `${args.replyCode} ${args.replyText}`;
-    if (
-      this.handshakeStage === 'auth' ||
-      (this.handshakeStage !== 'done' && args.replyCode === 403 && this.handshakeStage !== 'open')
-    ) {
-      return new AuthenticationError(
-        `the broker refused the credentials of user '${this.options.username}' (${text})`,
-        {
+    const { username, vhost } = this.options;
+    switch (this.state) {
+      case 'open':
+      case 'closing':
+      case 'closed':
+        return new ConnectionClosedByServer(args, method);
+      case 'authenticating':
+        return new AuthenticationError(`the broker refused the credentials of user '${username}' (${text})`, {
           replyCode: args.replyCode,
-        },
-      );
+        });
+      case 'opening-vhost':
+        return new HandshakeError(
+          `the broker refused to open virtual host '${vhost}' for user '${username}' (${text}); check that it exists and the user has permissions on it`,
+          { reason: 'vhost', replyCode: args.replyCode },
+        );
+      case 'awaiting-start':
+      case 'tuning':
+        if (args.replyCode === REPLY_CODES.ACCESS_REFUSED) {
+          return new AuthenticationError(`the broker refused the credentials of user '${username}' (${text})`, {
+            replyCode: args.replyCode,
+          });
+        }
+        return new HandshakeError(`the broker closed the connection during the handshake (${text})`, {
+          reason: 'closed',
+          replyCode: args.replyCode,
+        });
     }
-    if (this.handshakeStage === 'open') {
-      return new HandshakeError(
-        `the broker refused to open virtual host '${this.options.vhost}' for user '${this.options.username}' (${text}); check that it exists and the user has permissions on it`,
-        { reason: 'vhost', replyCode: args.replyCode },
-      );
-    }
-    if (this.handshakeStage !== 'done')
-      return new HandshakeError(`the broker closed the connection during the handshake (${text})`, {
-        reason: 'closed',
-        replyCode: args.replyCode,
-      });
-    return new ConnectionClosedByServer(args, method);
+  }
+
+  /** Moves to `next`; a move the state machine does not allow is a bug in this file. */
+  private moveTo(next: ConnectionState): void {
+    if (!canMove(this.state, next)) throw new Error(`internal: connection state ${this.state} cannot move to ${next}`);
+    this.state = next;
+  }
+
+  /** The next handshake step, unless the connection died meanwhile (then why it did). */
+  private advanceHandshake(next: ConnectionState): void {
+    if (this.state === 'closed') throw this.closeError ?? new ClosedError('the connection closed during the handshake');
+    this.moveTo(next);
+  }
+
+  /** The error for using a connection that is not open. */
+  private notOpen(): ClosedError {
+    const reason = this.closeError ? `: ${this.closeError.message}` : '';
+    return new ClosedError(`the connection is ${publicState(this.state)}${reason}`, { cause: this.closeError });
   }
 
   // ------------------------------------------------------------------ channels
 
   /** @internal Allocates a channel id and registers the endpoint `create` makes for it. */
   protected allocateChannel<T extends ChannelEndpoint>(create: (id: number) => T): T {
-    if (this.state !== 'open') {
-      throw new ClosedError(`the connection is ${this.state}${this.closeError ? `: ${this.closeError.message}` : ''}`, {
-        cause: this.closeError,
-      });
-    }
+    if (this.state !== 'open') throw this.notOpen();
     const max = this.channelMax;
     if (this.channelCount >= max) {
       throw new ChannelError(`all ${max} channels the broker allows are in use; close some or raise channel_max`);
@@ -595,11 +595,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   }
 
   private assertOpen(): void {
-    if (this.state !== 'open') {
-      throw new ClosedError(`the connection is ${this.state}${this.closeError ? `: ${this.closeError.message}` : ''}`, {
-        cause: this.closeError,
-      });
-    }
+    if (this.state !== 'open') throw this.notOpen();
   }
 
   /**
@@ -623,7 +619,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       await this.closed;
       return;
     }
-    this.state = 'closing';
+    this.moveTo('closing');
     this.transport.encoder.method(0, 'connection.close', {
       replyCode: 200,
       replyText: reason,
@@ -656,17 +652,17 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   private fail(error: AMQPError | undefined): void {
     if (this.state === 'closed') return;
     const wasClosing = this.state === 'closing';
-    if (error instanceof SocketError && this.handshakeStage === 'auth') {
+    if (error instanceof SocketError && this.state === 'authenticating') {
       // RabbitMQ without authentication_failure_close drops the socket on bad credentials.
       error = new AuthenticationError(
         `the broker closed the connection after authentication; it probably refused the credentials of user '${this.options.username}'`,
         { cause: error },
       );
-    } else if (error instanceof FrameError && this.handshakeStage === 'start') {
+    } else if (error instanceof FrameError && this.state === 'awaiting-start') {
       // Whatever answered is not an AMQP 0-9-1 broker (another AMQP version's header, HTTP, TLS…):
       // say so, and send it nothing.
       error = new HandshakeError(
-        /frame type 65\b/.test(error.message)
+        error.frameType === PROTOCOL_HEADER[0]
           ? 'the server does not speak AMQP 0-9-1 (it answered with another protocol header)'
           : `the server at ${this.options.host}:${this.options.port} does not speak AMQP 0-9-1 (${error.message})`,
         { cause: error },
@@ -674,7 +670,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     }
     // A socket that ends while we are closing is the clean end of our close.
     if (wasClosing && error instanceof SocketError) error = undefined;
-    this.state = 'closed';
+    this.moveTo('closed');
     this.closeError = error;
     clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;

@@ -5,14 +5,17 @@
  * @module
  */
 import type { AMQPError } from '../errors.js';
+import type { ContentHeader } from '../protocol/content-header.js';
 import type { AMQPMethod } from '../protocol/generated/methods.js';
 import type { FrameTransport } from '../transport/frame-transport.js';
 
 /** What a channel receives from its connection. Throwing `FrameError` closes the connection with its code. */
 export interface ChannelEndpoint {
   onMethod(method: AMQPMethod): void;
-  onHeader(buf: Buffer, start: number, end: number): void;
-  onBody(buf: Buffer, start: number, end: number): void;
+  /** The decoded header, valid until this returns (the object is reused for the next one). */
+  onHeader(header: ContentHeader): void;
+  /** A body frame's payload: a view of the read buffer (keep it, or copy it, as the message needs). */
+  onBody(payload: Buffer): void;
   /** The connection is gone; reject everything pending with `error`. */
   onConnectionLost(error: AMQPError): void;
 }

@@ -4,10 +4,10 @@
  *
  * @module
  */
+import { decodeContentHeader } from '../protocol/content-header.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { decodeMethod } from '../protocol/generated/methods.js';
-import { decodeBasicProperties } from '../protocol/generated/properties.js';
-import { Reader } from '../protocol/primitives.js';
+import { Reader } from '../protocol/reader.js';
 import { callUserCode } from '../user-code.js';
 import { readEnv } from '../env.js';
 
@@ -51,11 +51,9 @@ export function describeFrame(type: number, channel: number, buf: Buffer, start:
       return m === undefined ? `${prefix} unknown method` : `${prefix} ${m.name} ${show(meaningful(m.args))}`;
     }
     if (type === 2) {
-      const r = new Reader(buf, start, end);
-      r.u16();
-      r.u16();
-      const size = r.u64();
-      return `${prefix} header size=${size} ${show(decodeBasicProperties(r))}`;
+      const h = decodeContentHeader(new Reader(buf, start, end));
+      const properties = h.decodeError ? `(undecodable properties: ${h.decodeError.message})` : show(h.properties);
+      return `${prefix} header size=${h.bodySize} ${properties}`;
     }
     if (type === 3) return `${prefix} body ${end - start} B`;
     return `${prefix} ${TYPE_NAMES[type] ?? `type ${type}`}`;

@@ -6,7 +6,8 @@
 import type * as tls from 'node:tls';
 import { InvalidArgumentError } from '../errors.js';
 import { redactedView } from '../redact.js';
-import type { FieldTable } from '../protocol/primitives.js';
+import type { FieldTable } from '../protocol/field-values.js';
+import { DEFAULT_PORT } from '../protocol/generated/constants.js';
 import type { CredentialsProvider } from './credentials.js';
 
 /** SASL mechanisms warren can authenticate with. */
@@ -160,7 +161,7 @@ export function parseUrl(url: string): ConnectionOptions {
   }
   if (rawPort !== undefined && rawPort !== '')
     out.port = intInRange(rawPort, 'the port', 1, 65535, redactUrl(url), false);
-  out.port ??= secure ? 5671 : 5672;
+  out.port ??= secure ? 5671 : DEFAULT_PORT;
   if (rawPath?.includes('@')) {
     // 'amqp://user:pa/ss@host': the '/' ended the authority, so the rest of the password would become
     // the vhost (and be shown in errors). An '@' in a vhost must be written %40.
@@ -232,7 +233,7 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
     );
   }
   const tlsOption = o.tls ?? false;
-  const port = intInRange(o.port ?? (tlsOption ? 5671 : 5672), 'port', 1, 65535, 'the options');
+  const port = intInRange(o.port ?? (tlsOption ? 5671 : DEFAULT_PORT), 'port', 1, 65535, 'the options');
   const hasClientCert = typeof tlsOption === 'object' && (tlsOption.cert !== undefined || tlsOption.pfx !== undefined);
   const resolved: ResolvedConnectionOptions = {
     host: o.host ?? '127.0.0.1',

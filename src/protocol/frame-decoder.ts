@@ -8,7 +8,14 @@
  * @module
  */
 import { FrameError } from '../errors.js';
-import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './generated/constants.js';
+import {
+  FRAME_BODY,
+  FRAME_END,
+  FRAME_HEADER,
+  FRAME_HEARTBEAT,
+  FRAME_METHOD,
+  REPLY_CODES,
+} from './generated/constants.js';
 
 /** Receives each frame: its type, channel and payload as `buf[start, end)`. */
 export type FrameSink = (type: number, channel: number, buf: Buffer, start: number, end: number) => void;
@@ -75,7 +82,7 @@ export class FrameDecoder {
 
   private checkHeader(type: number, size: number): void {
     if (type !== FRAME_METHOD && type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT) {
-      throw new FrameError(`unknown frame type ${type}`, 501);
+      throw new FrameError(`unknown frame type ${type}`, REPLY_CODES.FRAME_ERROR, { frameType: type });
     }
     if (size + FRAME_OVERHEAD <= this.maxFrameSize) return;
     if (type === FRAME_HEADER) {
@@ -83,12 +90,12 @@ export class FrameDecoder {
       throw new FrameError(
         `content header frame of ${size + FRAME_OVERHEAD} bytes exceeds both the negotiated frame-max ` +
           `${this.maxFrameSize} and the ${this.maxHeaderFrameSize}-byte limit for content headers`,
-        501,
+        REPLY_CODES.FRAME_ERROR,
       );
     }
     throw new FrameError(
       `frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame-max ${this.maxFrameSize}`,
-      501,
+      REPLY_CODES.FRAME_ERROR,
     );
   }
 
@@ -139,5 +146,8 @@ export class FrameDecoder {
 }
 
 function badEnd(octet: number): FrameError {
-  return new FrameError(`frame-end octet is 0x${octet.toString(16).padStart(2, '0')}, expected 0xce`, 501);
+  return new FrameError(
+    `frame-end octet is 0x${octet.toString(16).padStart(2, '0')}, expected 0xce`,
+    REPLY_CODES.FRAME_ERROR,
+  );
 }

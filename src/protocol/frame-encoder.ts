@@ -7,9 +7,10 @@
  * @module
  */
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from './generated/constants.js';
-import { encodeBasicPublish, METHOD_ENCODERS, type MethodInputByName, type MethodName } from './generated/methods.js';
-import { BASIC_CLASS_ID, type BasicProperties, encodeBasicProperties } from './generated/properties.js';
-import { Writer } from './primitives.js';
+import { METHOD_ENCODERS, type MethodInputByName, type MethodName } from './generated/methods.js';
+import type { BasicProperties } from './generated/properties.js';
+import { encodeContentHeader } from './content-header.js';
+import { Writer } from './writer.js';
 import { InvalidArgumentError } from '../errors.js';
 
 const ARENA_SIZE = 256 * 1024;
@@ -142,19 +143,13 @@ export class FrameEncoder {
       } else {
         const start = this.arenaPending();
         const methodAt = this.begin(FRAME_METHOD, channel);
-        encodeBasicPublish(w, { exchange, routingKey, mandatory });
+        METHOD_ENCODERS['basic.publish'](w, { exchange, routingKey, mandatory });
         this.finish(methodAt);
         const frame = Buffer.from(w.buf.subarray(w.base + start, w.pos));
         this.lastPublish = { channel, exchange, routingKey, mandatory, frame };
       }
       const at = this.begin(FRAME_HEADER, channel);
-      w.ensure(12);
-      w.buf.writeUInt16BE(BASIC_CLASS_ID, w.pos);
-      w.buf.writeUInt16BE(0, w.pos + 2);
-      w.pos += 4;
-      w.u64(body.length);
-      if (properties === undefined) w.u16(0);
-      else encodeBasicProperties(w, properties);
+      encodeContentHeader(w, body.length, properties);
       this.finish(at);
     } catch (err) {
       this.rollback(before);

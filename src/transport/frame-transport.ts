@@ -7,6 +7,7 @@
 import type { Duplex } from 'node:stream';
 import { type AMQPError, FrameError, HeartbeatTimeout, SocketError } from '../errors.js';
 import { FrameDecoder, type FrameSink } from '../protocol/frame-decoder.js';
+import { REPLY_CODES } from '../protocol/generated/constants.js';
 import { FrameEncoder } from '../protocol/frame-encoder.js';
 
 /** Bytes buffered (encoded or in the socket) above which writers are asked to wait. */
@@ -57,7 +58,10 @@ export class FrameTransport {
     try {
       this.decoder.push(chunk);
     } catch (err) {
-      const error = err instanceof FrameError ? err : new FrameError(`failed to decode a frame: ${String(err)}`, 501);
+      const error =
+        err instanceof FrameError
+          ? err
+          : new FrameError(`failed to decode a frame: ${String(err)}`, REPLY_CODES.FRAME_ERROR);
       this.fail(error);
     }
   }

@@ -13,7 +13,8 @@ import {
   TimeoutError,
 } from '../../src/index.js';
 import { FRAME_BODY } from '../../src/protocol/generated/constants.js';
-import { type FieldTable, Reader } from '../../src/protocol/primitives.js';
+import type { FieldTable } from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
 import type { FakeConnection, HandshakeResult, ReceivedContent } from '../support/fake-server.js';
 import {
   assertInstance,

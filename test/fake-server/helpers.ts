@@ -7,15 +7,12 @@ import assert from 'node:assert/strict';
 import { after, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Connection, type ConnectionOptions } from '../../src/index.js';
+import { encodeContentHeader } from '../../src/protocol/content-header.js';
 import { FrameEncoder } from '../../src/protocol/frame-encoder.js';
 import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD } from '../../src/protocol/generated/constants.js';
 import type { MethodInputByName, MethodName } from '../../src/protocol/generated/methods.js';
-import {
-  BASIC_CLASS_ID,
-  type BasicProperties,
-  encodeBasicProperties,
-} from '../../src/protocol/generated/properties.js';
-import { Writer } from '../../src/protocol/primitives.js';
+import type { BasicProperties } from '../../src/protocol/generated/properties.js';
+import { Writer } from '../../src/protocol/writer.js';
 import {
   type FakeConnection,
   type FakeScript,
@@ -302,10 +299,7 @@ export function contentBytes<N extends 'basic.deliver' | 'basic.get-ok' | 'basic
 /** A content header frame (class basic) announcing `bodySize`. */
 export function contentHeader(channel: number, bodySize: number, properties: BasicProperties = {}): Buffer {
   const w = new Writer(256);
-  w.u16(BASIC_CLASS_ID);
-  w.u16(0);
-  w.u64(bodySize);
-  encodeBasicProperties(w, properties);
+  encodeContentHeader(w, bodySize, properties);
   return rawFrame(FRAME_HEADER, channel, Buffer.from(w.buf.subarray(0, w.pos)));
 }
 

@@ -15,7 +15,7 @@ import {
 } from '../../src/protocol/generated/constants.js';
 import { METHOD_NAMES, type MethodInputByName, type MethodName } from '../../src/protocol/generated/methods.js';
 import type { BasicProperties } from '../../src/protocol/generated/properties.js';
-import type { FieldTable } from '../../src/protocol/primitives.js';
+import type { FieldTable } from '../../src/protocol/field-values.js';
 import { MAX_HEADER_FRAME_SIZE as MAX_HEADER_FRAME } from '../../src/protocol/frame-decoder.js';
 import { contentFrames, frame, headerPayload, methodFrame, methodPayload, tableBytes } from './memory-broker.js';
 

@@ -9,6 +9,7 @@
  *   broker.closeFromClient;                           // the connection.close the client sent, if any
  */
 import type { Duplex } from 'node:stream';
+import { decodeContentHeader, encodeContentHeader } from '../../src/protocol/content-header.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import {
   FRAME_BODY,
@@ -25,12 +26,10 @@ import {
   type MethodInputByName,
   type MethodName,
 } from '../../src/protocol/generated/methods.js';
-import {
-  BASIC_CLASS_ID,
-  type BasicProperties,
-  encodeBasicProperties,
-} from '../../src/protocol/generated/properties.js';
-import { type FieldTable, Reader, Writer } from '../../src/protocol/primitives.js';
+import { BASIC_CLASS_ID, type BasicProperties } from '../../src/protocol/generated/properties.js';
+import type { FieldTable } from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
+import { Writer } from '../../src/protocol/writer.js';
 import { memorySocketPair } from '../../src/transport/memory.js';
 
 // ------------------------------------------------------------------------------------------- frames
@@ -60,10 +59,7 @@ export function methodFrame<N extends MethodName>(channel: number, name: N, args
 /** The payload of a content header frame. */
 export function headerPayload(bodySize: number, properties: BasicProperties = {}, classId = BASIC_CLASS_ID): Buffer {
   const w = new Writer(256);
-  w.u16(classId);
-  w.u16(0);
-  w.u64(bodySize);
-  encodeBasicProperties(w, properties);
+  encodeContentHeader(w, bodySize, properties, classId);
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
@@ -228,10 +224,7 @@ export class MemoryBroker {
     if (type === FRAME_HEADER || type === FRAME_BODY) {
       // Content of a basic.publish: the header says how much body follows.
       if (type === FRAME_HEADER) {
-        const r = new Reader(buf, start, end);
-        r.u16();
-        r.u16();
-        this.contentPending = r.u64();
+        this.contentPending = decodeContentHeader(new Reader(buf, start, end)).bodySize;
       } else {
         this.contentPending -= end - start;
       }

@@ -17,10 +17,10 @@ import {
   type FieldTypeTag,
   type FieldValue,
   fieldTypeOf,
-  Reader,
   TypedValue,
-  Writer,
-} from '../../src/protocol/primitives.js';
+} from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
+import { Writer } from '../../src/protocol/writer.js';
 import { untyped } from '../support/arbitraries.js';
 
 const SEED = Number(process.env.FC_SEED ?? 0x9091);

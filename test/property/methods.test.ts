@@ -22,7 +22,9 @@ import {
   type MethodName,
   SYNC_RESPONSES,
 } from '../../src/protocol/generated/methods.js';
-import { type FieldTable, Reader, Writer } from '../../src/protocol/primitives.js';
+import type { FieldTable } from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
+import { Writer } from '../../src/protocol/writer.js';
 import { roundTripTable, wholeSecondDate } from '../support/arbitraries.js';
 
 const SEED = Number(process.env.FC_SEED ?? 0x9091);

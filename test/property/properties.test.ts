@@ -15,7 +15,9 @@ import {
   encodeBasicProperties,
   PROPERTY_NAMES,
 } from '../../src/protocol/generated/properties.js';
-import { type FieldTable, Reader, Writer } from '../../src/protocol/primitives.js';
+import type { FieldTable } from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
+import { Writer } from '../../src/protocol/writer.js';
 import { roundTripTable, wholeSecondDate } from '../support/arbitraries.js';
 
 const SEED = Number(process.env.FC_SEED ?? 0x9091);

@@ -1,6 +1,6 @@
 /** fast-check arbitraries shared by the codec property tests. */
 import fc from 'fast-check';
-import type { FieldTable, FieldValue } from '../../src/protocol/primitives.js';
+import type { FieldTable, FieldValue } from '../../src/protocol/field-values.js';
 
 /** Whole seconds between 1970 and 9999, the range a timestamp round-trips exactly. */
 export const wholeSecondDate: fc.Arbitrary<Date> = fc

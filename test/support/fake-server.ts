@@ -21,6 +21,7 @@
  * last frames received, so a test never hangs. Listens on 127.0.0.1 only.
  */
 import net from 'node:net';
+import { decodeContentHeader, encodeContentHeader } from '../../src/protocol/content-header.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { FrameEncoder } from '../../src/protocol/frame-encoder.js';
 import {
@@ -37,13 +38,10 @@ import {
   type MethodInputByName,
   type MethodName,
 } from '../../src/protocol/generated/methods.js';
-import {
-  BASIC_CLASS_ID,
-  type BasicProperties,
-  decodeBasicProperties,
-  encodeBasicProperties,
-} from '../../src/protocol/generated/properties.js';
-import { type FieldTable, Reader, Writer } from '../../src/protocol/primitives.js';
+import { BASIC_CLASS_ID, type BasicProperties } from '../../src/protocol/generated/properties.js';
+import type { FieldTable } from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
+import { Writer } from '../../src/protocol/writer.js';
 
 /** Default time limit of every wait, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -232,11 +230,8 @@ export class FakeConnection {
       }
     } else if (type === FRAME_HEADER) {
       try {
-        const r = new Reader(payload, 0, payload.length);
-        const classId = r.u16();
-        r.u16(); // weight
-        const bodySize = r.u64();
-        frame.header = { classId, bodySize, properties: decodeBasicProperties(r) };
+        const { bodySize, properties, decodeError } = decodeContentHeader(new Reader(payload, 0, payload.length));
+        if (decodeError === undefined) frame.header = { classId: BASIC_CLASS_ID, bodySize, properties };
       } catch {
         // left undecoded; the script sees the raw payload
       }
@@ -383,10 +378,7 @@ export class FakeConnection {
     this.encoder.method(channel, name, args);
     const chunks = [...this.encoder.take()];
     const w = new Writer(256);
-    w.u16(BASIC_CLASS_ID);
-    w.u16(0);
-    w.u64(body.length);
-    encodeBasicProperties(w, properties);
+    encodeContentHeader(w, body.length, properties);
     chunks.push(rawFrame(FRAME_HEADER, channel, w.buf.subarray(0, w.pos)));
     const max = this.encoder.frameMax - 8;
     for (let off = 0; off < body.length; off += max) {

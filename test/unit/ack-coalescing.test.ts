@@ -1,3 +1,4 @@
+import { decodeContentHeader } from '../../src/protocol/content-header.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Channel } from '../../src/channel/channel.js';
@@ -6,7 +7,7 @@ import type { ChannelHost } from '../../src/connection/endpoint.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { FrameEncoder } from '../../src/protocol/frame-encoder.js';
 import { decodeMethod, METHOD_IDS } from '../../src/protocol/generated/methods.js';
-import { Reader } from '../../src/protocol/primitives.js';
+import { Reader } from '../../src/protocol/reader.js';
 import type { FrameTransport } from '../../src/transport/frame-transport.js';
 
 /** A channel wired to an encoder instead of a socket, with deliveries fed in directly. */
@@ -52,7 +53,7 @@ async function harness() {
     const header = Buffer.alloc(14);
     header.writeUInt16BE(60, 0);
     header.writeUInt32BE(0, 8);
-    channel.onHeader(header, 0, 14);
+    channel.onHeader(decodeContentHeader(new Reader(header, 0, 14)));
   };
   /** Runs the pre-flush hooks like the transport does, then returns the methods written since last time. */
   const flush = () => {

@@ -13,7 +13,7 @@ import {
   toFieldTable,
 } from '../../src/amqplib/args.js';
 import { toConnectionOptions } from '../../src/amqplib/model.js';
-import { Decimal, TypedValue } from '../../src/protocol/primitives.js';
+import { Decimal, TypedValue } from '../../src/protocol/field-values.js';
 
 describe('warren/amqplib options', () => {
   test('publish options: persistent, deliveryMode, expiration, timestamp, CC/BCC, headers from a prototype', () => {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { after, test } from 'node:test';
 import { connect } from 'amqplib';
 import { PROTOCOL_HEADER } from '../../src/protocol/generated/constants.js';
-import { fieldTypeOf } from '../../src/protocol/primitives.js';
+import { fieldTypeOf } from '../../src/protocol/field-values.js';
 import { untyped } from '../support/arbitraries.js';
 import type { MethodArgsByName } from '../../src/protocol/generated/methods.js';
 import {

@@ -4,7 +4,7 @@ import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { FrameEncoder, LARGE_BODY } from '../../src/protocol/frame-encoder.js';
 import { decodeMethod } from '../../src/protocol/generated/methods.js';
 import { decodeBasicProperties } from '../../src/protocol/generated/properties.js';
-import { Reader } from '../../src/protocol/primitives.js';
+import { Reader } from '../../src/protocol/reader.js';
 
 interface Frame {
   type: number;

@@ -3,13 +3,16 @@
  * beyond what a Date holds, re-encoded to the same 8 bytes); a delivery tag or a body size is a
  * count whose inexact value would ack another message or misread the framing, and stays refused (502).
  */
+import { decodeContentHeader } from '../../src/protocol/content-header.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ContentAssembler } from '../../src/channel/content-assembler.js';
 import { FrameError, InvalidArgumentError } from '../../src/errors.js';
 import { decodeMethod } from '../../src/protocol/generated/methods.js';
 import { decodeBasicProperties, encodeBasicProperties } from '../../src/protocol/generated/properties.js';
-import { AmqpTimestamp, Reader, Writer } from '../../src/protocol/primitives.js';
+import { AmqpTimestamp } from '../../src/protocol/field-values.js';
+import { Reader } from '../../src/protocol/reader.js';
+import { Writer } from '../../src/protocol/writer.js';
 
 /** Property bytes holding only a timestamp of `seconds`. */
 function timestampProperties(seconds: bigint): Buffer {
@@ -86,7 +89,7 @@ test('a content header announcing a body above 2^53 − 1 bytes is still refused
   header.writeUInt16BE(60, 0);
   header.writeBigUInt64BE(2n ** 60n, 4);
   assert.throws(
-    () => assembler.header(header, 0, header.length),
+    () => assembler.header(decodeContentHeader(new Reader(header, 0, header.length))),
     (err: unknown) => {
       return err instanceof FrameError && err.replyCode === 502;
     },

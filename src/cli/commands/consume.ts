@@ -6,7 +6,7 @@
 import type { Message } from '../../channel/message.js';
 import type { Subscription } from '../../client/consumer.js';
 import { ConsumerCancelled, TimeoutError } from '../../errors.js';
-import type { FieldTable } from '../../protocol/primitives.js';
+import type { FieldTable } from '../../protocol/field-values.js';
 import { UsageError } from '../args.js';
 import {
   type Context,

@@ -9,7 +9,7 @@ import type { Channel } from '../../channel/channel.js';
 import type { Consumer } from '../../channel/consumer.js';
 import type { Connection } from '../../connect.js';
 import type { BasicProperties } from '../../protocol/generated/properties.js';
-import type { FieldTable } from '../../protocol/primitives.js';
+import type { FieldTable } from '../../protocol/field-values.js';
 import { UsageError } from '../args.js';
 import {
   closeQuietly,

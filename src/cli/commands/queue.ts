@@ -4,7 +4,7 @@
  * @module
  */
 import type { Channel } from '../../channel/channel.js';
-import type { FieldTable } from '../../protocol/primitives.js';
+import type { FieldTable } from '../../protocol/field-values.js';
 import { UsageError } from '../args.js';
 import {
   type Context,

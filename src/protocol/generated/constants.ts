@@ -44,28 +44,39 @@ export const FRAME_BODY = 3;
 export const FRAME_HEARTBEAT = 8;
 export const FRAME_MIN_SIZE = 4096;
 export const FRAME_END = 206;
-export const REPLY_SUCCESS = 200;
-export const CONTENT_TOO_LARGE = 311;
-export const NO_ROUTE = 312;
-export const NO_CONSUMERS = 313;
-export const ACCESS_REFUSED = 403;
-export const NOT_FOUND = 404;
-export const RESOURCE_LOCKED = 405;
-export const PRECONDITION_FAILED = 406;
-export const CONNECTION_FORCED = 320;
-export const INVALID_PATH = 402;
-export const FRAME_ERROR = 501;
-export const SYNTAX_ERROR = 502;
-export const COMMAND_INVALID = 503;
-export const CHANNEL_ERROR = 504;
-export const UNEXPECTED_FRAME = 505;
-export const RESOURCE_ERROR = 506;
-export const NOT_ALLOWED = 530;
-export const NOT_IMPLEMENTED = 540;
-export const INTERNAL_ERROR = 541;
 
-/** Reply codes that close only the channel (soft) rather than the connection (hard). */
-export const SOFT_ERRORS: ReadonlySet<number> = new Set([
+/** Every reply code of the spec by its name. */
+export const REPLY_CODES = {
+  REPLY_SUCCESS: 200,
+  CONTENT_TOO_LARGE: 311,
+  NO_ROUTE: 312,
+  NO_CONSUMERS: 313,
+  ACCESS_REFUSED: 403,
+  NOT_FOUND: 404,
+  RESOURCE_LOCKED: 405,
+  PRECONDITION_FAILED: 406,
+  CONNECTION_FORCED: 320,
+  INVALID_PATH: 402,
+  FRAME_ERROR: 501,
+  SYNTAX_ERROR: 502,
+  COMMAND_INVALID: 503,
+  CHANNEL_ERROR: 504,
+  UNEXPECTED_FRAME: 505,
+  RESOURCE_ERROR: 506,
+  NOT_ALLOWED: 530,
+  NOT_IMPLEMENTED: 540,
+  INTERNAL_ERROR: 541,
+} as const;
+
+/** A reply code of the spec. */
+export type ReplyCode = (typeof REPLY_CODES)[keyof typeof REPLY_CODES];
+/** Reply codes that close only the channel (soft errors). */
+export type SoftReplyCode = 311 | 312 | 313 | 403 | 404 | 405 | 406;
+/** Reply codes that close the whole connection (hard errors). */
+export type HardReplyCode = 320 | 402 | 501 | 502 | 503 | 504 | 505 | 506 | 530 | 540 | 541;
+
+/** The soft reply codes, to test a code received. */
+export const SOFT_ERRORS: ReadonlySet<number> = new Set<SoftReplyCode>([
   311,
   312,
   313,
@@ -75,8 +86,8 @@ export const SOFT_ERRORS: ReadonlySet<number> = new Set([
   406,
 ]);
 
-/** Reply codes that close the whole connection. */
-export const HARD_ERRORS: ReadonlySet<number> = new Set([
+/** The hard reply codes, to test a code received. */
+export const HARD_ERRORS: ReadonlySet<number> = new Set<HardReplyCode>([
   320,
   402,
   501,
@@ -88,27 +99,4 @@ export const HARD_ERRORS: ReadonlySet<number> = new Set([
   530,
   540,
   541,
-]);
-
-/** Reply-code names by code, for error messages. */
-export const REPLY_CODE_NAMES: ReadonlyMap<number, string> = new Map([
-  [200, 'REPLY_SUCCESS'],
-  [311, 'CONTENT_TOO_LARGE'],
-  [312, 'NO_ROUTE'],
-  [313, 'NO_CONSUMERS'],
-  [403, 'ACCESS_REFUSED'],
-  [404, 'NOT_FOUND'],
-  [405, 'RESOURCE_LOCKED'],
-  [406, 'PRECONDITION_FAILED'],
-  [320, 'CONNECTION_FORCED'],
-  [402, 'INVALID_PATH'],
-  [501, 'FRAME_ERROR'],
-  [502, 'SYNTAX_ERROR'],
-  [503, 'COMMAND_INVALID'],
-  [504, 'CHANNEL_ERROR'],
-  [505, 'UNEXPECTED_FRAME'],
-  [506, 'RESOURCE_ERROR'],
-  [530, 'NOT_ALLOWED'],
-  [540, 'NOT_IMPLEMENTED'],
-  [541, 'INTERNAL_ERROR'],
 ]);

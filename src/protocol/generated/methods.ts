@@ -33,77 +33,9 @@
 // 8444db91e2949dbecfb2585e9eef6d64  amqp-xml-doc0-9.pdf
 // https://jira.amqp.org/confluence/download/attachments/720900/amqp-xml-doc0-9.pdf?version=1
 
-import type { FieldTable, Reader, Writer } from '../primitives.js';
-
-/** Method ids as `classId << 16 | methodId`. */
-export const MethodId = {
-  ConnectionStart: 0x000a000a,
-  ConnectionStartOk: 0x000a000b,
-  ConnectionSecure: 0x000a0014,
-  ConnectionSecureOk: 0x000a0015,
-  ConnectionTune: 0x000a001e,
-  ConnectionTuneOk: 0x000a001f,
-  ConnectionOpen: 0x000a0028,
-  ConnectionOpenOk: 0x000a0029,
-  ConnectionClose: 0x000a0032,
-  ConnectionCloseOk: 0x000a0033,
-  ConnectionBlocked: 0x000a003c,
-  ConnectionUnblocked: 0x000a003d,
-  ConnectionUpdateSecret: 0x000a0046,
-  ConnectionUpdateSecretOk: 0x000a0047,
-  ChannelOpen: 0x0014000a,
-  ChannelOpenOk: 0x0014000b,
-  ChannelFlow: 0x00140014,
-  ChannelFlowOk: 0x00140015,
-  ChannelClose: 0x00140028,
-  ChannelCloseOk: 0x00140029,
-  AccessRequest: 0x001e000a,
-  AccessRequestOk: 0x001e000b,
-  ExchangeDeclare: 0x0028000a,
-  ExchangeDeclareOk: 0x0028000b,
-  ExchangeDelete: 0x00280014,
-  ExchangeDeleteOk: 0x00280015,
-  ExchangeBind: 0x0028001e,
-  ExchangeBindOk: 0x0028001f,
-  ExchangeUnbind: 0x00280028,
-  ExchangeUnbindOk: 0x00280033,
-  QueueDeclare: 0x0032000a,
-  QueueDeclareOk: 0x0032000b,
-  QueueBind: 0x00320014,
-  QueueBindOk: 0x00320015,
-  QueuePurge: 0x0032001e,
-  QueuePurgeOk: 0x0032001f,
-  QueueDelete: 0x00320028,
-  QueueDeleteOk: 0x00320029,
-  QueueUnbind: 0x00320032,
-  QueueUnbindOk: 0x00320033,
-  BasicQos: 0x003c000a,
-  BasicQosOk: 0x003c000b,
-  BasicConsume: 0x003c0014,
-  BasicConsumeOk: 0x003c0015,
-  BasicCancel: 0x003c001e,
-  BasicCancelOk: 0x003c001f,
-  BasicPublish: 0x003c0028,
-  BasicReturn: 0x003c0032,
-  BasicDeliver: 0x003c003c,
-  BasicGet: 0x003c0046,
-  BasicGetOk: 0x003c0047,
-  BasicGetEmpty: 0x003c0048,
-  BasicAck: 0x003c0050,
-  BasicReject: 0x003c005a,
-  BasicRecoverAsync: 0x003c0064,
-  BasicRecover: 0x003c006e,
-  BasicRecoverOk: 0x003c006f,
-  BasicNack: 0x003c0078,
-  TxSelect: 0x005a000a,
-  TxSelectOk: 0x005a000b,
-  TxCommit: 0x005a0014,
-  TxCommitOk: 0x005a0015,
-  TxRollback: 0x005a001e,
-  TxRollbackOk: 0x005a001f,
-  ConfirmSelect: 0x0055000a,
-  ConfirmSelectOk: 0x0055000b,
-} as const;
+import type { FieldTable } from '../field-values.js';
+import type { Reader } from '../reader.js';
+import type { Writer } from '../writer.js';
 
 /** Method names (`class.method`) by id, for error messages and traces. */
 export const METHOD_NAMES: ReadonlyMap<number, string> = new Map([
@@ -1151,7 +1083,7 @@ export interface MethodInputByName {
   'confirm.select-ok': ConfirmSelectOkInput;
 }
 
-export function encodeConnectionStart(w: Writer, a: ConnectionStartInput): void {
+function encodeConnectionStart(w: Writer, a: ConnectionStartInput): void {
   w.u32(0x000a000a);
   w.u8((a.versionMajor ?? 0), 'connection.start version-major');
   w.u8((a.versionMinor ?? 9), 'connection.start version-minor');
@@ -1160,7 +1092,7 @@ export function encodeConnectionStart(w: Writer, a: ConnectionStartInput): void 
   w.longstr((a.locales ?? "en_US"));
 }
 
-export function encodeConnectionStartOk(w: Writer, a: ConnectionStartOkInput): void {
+function encodeConnectionStartOk(w: Writer, a: ConnectionStartOkInput): void {
   w.u32(0x000a000b);
   w.table(a.clientProperties);
   w.shortstr((a.mechanism ?? "PLAIN"), 'connection.start-ok mechanism');
@@ -1168,31 +1100,31 @@ export function encodeConnectionStartOk(w: Writer, a: ConnectionStartOkInput): v
   w.shortstr((a.locale ?? "en_US"), 'connection.start-ok locale');
 }
 
-export function encodeConnectionSecure(w: Writer, a: ConnectionSecureInput): void {
+function encodeConnectionSecure(w: Writer, a: ConnectionSecureInput): void {
   w.u32(0x000a0014);
   w.longstr(a.challenge);
 }
 
-export function encodeConnectionSecureOk(w: Writer, a: ConnectionSecureOkInput): void {
+function encodeConnectionSecureOk(w: Writer, a: ConnectionSecureOkInput): void {
   w.u32(0x000a0015);
   w.longstr(a.response);
 }
 
-export function encodeConnectionTune(w: Writer, a: ConnectionTuneInput): void {
+function encodeConnectionTune(w: Writer, a: ConnectionTuneInput): void {
   w.u32(0x000a001e);
   w.u16((a.channelMax ?? 0), 'connection.tune channel-max');
   w.u32((a.frameMax ?? 0), 'connection.tune frame-max');
   w.u16((a.heartbeat ?? 0), 'connection.tune heartbeat');
 }
 
-export function encodeConnectionTuneOk(w: Writer, a: ConnectionTuneOkInput): void {
+function encodeConnectionTuneOk(w: Writer, a: ConnectionTuneOkInput): void {
   w.u32(0x000a001f);
   w.u16((a.channelMax ?? 0), 'connection.tune-ok channel-max');
   w.u32((a.frameMax ?? 0), 'connection.tune-ok frame-max');
   w.u16((a.heartbeat ?? 0), 'connection.tune-ok heartbeat');
 }
 
-export function encodeConnectionOpen(w: Writer, a: ConnectionOpenInput): void {
+function encodeConnectionOpen(w: Writer, a: ConnectionOpenInput): void {
   w.u32(0x000a0028);
   w.shortstr((a.virtualHost ?? "/"), 'connection.open virtual-host');
   w.shortstr((a.capabilities ?? ""), 'connection.open capabilities');
@@ -1200,12 +1132,12 @@ export function encodeConnectionOpen(w: Writer, a: ConnectionOpenInput): void {
   if ((a.insist ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeConnectionOpenOk(w: Writer, a: ConnectionOpenOkInput): void {
+function encodeConnectionOpenOk(w: Writer, a: ConnectionOpenOkInput): void {
   w.u32(0x000a0029);
   w.shortstr((a.knownHosts ?? ""), 'connection.open-ok known-hosts');
 }
 
-export function encodeConnectionClose(w: Writer, a: ConnectionCloseInput): void {
+function encodeConnectionClose(w: Writer, a: ConnectionCloseInput): void {
   w.u32(0x000a0032);
   w.u16(a.replyCode, 'connection.close reply-code');
   w.shortstr((a.replyText ?? ""), 'connection.close reply-text');
@@ -1213,52 +1145,52 @@ export function encodeConnectionClose(w: Writer, a: ConnectionCloseInput): void 
   w.u16(a.methodId, 'connection.close method-id');
 }
 
-export function encodeConnectionCloseOk(w: Writer, _a: ConnectionCloseOkInput): void {
+function encodeConnectionCloseOk(w: Writer, _a: ConnectionCloseOkInput): void {
   w.u32(0x000a0033);
 }
 
-export function encodeConnectionBlocked(w: Writer, a: ConnectionBlockedInput): void {
+function encodeConnectionBlocked(w: Writer, a: ConnectionBlockedInput): void {
   w.u32(0x000a003c);
   w.shortstr((a.reason ?? ""), 'connection.blocked reason');
 }
 
-export function encodeConnectionUnblocked(w: Writer, _a: ConnectionUnblockedInput): void {
+function encodeConnectionUnblocked(w: Writer, _a: ConnectionUnblockedInput): void {
   w.u32(0x000a003d);
 }
 
-export function encodeConnectionUpdateSecret(w: Writer, a: ConnectionUpdateSecretInput): void {
+function encodeConnectionUpdateSecret(w: Writer, a: ConnectionUpdateSecretInput): void {
   w.u32(0x000a0046);
   w.longstr(a.newSecret);
   w.shortstr(a.reason, 'connection.update-secret reason');
 }
 
-export function encodeConnectionUpdateSecretOk(w: Writer, _a: ConnectionUpdateSecretOkInput): void {
+function encodeConnectionUpdateSecretOk(w: Writer, _a: ConnectionUpdateSecretOkInput): void {
   w.u32(0x000a0047);
 }
 
-export function encodeChannelOpen(w: Writer, a: ChannelOpenInput): void {
+function encodeChannelOpen(w: Writer, a: ChannelOpenInput): void {
   w.u32(0x0014000a);
   w.shortstr((a.outOfBand ?? ""), 'channel.open out-of-band');
 }
 
-export function encodeChannelOpenOk(w: Writer, a: ChannelOpenOkInput): void {
+function encodeChannelOpenOk(w: Writer, a: ChannelOpenOkInput): void {
   w.u32(0x0014000b);
   w.longstr((a.channelId ?? ""));
 }
 
-export function encodeChannelFlow(w: Writer, a: ChannelFlowInput): void {
+function encodeChannelFlow(w: Writer, a: ChannelFlowInput): void {
   w.u32(0x00140014);
   w.u8(0);
   if (a.active) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeChannelFlowOk(w: Writer, a: ChannelFlowOkInput): void {
+function encodeChannelFlowOk(w: Writer, a: ChannelFlowOkInput): void {
   w.u32(0x00140015);
   w.u8(0);
   if (a.active) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeChannelClose(w: Writer, a: ChannelCloseInput): void {
+function encodeChannelClose(w: Writer, a: ChannelCloseInput): void {
   w.u32(0x00140028);
   w.u16(a.replyCode, 'channel.close reply-code');
   w.shortstr((a.replyText ?? ""), 'channel.close reply-text');
@@ -1266,11 +1198,11 @@ export function encodeChannelClose(w: Writer, a: ChannelCloseInput): void {
   w.u16(a.methodId, 'channel.close method-id');
 }
 
-export function encodeChannelCloseOk(w: Writer, _a: ChannelCloseOkInput): void {
+function encodeChannelCloseOk(w: Writer, _a: ChannelCloseOkInput): void {
   w.u32(0x00140029);
 }
 
-export function encodeAccessRequest(w: Writer, a: AccessRequestInput): void {
+function encodeAccessRequest(w: Writer, a: AccessRequestInput): void {
   w.u32(0x001e000a);
   w.shortstr((a.realm ?? "/data"), 'access.request realm');
   w.u8(0);
@@ -1281,12 +1213,12 @@ export function encodeAccessRequest(w: Writer, a: AccessRequestInput): void {
   if ((a.read ?? true)) w.buf[w.pos - 1]! |= 16;
 }
 
-export function encodeAccessRequestOk(w: Writer, a: AccessRequestOkInput): void {
+function encodeAccessRequestOk(w: Writer, a: AccessRequestOkInput): void {
   w.u32(0x001e000b);
   w.u16((a.ticket ?? 1), 'access.request-ok ticket');
 }
 
-export function encodeExchangeDeclare(w: Writer, a: ExchangeDeclareInput): void {
+function encodeExchangeDeclare(w: Writer, a: ExchangeDeclareInput): void {
   w.u32(0x0028000a);
   w.u16((a.ticket ?? 0), 'exchange.declare ticket');
   w.shortstr(a.exchange, 'exchange.declare exchange');
@@ -1300,11 +1232,11 @@ export function encodeExchangeDeclare(w: Writer, a: ExchangeDeclareInput): void 
   w.table((a.arguments ?? {}));
 }
 
-export function encodeExchangeDeclareOk(w: Writer, _a: ExchangeDeclareOkInput): void {
+function encodeExchangeDeclareOk(w: Writer, _a: ExchangeDeclareOkInput): void {
   w.u32(0x0028000b);
 }
 
-export function encodeExchangeDelete(w: Writer, a: ExchangeDeleteInput): void {
+function encodeExchangeDelete(w: Writer, a: ExchangeDeleteInput): void {
   w.u32(0x00280014);
   w.u16((a.ticket ?? 0), 'exchange.delete ticket');
   w.shortstr(a.exchange, 'exchange.delete exchange');
@@ -1313,11 +1245,11 @@ export function encodeExchangeDelete(w: Writer, a: ExchangeDeleteInput): void {
   if ((a.nowait ?? false)) w.buf[w.pos - 1]! |= 2;
 }
 
-export function encodeExchangeDeleteOk(w: Writer, _a: ExchangeDeleteOkInput): void {
+function encodeExchangeDeleteOk(w: Writer, _a: ExchangeDeleteOkInput): void {
   w.u32(0x00280015);
 }
 
-export function encodeExchangeBind(w: Writer, a: ExchangeBindInput): void {
+function encodeExchangeBind(w: Writer, a: ExchangeBindInput): void {
   w.u32(0x0028001e);
   w.u16((a.ticket ?? 0), 'exchange.bind ticket');
   w.shortstr(a.destination, 'exchange.bind destination');
@@ -1328,11 +1260,11 @@ export function encodeExchangeBind(w: Writer, a: ExchangeBindInput): void {
   w.table((a.arguments ?? {}));
 }
 
-export function encodeExchangeBindOk(w: Writer, _a: ExchangeBindOkInput): void {
+function encodeExchangeBindOk(w: Writer, _a: ExchangeBindOkInput): void {
   w.u32(0x0028001f);
 }
 
-export function encodeExchangeUnbind(w: Writer, a: ExchangeUnbindInput): void {
+function encodeExchangeUnbind(w: Writer, a: ExchangeUnbindInput): void {
   w.u32(0x00280028);
   w.u16((a.ticket ?? 0), 'exchange.unbind ticket');
   w.shortstr(a.destination, 'exchange.unbind destination');
@@ -1343,11 +1275,11 @@ export function encodeExchangeUnbind(w: Writer, a: ExchangeUnbindInput): void {
   w.table((a.arguments ?? {}));
 }
 
-export function encodeExchangeUnbindOk(w: Writer, _a: ExchangeUnbindOkInput): void {
+function encodeExchangeUnbindOk(w: Writer, _a: ExchangeUnbindOkInput): void {
   w.u32(0x00280033);
 }
 
-export function encodeQueueDeclare(w: Writer, a: QueueDeclareInput): void {
+function encodeQueueDeclare(w: Writer, a: QueueDeclareInput): void {
   w.u32(0x0032000a);
   w.u16((a.ticket ?? 0), 'queue.declare ticket');
   w.shortstr((a.queue ?? ""), 'queue.declare queue');
@@ -1360,14 +1292,14 @@ export function encodeQueueDeclare(w: Writer, a: QueueDeclareInput): void {
   w.table((a.arguments ?? {}));
 }
 
-export function encodeQueueDeclareOk(w: Writer, a: QueueDeclareOkInput): void {
+function encodeQueueDeclareOk(w: Writer, a: QueueDeclareOkInput): void {
   w.u32(0x0032000b);
   w.shortstr(a.queue, 'queue.declare-ok queue');
   w.u32(a.messageCount, 'queue.declare-ok message-count');
   w.u32(a.consumerCount, 'queue.declare-ok consumer-count');
 }
 
-export function encodeQueueBind(w: Writer, a: QueueBindInput): void {
+function encodeQueueBind(w: Writer, a: QueueBindInput): void {
   w.u32(0x00320014);
   w.u16((a.ticket ?? 0), 'queue.bind ticket');
   w.shortstr((a.queue ?? ""), 'queue.bind queue');
@@ -1378,11 +1310,11 @@ export function encodeQueueBind(w: Writer, a: QueueBindInput): void {
   w.table((a.arguments ?? {}));
 }
 
-export function encodeQueueBindOk(w: Writer, _a: QueueBindOkInput): void {
+function encodeQueueBindOk(w: Writer, _a: QueueBindOkInput): void {
   w.u32(0x00320015);
 }
 
-export function encodeQueuePurge(w: Writer, a: QueuePurgeInput): void {
+function encodeQueuePurge(w: Writer, a: QueuePurgeInput): void {
   w.u32(0x0032001e);
   w.u16((a.ticket ?? 0), 'queue.purge ticket');
   w.shortstr((a.queue ?? ""), 'queue.purge queue');
@@ -1390,12 +1322,12 @@ export function encodeQueuePurge(w: Writer, a: QueuePurgeInput): void {
   if ((a.nowait ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeQueuePurgeOk(w: Writer, a: QueuePurgeOkInput): void {
+function encodeQueuePurgeOk(w: Writer, a: QueuePurgeOkInput): void {
   w.u32(0x0032001f);
   w.u32(a.messageCount, 'queue.purge-ok message-count');
 }
 
-export function encodeQueueDelete(w: Writer, a: QueueDeleteInput): void {
+function encodeQueueDelete(w: Writer, a: QueueDeleteInput): void {
   w.u32(0x00320028);
   w.u16((a.ticket ?? 0), 'queue.delete ticket');
   w.shortstr((a.queue ?? ""), 'queue.delete queue');
@@ -1405,12 +1337,12 @@ export function encodeQueueDelete(w: Writer, a: QueueDeleteInput): void {
   if ((a.nowait ?? false)) w.buf[w.pos - 1]! |= 4;
 }
 
-export function encodeQueueDeleteOk(w: Writer, a: QueueDeleteOkInput): void {
+function encodeQueueDeleteOk(w: Writer, a: QueueDeleteOkInput): void {
   w.u32(0x00320029);
   w.u32(a.messageCount, 'queue.delete-ok message-count');
 }
 
-export function encodeQueueUnbind(w: Writer, a: QueueUnbindInput): void {
+function encodeQueueUnbind(w: Writer, a: QueueUnbindInput): void {
   w.u32(0x00320032);
   w.u16((a.ticket ?? 0), 'queue.unbind ticket');
   w.shortstr((a.queue ?? ""), 'queue.unbind queue');
@@ -1419,11 +1351,11 @@ export function encodeQueueUnbind(w: Writer, a: QueueUnbindInput): void {
   w.table((a.arguments ?? {}));
 }
 
-export function encodeQueueUnbindOk(w: Writer, _a: QueueUnbindOkInput): void {
+function encodeQueueUnbindOk(w: Writer, _a: QueueUnbindOkInput): void {
   w.u32(0x00320033);
 }
 
-export function encodeBasicQos(w: Writer, a: BasicQosInput): void {
+function encodeBasicQos(w: Writer, a: BasicQosInput): void {
   w.u32(0x003c000a);
   w.u32((a.prefetchSize ?? 0), 'basic.qos prefetch-size');
   w.u16((a.prefetchCount ?? 0), 'basic.qos prefetch-count');
@@ -1431,11 +1363,11 @@ export function encodeBasicQos(w: Writer, a: BasicQosInput): void {
   if ((a.global ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeBasicQosOk(w: Writer, _a: BasicQosOkInput): void {
+function encodeBasicQosOk(w: Writer, _a: BasicQosOkInput): void {
   w.u32(0x003c000b);
 }
 
-export function encodeBasicConsume(w: Writer, a: BasicConsumeInput): void {
+function encodeBasicConsume(w: Writer, a: BasicConsumeInput): void {
   w.u32(0x003c0014);
   w.u16((a.ticket ?? 0), 'basic.consume ticket');
   w.shortstr((a.queue ?? ""), 'basic.consume queue');
@@ -1448,24 +1380,24 @@ export function encodeBasicConsume(w: Writer, a: BasicConsumeInput): void {
   w.table((a.arguments ?? {}));
 }
 
-export function encodeBasicConsumeOk(w: Writer, a: BasicConsumeOkInput): void {
+function encodeBasicConsumeOk(w: Writer, a: BasicConsumeOkInput): void {
   w.u32(0x003c0015);
   w.shortstr(a.consumerTag, 'basic.consume-ok consumer-tag');
 }
 
-export function encodeBasicCancel(w: Writer, a: BasicCancelInput): void {
+function encodeBasicCancel(w: Writer, a: BasicCancelInput): void {
   w.u32(0x003c001e);
   w.shortstr(a.consumerTag, 'basic.cancel consumer-tag');
   w.u8(0);
   if ((a.nowait ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeBasicCancelOk(w: Writer, a: BasicCancelOkInput): void {
+function encodeBasicCancelOk(w: Writer, a: BasicCancelOkInput): void {
   w.u32(0x003c001f);
   w.shortstr(a.consumerTag, 'basic.cancel-ok consumer-tag');
 }
 
-export function encodeBasicPublish(w: Writer, a: BasicPublishInput): void {
+function encodeBasicPublish(w: Writer, a: BasicPublishInput): void {
   w.u32(0x003c0028);
   w.u16((a.ticket ?? 0), 'basic.publish ticket');
   w.shortstr((a.exchange ?? ""), 'basic.publish exchange');
@@ -1475,7 +1407,7 @@ export function encodeBasicPublish(w: Writer, a: BasicPublishInput): void {
   if ((a.immediate ?? false)) w.buf[w.pos - 1]! |= 2;
 }
 
-export function encodeBasicReturn(w: Writer, a: BasicReturnInput): void {
+function encodeBasicReturn(w: Writer, a: BasicReturnInput): void {
   w.u32(0x003c0032);
   w.u16(a.replyCode, 'basic.return reply-code');
   w.shortstr((a.replyText ?? ""), 'basic.return reply-text');
@@ -1483,7 +1415,7 @@ export function encodeBasicReturn(w: Writer, a: BasicReturnInput): void {
   w.shortstr(a.routingKey, 'basic.return routing-key');
 }
 
-export function encodeBasicDeliver(w: Writer, a: BasicDeliverInput): void {
+function encodeBasicDeliver(w: Writer, a: BasicDeliverInput): void {
   w.u32(0x003c003c);
   w.shortstr(a.consumerTag, 'basic.deliver consumer-tag');
   w.u64(a.deliveryTag, 'basic.deliver delivery-tag');
@@ -1493,7 +1425,7 @@ export function encodeBasicDeliver(w: Writer, a: BasicDeliverInput): void {
   w.shortstr(a.routingKey, 'basic.deliver routing-key');
 }
 
-export function encodeBasicGet(w: Writer, a: BasicGetInput): void {
+function encodeBasicGet(w: Writer, a: BasicGetInput): void {
   w.u32(0x003c0046);
   w.u16((a.ticket ?? 0), 'basic.get ticket');
   w.shortstr((a.queue ?? ""), 'basic.get queue');
@@ -1501,7 +1433,7 @@ export function encodeBasicGet(w: Writer, a: BasicGetInput): void {
   if ((a.noAck ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeBasicGetOk(w: Writer, a: BasicGetOkInput): void {
+function encodeBasicGetOk(w: Writer, a: BasicGetOkInput): void {
   w.u32(0x003c0047);
   w.u64(a.deliveryTag, 'basic.get-ok delivery-tag');
   w.u8(0);
@@ -1511,42 +1443,42 @@ export function encodeBasicGetOk(w: Writer, a: BasicGetOkInput): void {
   w.u32(a.messageCount, 'basic.get-ok message-count');
 }
 
-export function encodeBasicGetEmpty(w: Writer, a: BasicGetEmptyInput): void {
+function encodeBasicGetEmpty(w: Writer, a: BasicGetEmptyInput): void {
   w.u32(0x003c0048);
   w.shortstr((a.clusterId ?? ""), 'basic.get-empty cluster-id');
 }
 
-export function encodeBasicAck(w: Writer, a: BasicAckInput): void {
+function encodeBasicAck(w: Writer, a: BasicAckInput): void {
   w.u32(0x003c0050);
   w.u64((a.deliveryTag ?? 0), 'basic.ack delivery-tag');
   w.u8(0);
   if ((a.multiple ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeBasicReject(w: Writer, a: BasicRejectInput): void {
+function encodeBasicReject(w: Writer, a: BasicRejectInput): void {
   w.u32(0x003c005a);
   w.u64(a.deliveryTag, 'basic.reject delivery-tag');
   w.u8(0);
   if ((a.requeue ?? true)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeBasicRecoverAsync(w: Writer, a: BasicRecoverAsyncInput): void {
+function encodeBasicRecoverAsync(w: Writer, a: BasicRecoverAsyncInput): void {
   w.u32(0x003c0064);
   w.u8(0);
   if ((a.requeue ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeBasicRecover(w: Writer, a: BasicRecoverInput): void {
+function encodeBasicRecover(w: Writer, a: BasicRecoverInput): void {
   w.u32(0x003c006e);
   w.u8(0);
   if ((a.requeue ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeBasicRecoverOk(w: Writer, _a: BasicRecoverOkInput): void {
+function encodeBasicRecoverOk(w: Writer, _a: BasicRecoverOkInput): void {
   w.u32(0x003c006f);
 }
 
-export function encodeBasicNack(w: Writer, a: BasicNackInput): void {
+function encodeBasicNack(w: Writer, a: BasicNackInput): void {
   w.u32(0x003c0078);
   w.u64((a.deliveryTag ?? 0), 'basic.nack delivery-tag');
   w.u8(0);
@@ -1554,37 +1486,37 @@ export function encodeBasicNack(w: Writer, a: BasicNackInput): void {
   if ((a.requeue ?? true)) w.buf[w.pos - 1]! |= 2;
 }
 
-export function encodeTxSelect(w: Writer, _a: TxSelectInput): void {
+function encodeTxSelect(w: Writer, _a: TxSelectInput): void {
   w.u32(0x005a000a);
 }
 
-export function encodeTxSelectOk(w: Writer, _a: TxSelectOkInput): void {
+function encodeTxSelectOk(w: Writer, _a: TxSelectOkInput): void {
   w.u32(0x005a000b);
 }
 
-export function encodeTxCommit(w: Writer, _a: TxCommitInput): void {
+function encodeTxCommit(w: Writer, _a: TxCommitInput): void {
   w.u32(0x005a0014);
 }
 
-export function encodeTxCommitOk(w: Writer, _a: TxCommitOkInput): void {
+function encodeTxCommitOk(w: Writer, _a: TxCommitOkInput): void {
   w.u32(0x005a0015);
 }
 
-export function encodeTxRollback(w: Writer, _a: TxRollbackInput): void {
+function encodeTxRollback(w: Writer, _a: TxRollbackInput): void {
   w.u32(0x005a001e);
 }
 
-export function encodeTxRollbackOk(w: Writer, _a: TxRollbackOkInput): void {
+function encodeTxRollbackOk(w: Writer, _a: TxRollbackOkInput): void {
   w.u32(0x005a001f);
 }
 
-export function encodeConfirmSelect(w: Writer, a: ConfirmSelectInput): void {
+function encodeConfirmSelect(w: Writer, a: ConfirmSelectInput): void {
   w.u32(0x0055000a);
   w.u8(0);
   if ((a.nowait ?? false)) w.buf[w.pos - 1]! |= 1;
 }
 
-export function encodeConfirmSelectOk(w: Writer, _a: ConfirmSelectOkInput): void {
+function encodeConfirmSelectOk(w: Writer, _a: ConfirmSelectOkInput): void {
   w.u32(0x0055000b);
 }
 

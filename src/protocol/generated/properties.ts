@@ -33,7 +33,9 @@
 // 8444db91e2949dbecfb2585e9eef6d64  amqp-xml-doc0-9.pdf
 // https://jira.amqp.org/confluence/download/attachments/720900/amqp-xml-doc0-9.pdf?version=1
 
-import type { FieldTable, Reader, Writer } from '../primitives.js';
+import type { FieldTable } from '../field-values.js';
+import type { Reader } from '../reader.js';
+import type { Writer } from '../writer.js';
 
 /**
  * Message properties (the basic class content header), camelCase names of the spec.
