@@ -64,7 +64,11 @@ describe('the examples of the README and docs/', () => {
     if (block.id in COVERED_ELSEWHERE) continue;
     test(`runs as written: ${block.id}`, { timeout: 60_000 }, async () => {
       const file = join(dir, `example-${i}.${block.lang === 'ts' ? 'mts' : 'mjs'}`);
-      writeFileSync(file, block.code.replaceAll("from 'warren'", `from '${join(root, 'src/index.ts')}'`));
+      const code = block.code
+        .replaceAll("from 'warren/amqplib/callback_api'", `from '${join(root, 'src/amqplib/callback-api.ts')}'`)
+        .replaceAll("from 'warren/amqplib'", `from '${join(root, 'src/amqplib/index.ts')}'`)
+        .replaceAll("from 'warren'", `from '${join(root, 'src/index.ts')}'`);
+      writeFileSync(file, code);
       const { status, output } = await new Promise<{ status: number | null; output: string }>((done) => {
         execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 50_000 }, (err, stdout, stderr) =>
           done({ status: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
