@@ -24,6 +24,7 @@ import {
   AuthenticationError,
   ChannelClosedByServer,
   ConnectionClosedByServer,
+  CredentialsRefreshError,
   ConnectionError,
   connect,
   createClient,
@@ -295,7 +296,7 @@ describe('updateSecret', () => {
     await conn.close();
   });
 
-  test('sends exactly the new secret and reason, and a refusal rejects with the broker error', async () => {
+  test('sends exactly the new secret and reason, and a refusal rejects with CredentialsRefreshError caused by the broker close', async () => {
     const broker = new MemoryBroker();
     const conn = await RawConnection.overStream(broker.clientEnd, { heartbeat: 0 });
     try {
@@ -316,8 +317,11 @@ describe('updateSecret', () => {
         }),
       ]);
       const err = await rejection(within(refused, 5000, 'the refusal'));
-      assert.ok(err instanceof ConnectionClosedByServer && err.replyCode === 530, String(err));
-      assert.equal(err.method, 'connection.update-secret');
+      // The refusal is typed as such; the broker's close is its cause.
+      assert.ok(err instanceof CredentialsRefreshError, String(err));
+      const close = err.cause;
+      assert.ok(close instanceof ConnectionClosedByServer && close.replyCode === 530, String(close));
+      assert.equal(close.method, 'connection.update-secret');
       assert.ok(!errorText(err).includes('expired'));
     } finally {
       broker.destroy();
