@@ -198,11 +198,22 @@ export class Resources {
   async cleanup(): Promise<void> {
     if (this.queues.size === 0 && this.exchanges.size === 0) return;
     await withConnection(async (conn) => {
-      const ch = await conn.openChannel();
-      // Deleting what does not exist is fine in RabbitMQ 3.x, so this needs no passive checks.
-      for (const q of this.queues) await ch.queueDelete(q);
-      for (const x of this.exchanges) await ch.exchangeDelete(x);
+      // Deleting what does not exist is fine in RabbitMQ 3.x, so this needs no passive checks. A
+      // delete the broker refuses closes the channel: the rest go on on a new one, then it rethrows.
+      let ch = await conn.openChannel();
+      const failures: unknown[] = [];
+      const attempt = async (remove: (channel: typeof ch) => Promise<unknown>): Promise<void> => {
+        try {
+          await remove(ch);
+        } catch (err) {
+          failures.push(err);
+          if (!ch.isOpen) ch = await conn.openChannel();
+        }
+      };
+      for (const q of this.queues) await attempt((c) => c.queueDelete(q));
+      for (const x of this.exchanges) await attempt((c) => c.exchangeDelete(x));
       await ch.close();
+      if (failures.length > 0) throw new AggregateError(failures, 'some test queues or exchanges could not be deleted');
     });
     this.queues.clear();
     this.exchanges.clear();

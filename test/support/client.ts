@@ -44,9 +44,12 @@ export function fileFixture(): { clients: Clients; resources: Resources; brokerP
   const resources = new Resources();
   const proxies: TcpProxy[] = [];
   after(async () => {
-    await clients.closeAll();
-    await Promise.all(proxies.splice(0).map((p) => p.close()));
-    await resources.cleanup();
+    try {
+      await clients.closeAll();
+      await Promise.all(proxies.splice(0).map((p) => p.close()));
+    } finally {
+      await resources.cleanup();
+    }
   });
   const brokerProxy = async (): Promise<TcpProxy> => {
     const proxy = await startProxy({ target: { host: '127.0.0.1', port: 5672 } });

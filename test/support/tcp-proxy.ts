@@ -182,8 +182,12 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
   let server: net.Server | null = null;
   let listenPort = 0;
 
+  /** Every accepted socket still open, refused ones included, so that close() can end them all. */
+  const sockets = new Set<net.Socket>();
   const onConnection = (client: net.Socket): void => {
     accepted++;
+    sockets.add(client);
+    client.once('close', () => sockets.delete(client));
     if (refusing === 'reset') {
       client.on('error', () => {});
       client.resetAndDestroy();
@@ -312,6 +316,8 @@ export async function startProxy(options: ProxyOptions): Promise<TcpProxy> {
       refusing = 'reset';
       const closing = unlisten(true);
       cut('destroy');
+      // A refused socket half-closed by end() would keep the server open until its peer answered.
+      for (const sock of sockets) sock.destroy();
       await closing;
     },
   };
