@@ -21,6 +21,14 @@ const COVERED_ELSEWHERE: Record<string, string> = {
   'README.md#Consumer': 'test/client/docs-examples.test.ts',
   'README.md#Async iterator': 'test/client/docs-examples.test.ts',
   'README.md#RPC': 'test/client/docs-examples.test.ts',
+  'README.md#Declare options': 'test/client/docs-examples.test.ts',
+  'README.md#Consumer control': 'test/client/docs-examples.test.ts',
+  'README.md#Health, stats and logging': 'test/client/docs-examples.test.ts',
+  'README.md#Metrics': 'test/client/docs-examples.test.ts',
+  'README.md#Deadlines': 'test/client/docs-operator-examples.test.ts',
+  'README.md#Credentials that change': 'test/client/docs-operator-examples.test.ts',
+  'README.md#Bounded publishing': 'test/client/docs-operator-examples.test.ts',
+  'README.md#Giving up': 'test/client/docs-operator-examples.test.ts',
 };
 
 interface Block {
