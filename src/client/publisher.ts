@@ -29,6 +29,7 @@ import {
   InvalidArgumentError,
   type MessageReturned,
   PublisherFullError,
+  PublishNacked,
   TimeoutError,
 } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
@@ -70,6 +71,18 @@ export interface PublisherOptions {
    * message itself). Either way nothing is dropped without its publish rejecting.
    */
   onFull?: 'wait' | 'reject';
+  /**
+   * How many times a message the broker nacked is sent again before its publish rejects with
+   * `PublishNacked`. Default 3; 0 rejects at the first nack. A nack says the broker did not store
+   * the message, and most nacks pass: a quorum queue that is electing a new leader after a node
+   * went down nacks what reaches it meanwhile, and a channel that was opened during the election can
+   * go on nacking. So the first resend goes out at once on the same channel, and a message nacked
+   * again is sent on a fresh channel (opened with the client's backoff as it is nacked again and
+   * again). Messages still unconfirmed on the closed channel are sent again too: duplicates are
+   * possible, as after any cut. A queue that stays full (`x-overflow: reject-publish`) still
+   * rejects, after the retries.
+   */
+  nackRetries?: number;
   /** Codecs for bodies that are neither Buffers nor strings. Default: the client's (`createClient({ codecs })`). */
   codecs?: CodecRegistry | undefined;
 }
@@ -138,6 +151,8 @@ interface Entry {
   held: boolean;
   /** The per-publish `timeout`, while it runs. */
   timer: NodeJS.Timeout | undefined;
+  /** Times the broker nacked it; up to `nackRetries` it is sent again. */
+  nacks: number;
 }
 
 type Settle = (e: Entry, attempt: number, error: AMQPError | undefined) => void;
@@ -184,6 +199,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private readonly maxPending: number;
   private readonly maxPendingBytes: number;
   private readonly onFull: 'wait' | 'reject';
+  private readonly nackRetries: number;
   /** Bytes of the bodies of held entries. */
   private heldBytes = 0;
   /** Publishes waiting for room under `maxPending`/`maxPendingBytes` (onFull: 'wait'), in order. */
@@ -236,6 +252,11 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       throw new InvalidArgumentError(`onFull must be 'wait' or 'reject', got ${String(onFull)}`);
     }
     this.onFull = onFull;
+    const nackRetries = options.nackRetries ?? 3;
+    if (!Number.isInteger(nackRetries) || nackRetries < 0) {
+      throw new InvalidArgumentError(`nackRetries must be a whole number of at least 0, got ${String(nackRetries)}`);
+    }
+    this.nackRetries = nackRetries;
     this.codecs = options.codecs;
     host.register(this);
     if (host.session !== undefined) this.attach(host.session);
@@ -276,7 +297,8 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
 
   /**
    * Publishes a message. Resolves once the broker has confirmed it (or, with `confirm: false`, once
-   * it is written), across reconnects. Rejects with `PublishNacked` when the broker refuses it,
+   * it is written), across reconnects. Rejects with `PublishNacked` when the broker refuses it
+   * (nacks it `nackRetries + 1` times),
    * `MessageReturned` when it is mandatory and unroutable, `AbortError` when `options.signal` fires
    * (a message already sent may still arrive), `ChannelClosedByServer` when the broker closes the
    * channel because of it (e.g. 404, no such exchange), `ClosedError` after close.
@@ -337,6 +359,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
         size: bytes.length,
         held: false,
         timer: undefined,
+        nacks: 0,
       };
       if (signal !== undefined) this.watch(e, signal);
       if (timeout !== undefined) e.timer = this.startTimer(e, timeout);
@@ -541,6 +564,10 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private settled(e: Entry, attempt: number, error: AMQPError | undefined): void {
     // The settlement of a send made on a channel that has since died: the entry was requeued already.
     if (e.attempt !== attempt || e.state !== INFLIGHT) return;
+    if (error instanceof PublishNacked && e.nacks < this.nackRetries && !e.done && this.state !== 'closed') {
+      this.sendAgain(e);
+      return;
+    }
     e.state = DONE;
     this.inflightCount--;
     this.compactInflight();
@@ -550,6 +577,23 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     } else {
       this.finish(e, error);
     }
+    this.pump();
+  }
+
+  /**
+   * A nacked message goes back to the front of the queue. Its first resend uses the same channel; a
+   * second nack closes that channel (see `nackRetries`), and the message waits for the next one.
+   */
+  private sendAgain(e: Entry): void {
+    e.nacks++;
+    e.state = WAITING;
+    this.inflightCount--;
+    this.compactInflight();
+    if (this.waitHead > 0) this.waiting[--this.waitHead] = e;
+    else this.waiting.unshift(e);
+    // The channel's close requeues what is still in flight there and opens the next one with the
+    // client's backoff, counting this as a channel failure until a confirm comes.
+    if (e.nacks > 1 && this.channel?.isOpen === true) void this.channel.close().catch(() => {});
     this.pump();
   }
 

@@ -1,0 +1,108 @@
+/**
+ * Nacks on the wire: the robust publisher sends a nacked message again (`nackRetries`, default 3),
+ * first on the same channel and then on a fresh one, because a channel opened while a quorum queue
+ * elects its leader can go on nacking (seen on RabbitMQ 3.10 after a node stop); a message nacked
+ * more than `nackRetries` times rejects with `PublishNacked`, and `nackRetries: 0` rejects at once.
+ */
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import { type Client, createClient, PublishNacked } from '../../src/index.js';
+import type { FakeConnection } from '../support/fake-server.js';
+import { fakeTest, playBroker, serve, within } from './helpers.js';
+
+const clients: Client[] = [];
+after(async () => {
+  await Promise.all(clients.map((c) => c.close({ timeout: 500 }).catch(() => {})));
+});
+
+/**
+ * A broker whose channels nack every publish until `nackingChannels` channels have been opened,
+ * and ack on the later ones. Records, per message id, the channel-open count at each send.
+ */
+async function nackingBroker(nackingChannels: number) {
+  const sends = new Map<string, number[]>();
+  let opened = 0;
+  let clientCloses = 0;
+  const server = await serve(async (s: FakeConnection) => {
+    await s.handshake({ heartbeat: 0 });
+    const tags = new Map<number, number>();
+    const channelGeneration = new Map<number, number>();
+    await playBroker(s, {
+      onInput: (input) => {
+        if (input.kind === 'method') {
+          if (input.m.name === 'channel.open') {
+            opened++;
+            channelGeneration.set(input.m.channel, opened);
+            tags.set(input.m.channel, 0);
+          }
+          if (input.m.name === 'channel.close') clientCloses++;
+          return false;
+        }
+        const { channel } = input.c;
+        const generation = channelGeneration.get(channel) ?? 0;
+        const id = input.c.properties.messageId ?? '?';
+        sends.set(id, [...(sends.get(id) ?? []), generation]);
+        const tag = (tags.get(channel) ?? 0) + 1;
+        tags.set(channel, tag);
+        s.send(channel, generation <= nackingChannels ? 'basic.nack' : 'basic.ack', {
+          deliveryTag: tag,
+          multiple: false,
+          requeue: false,
+        });
+        return true;
+      },
+    });
+  });
+  return {
+    server,
+    sends,
+    get opened() {
+      return opened;
+    },
+    get clientCloses() {
+      return clientCloses;
+    },
+  };
+}
+
+const IDS = ['a', 'b', 'c', 'd', 'e'];
+
+fakeTest('a channel that nacks everything is replaced; every message is confirmed on the next one', async () => {
+  const broker = await nackingBroker(1);
+  const client = createClient({ urls: [broker.server.url], heartbeat: 0, backoff: { initialDelay: 5, maxDelay: 20 } });
+  clients.push(client);
+  const pub = client.publisher();
+  await within(Promise.all(IDS.map((id) => pub.publish('', 'q', id, { messageId: id }))), 5000, 'the publishes');
+  for (const id of IDS) {
+    const gens = broker.sends.get(id) ?? [];
+    assert.equal(gens.at(-1), 2, `${id} was confirmed on the second channel (sends on channels ${gens.join(',')})`);
+    assert.ok(gens.length <= 3, `${id} was sent at most three times (${gens.join(',')})`);
+    assert.equal(gens[0], 1, `${id} was first sent on the first channel`);
+  }
+  assert.equal(broker.opened, 2, 'one fresh channel, not one per nack');
+  assert.equal(broker.clientCloses, 1, 'the client closed the nacking channel');
+  assert.equal(pub.pendingCount, 0);
+  await client.close({ timeout: 1000 });
+});
+
+fakeTest('a message nacked on every try rejects with PublishNacked after nackRetries + 1 sends', async () => {
+  const broker = await nackingBroker(Number.POSITIVE_INFINITY);
+  const client = createClient({ urls: [broker.server.url], heartbeat: 0, backoff: { initialDelay: 5, maxDelay: 20 } });
+  clients.push(client);
+  const pub = client.publisher({ nackRetries: 2 });
+  const err = await within(
+    pub.publish('', 'q', 'x', { messageId: 'x' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+    5000,
+    'the publish',
+  );
+  assert.ok(err instanceof PublishNacked, `expected PublishNacked, got ${String(err)}`);
+  assert.equal(broker.sends.get('x')?.length, 3, 'sent once and again twice');
+  const none = client.publisher({ nackRetries: 0 });
+  await assert.rejects(within(none.publish('', 'q', 'y', { messageId: 'y' }), 5000, 'the publish'), PublishNacked);
+  assert.equal(broker.sends.get('y')?.length, 1, 'nackRetries: 0 sends once');
+  assert.throws(() => client.publisher({ nackRetries: -1 }), /nackRetries must be a whole number/);
+  await client.close({ timeout: 1000 });
+});
