@@ -26,6 +26,10 @@ export interface ChildResult {
   p50Us?: number;
   p99Us?: number;
   window?: number;
+  /** Scenario-specific figures of the recovery and scaling scenarios. */
+  metrics?: Record<string, number>;
+  /** Scenario-specific sequences, e.g. each reconnect delay. */
+  series?: Record<string, number[]>;
   note?: string;
   /** 1-minute load average when the child started: the machine is shared, so contention is recorded. */
   load1?: number;
