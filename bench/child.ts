@@ -111,7 +111,10 @@ async function main(): Promise<number> {
       result.p50Us = percentile(sorted, 50);
       result.p99Us = percentile(sorted, 99);
     }
-    if (m.metrics !== undefined) result.metrics = m.metrics;
+    // A figure with nothing to measure (no cut was followed by a confirm, say) is left out, not sent as null.
+    if (m.metrics !== undefined) {
+      result.metrics = Object.fromEntries(Object.entries(m.metrics).filter(([, v]) => Number.isFinite(v)));
+    }
     if (m.series !== undefined) result.series = m.series;
     if (m.note !== undefined) result.note = m.note;
     emit(result);

@@ -86,7 +86,7 @@ const QUICK_COUNTS: Record<CoreScenario, Record<SizeName, number>> = {
  * in total, connections, single publishes to the fan-out exchange. [full, quick]
  */
 const EXTENDED_COUNTS: Record<(typeof EXTENDED_SCENARIOS)[number], [number, number]> = {
-  recovery: [20_000, 2_000],
+  recovery: [20_000, 10_000],
   'recovery-inflight': [8, 4],
   'consumers-1': [50_000, 10_000],
   'consumers-100': [50_000, 10_000],

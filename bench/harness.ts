@@ -144,7 +144,7 @@ export function describe(r: ChildResult): string {
   ];
   if (r.p50Us !== undefined) parts.push(`p50 ${r.p50Us.toFixed(0)} µs`, `p99 ${(r.p99Us ?? 0).toFixed(0)} µs`);
   for (const [k, v] of Object.entries(r.metrics ?? {})) {
-    parts.push(`${k} ${Number.isInteger(v) ? v : v.toPrecision(3)}`);
+    if (typeof v === 'number') parts.push(`${k} ${Number.isInteger(v) ? v : v.toPrecision(3)}`);
   }
   if (r.load1 !== undefined) parts.push(`load ${r.load1.toFixed(1)}`);
   return parts.join(', ');

@@ -14,6 +14,7 @@ import {
   type Session,
   toError,
 } from './types.js';
+import { untilConfirmed } from './retry.js';
 import { WriteWindow } from './window.js';
 
 class AmqpClientSession implements Session {
@@ -113,24 +114,17 @@ const adapter: Adapter = {
     return new AmqpClientSession(url, conn, ch);
   },
   async robustPublisher(url: string, queue: string): Promise<RobustPublisher> {
-    // AMQPSession reconnects and re-acquires its confirm channel, but a publish caught by a cut rejects; its
-    // user retries, which is what the loop below does (a short pause, so a refused reconnect is not spun on).
+    // AMQPSession reconnects and re-acquires its confirm channel, but a publish caught by a cut rejects.
     const session = await AMQPSession.connect(url, { logger: null });
     const q = await session.queue(queue, { durable: true, autoDelete: false, exclusive: false });
     let closed = false;
     return {
       via: 'AMQPSession.queue().publish (confirm), retried on rejection',
-      async publish(body: Buffer): Promise<void> {
-        for (;;) {
-          try {
-            await q.publish(body, { deliveryMode: 2 });
-            return;
-          } catch (err) {
-            if (closed) throw err;
-            await new Promise((resolve) => setTimeout(resolve, 10));
-          }
-        }
-      },
+      publish: (body: Buffer) =>
+        untilConfirmed(
+          () => q.publish(body, { deliveryMode: 2 }),
+          () => closed,
+        ),
       close: () => {
         closed = true;
         return session.stop();

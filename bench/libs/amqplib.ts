@@ -15,6 +15,7 @@ import {
   type Session,
   toError,
 } from './types.js';
+import { untilConfirmed } from './retry.js';
 
 /** What the adapter uses of an amqplib-compatible module, in amqplib's own types. */
 export interface AmqplibModule {
@@ -174,12 +175,17 @@ async function robustPublisher(url: string, queue: string): Promise<RobustPublis
   manager.on('disconnect', () => undefined);
   const cw = manager.createChannel({ confirm: true });
   cw.on('error', () => undefined);
+  let closed = false;
   return {
-    via: 'amqp-connection-manager ChannelWrapper.sendToQueue (confirm channel)',
-    async publish(body: Buffer): Promise<void> {
-      await cw.sendToQueue(queue, body, { persistent: true });
-    },
+    // It queues publishes while disconnected, but rejects those a cut caught unconfirmed ("channel closed").
+    via: 'amqp-connection-manager ChannelWrapper.sendToQueue (confirm channel), retried on rejection',
+    publish: (body: Buffer) =>
+      untilConfirmed(
+        () => cw.sendToQueue(queue, body, { persistent: true }),
+        () => closed,
+      ),
     close: async () => {
+      closed = true;
       await cw.close();
       await manager.close();
     },
