@@ -172,7 +172,8 @@ export async function recovery(
             },
             (err: unknown) => {
               inflight--;
-              gaveUp ??= err instanceof Error ? err : new Error(String(err));
+              // After the budget, closing the publisher rejects what is left; that is not the library giving up.
+              if (!finished) gaveUp ??= err instanceof Error ? err : new Error(String(err));
               pump();
             },
           );
