@@ -3,6 +3,7 @@
 // the same way for every library, outside it). Smaller than test/support/tcp-proxy.ts: no freeze, throttling or
 // refusal, since the bench only cuts.
 
+import { once } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -33,14 +34,8 @@ export class CuttingProxy {
     const port = u.port === '' ? 5672 : Number(u.port);
     if (!isLoopback(host)) throw new Error(`bench proxy: ${host} is not a loopback address`);
     let self: CuttingProxy | undefined;
-    const server = net.createServer((client) => self?.accept(client, host, port));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const server = net.createServer((client) => self?.accept(client, host, port)).listen(0, '127.0.0.1');
+    await once(server, 'listening');
     const address = server.address();
     if (address === null || typeof address === 'string') throw new Error('bench proxy: no TCP address');
     self = new CuttingProxy(server, address.port);

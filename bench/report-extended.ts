@@ -99,191 +99,213 @@ function ms(v: Num, digits = 0): string {
   return fmtNum(v, digits);
 }
 
-function recoveryTables(rows: readonly SummaryRow[]): string[] {
-  const out: string[] = [];
-  const storm = present(rows, 'recovery');
-  if (storm.length > 0) {
-    out.push(
-      '### Recovery: a cut every 300 ms, confirmed persistent publishes, 100 in flight',
-      '',
-      '| library | confirmed / asked | total s | cuts | connections | duplicates | lost | cut → first confirm ms, median (max) |',
-      '|---|--:|--:|--:|--:|--:|--:|--:|',
-    );
-    for (const r of storm) {
-      if (r.metrics === undefined) {
-        out.push(`| ${r.lib} | ${failed(r)} |  |  |  |  |  |  |`);
-        continue;
-      }
-      const total = metric(r, 'totalMs');
-      out.push(
-        `| ${r.lib} | ${fmtInt(metric(r, 'confirmed') ?? 0)} / ${fmtInt(r.count)} | ${total == null ? '–' : (total / 1000).toFixed(total < 10_000 ? 2 : 1)} | ${ms(metric(r, 'cuts'))} | ${ms(metric(r, 'connections'))} | ${ms(metric(r, 'duplicates'))} | ${ms(metric(r, 'lost'))} | ${ms(metric(r, 'cutToConfirmMedianMs'))} (${ms(metric(r, 'cutToConfirmMaxMs'))}) |`,
-      );
+interface Column {
+  head: string;
+  /** Identifies the row (library, count): kept in a failed row, whose first other cell carries the error. */
+  id?: boolean;
+  left?: boolean;
+  cell: (r: SummaryRow) => string;
+}
+
+const LIB: Column = { head: 'library', id: true, left: true, cell: (r) => r.lib };
+
+/** Column of a scenario figure, formatted with `digits` decimals. */
+function fig(head: string, key: string, digits = 0): Column {
+  return { head, cell: (r) => fmtNum(metric(r, key), digits) };
+}
+
+function notesOf(rs: readonly SummaryRow[]): string[] {
+  return rs.filter((r) => r.note !== undefined).map((r) => `- ${r.lib}: ${r.note}`);
+}
+
+/** One markdown table (a row per run that has a result), then the lines under it; nothing when `rs` is empty. */
+function section(title: string, rs: readonly SummaryRow[], cols: readonly Column[], after: string[]): string[] {
+  if (rs.length === 0) return [];
+  const out = [
+    `### ${title}`,
+    '',
+    `| ${cols.map((c) => c.head).join(' | ')} |`,
+    `|${cols.map((c) => (c.left === true ? '---' : '--:')).join('|')}|`,
+  ];
+  for (const r of rs) {
+    if (r.metrics !== undefined) {
+      out.push(`| ${cols.map((c) => c.cell(r)).join(' | ')} |`);
+      continue;
     }
-    const w = storm.find((r) => r.lib === 'warren');
-    const q = storm.find((r) => r.lib === 'rabbitmq-client');
-    if (w?.metrics !== undefined && q?.metrics !== undefined) {
-      const done = (r: SummaryRow): boolean => (metric(r, 'confirmed') ?? 0) >= r.count;
-      const time = done(w) && done(q) ? ratio(metric(w, 'totalMs'), metric(q, 'totalMs')) : 'n/a (budget reached)';
-      // Duplicates per confirmed message, so a run that got further is not penalised for it.
-      const dupRate = (r: SummaryRow): Num => {
-        const d = metric(r, 'duplicates');
-        const c = metric(r, 'confirmed');
-        return d == null || c == null || c === 0 ? null : d / c;
-      };
-      const dq = dupRate(q);
-      const dups =
-        dq === 0 ? (dupRate(w) === 0 ? '1.00× (none either)' : '∞ (rabbitmq-client: none)') : ratio(dupRate(w), dq);
-      out.push(
-        '',
-        `warren ÷ rabbitmq-client: time ${time} (target ≤ 0.8×), duplicates per message ${dups} (target ≤ 0.2×); warren's median cut → first confirm ${ms(metric(w, 'cutToConfirmMedianMs'))} ms (target ≤ 100 ms).`,
-      );
-    }
-    const notes = storm.filter((r) => r.note !== undefined).map((r) => `- ${r.lib}: ${r.note}`);
-    out.push('', ...notes, '');
+    const firstOther = cols.findIndex((c) => c.id !== true);
+    out.push(`| ${cols.map((c, i) => (c.id === true ? c.cell(r) : i === firstOther ? failed(r) : '')).join(' | ')} |`);
   }
-  const inflight = present(rows, 'recovery-inflight');
-  if (inflight.length > 0) {
-    out.push(
-      '### Recovery: a cut every second with 100 publishes in flight — each reconnect delay (cut → new connection)',
-      '',
-      '| library | cuts | reconnect delays, ms, in order | median | max | cut → first confirm ms, median | duplicates | lost |',
-      '|---|--:|---|--:|--:|--:|--:|--:|',
-    );
-    for (const r of inflight) {
-      if (r.metrics === undefined) {
-        out.push(`| ${r.lib} | ${failed(r)} |  |  |  |  |  |  |`);
-        continue;
-      }
-      const each = (r.series?.reconnectMs ?? []).map((v) => fmtInt(v)).join(', ');
-      out.push(
-        `| ${r.lib} | ${ms(metric(r, 'cuts'))} | ${each} | ${ms(metric(r, 'reconnectMedianMs'))} | ${ms(metric(r, 'reconnectMaxMs'))} | ${ms(metric(r, 'cutToConfirmMedianMs'))} | ${ms(metric(r, 'duplicates'))} | ${ms(metric(r, 'lost'))} |`,
-      );
-    }
-    const w = inflight.find((r) => r.lib === 'warren');
-    const q = inflight.find((r) => r.lib === 'rabbitmq-client');
-    if (w?.metrics !== undefined && q?.metrics !== undefined) {
-      out.push(
-        '',
-        `warren ÷ rabbitmq-client: median reconnect ${ratio(metric(w, 'reconnectMedianMs'), metric(q, 'reconnectMedianMs'))}, max ${ratio(metric(w, 'reconnectMaxMs'), metric(q, 'reconnectMaxMs'))}.`,
-      );
-    }
-    const notes = inflight.filter((r) => r.note !== undefined).map((r) => `- ${r.lib}: ${r.note}`);
-    out.push('', ...notes, '');
-  }
+  out.push('', ...after, '');
   return out;
 }
 
+function recoveryTables(rows: readonly SummaryRow[]): string[] {
+  const storm = present(rows, 'recovery');
+  const stormAfter: string[] = [];
+  const w = storm.find((r) => r.lib === 'warren');
+  const q = storm.find((r) => r.lib === 'rabbitmq-client');
+  if (w?.metrics !== undefined && q?.metrics !== undefined) {
+    const done = (r: SummaryRow): boolean => (metric(r, 'confirmed') ?? 0) >= r.count;
+    const time = done(w) && done(q) ? ratio(metric(w, 'totalMs'), metric(q, 'totalMs')) : 'n/a (budget reached)';
+    // Duplicates per confirmed message, so a run that got further is not penalised for it.
+    const dupRate = (r: SummaryRow): Num => {
+      const d = metric(r, 'duplicates');
+      const c = metric(r, 'confirmed');
+      return d == null || c == null || c === 0 ? null : d / c;
+    };
+    const dq = dupRate(q);
+    const dups =
+      dq === 0 ? (dupRate(w) === 0 ? '1.00× (none either)' : '∞ (rabbitmq-client: none)') : ratio(dupRate(w), dq);
+    stormAfter.push(
+      `warren ÷ rabbitmq-client: time ${time} (target ≤ 0.8×), duplicates per message ${dups} (target ≤ 0.2×); warren's median cut → first confirm ${ms(metric(w, 'cutToConfirmMedianMs'))} ms (target ≤ 100 ms).`,
+      '',
+    );
+  }
+  const inflight = present(rows, 'recovery-inflight');
+  const iw = inflight.find((r) => r.lib === 'warren');
+  const iq = inflight.find((r) => r.lib === 'rabbitmq-client');
+  const inflightAfter =
+    iw?.metrics !== undefined && iq?.metrics !== undefined
+      ? [
+          `warren ÷ rabbitmq-client: median reconnect ${ratio(metric(iw, 'reconnectMedianMs'), metric(iq, 'reconnectMedianMs'))}, max ${ratio(metric(iw, 'reconnectMaxMs'), metric(iq, 'reconnectMaxMs'))}.`,
+          '',
+        ]
+      : [];
+  const total: Column = {
+    head: 'total s',
+    cell: (r) => {
+      const t = metric(r, 'totalMs');
+      return t == null ? '–' : (t / 1000).toFixed(t < 10_000 ? 2 : 1);
+    },
+  };
+  return [
+    ...section(
+      'Recovery: a cut every 300 ms, confirmed persistent publishes, 100 in flight',
+      storm,
+      [
+        LIB,
+        { head: 'confirmed / asked', cell: (r) => `${fmtInt(metric(r, 'confirmed') ?? 0)} / ${fmtInt(r.count)}` },
+        total,
+        fig('cuts', 'cuts'),
+        fig('connections', 'connections'),
+        fig('duplicates', 'duplicates'),
+        fig('lost', 'lost'),
+        {
+          head: 'cut → first confirm ms, median (max)',
+          cell: (r) => `${ms(metric(r, 'cutToConfirmMedianMs'))} (${ms(metric(r, 'cutToConfirmMaxMs'))})`,
+        },
+      ],
+      [...stormAfter, ...notesOf(storm)],
+    ),
+    ...section(
+      'Recovery: a cut every second with 100 publishes in flight — each reconnect delay (cut → new connection)',
+      inflight,
+      [
+        LIB,
+        fig('cuts', 'cuts'),
+        {
+          head: 'reconnect delays, ms, in order',
+          left: true,
+          cell: (r) => (r.series?.reconnectMs ?? []).map((v) => fmtInt(v)).join(', '),
+        },
+        fig('median', 'reconnectMedianMs'),
+        fig('max', 'reconnectMaxMs'),
+        fig('cut → first confirm ms, median', 'cutToConfirmMedianMs'),
+        fig('duplicates', 'duplicates'),
+        fig('lost', 'lost'),
+      ],
+      [...inflightAfter, ...notesOf(inflight)],
+    ),
+  ];
+}
+
+const CPU: Column = { head: 'CPU µs/msg', cell: (r) => fmtNum(r.cpuUsPerMsg, 2) };
+
 function scaleTables(rows: readonly SummaryRow[]): string[] {
-  const out: string[] = [];
   const consumerScenarios: Scenario[] = ['consumers-1', 'consumers-100', 'consumers-1000'];
-  const consumers = consumerScenarios.flatMap((s) => present(rows, s));
-  if (consumers.length > 0) {
-    out.push(
-      '### Consumers on one channel: CPU per message and memory per consumer',
-      '',
-      '| consumers | library | CPU µs/msg | heap KiB / consumer | RSS KiB / consumer | attach µs / consumer | warren CPU ÷ this |',
-      '|--:|---|--:|--:|--:|--:|--:|',
-    );
-    for (const s of consumerScenarios) {
-      const w = row(rows, 'warren', s);
-      for (const r of present(rows, s)) {
-        if (r.metrics === undefined) {
-          out.push(`| ${s.slice(10)} | ${r.lib} | ${failed(r)} |  |  |  |  |`);
-          continue;
-        }
-        out.push(
-          `| ${fmtInt(metric(r, 'consumers') ?? 0)} | ${r.lib} | ${fmtNum(r.cpuUsPerMsg, 2)} | ${fmtNum(metric(r, 'heapPerConsumerKiB'), 1)} | ${fmtNum(metric(r, 'rssPerConsumerKiB'), 1)} | ${ms(metric(r, 'attachUsPerConsumer'))} | ${r.lib === 'warren' ? '' : ratio(w?.cpuUsPerMsg, r.cpuUsPerMsg)} |`,
-        );
-      }
-    }
-    const w1 = row(rows, 'warren', 'consumers-1');
-    const w1000 = row(rows, 'warren', 'consumers-1000');
-    const best = bestPeer(rows, 'consumers-1000', (r) => r.cpuUsPerMsg, true);
-    const bestMem = bestPeer(rows, 'consumers-1000', (r) => metric(r, 'heapPerConsumerKiB'), true);
-    out.push(
-      '',
-      `warren CPU/msg at 1,000 consumers ÷ at 1: ${ratio(w1000?.cpuUsPerMsg, w1?.cpuUsPerMsg)} (flat is 1.00×); ÷ best peer's at 1,000 (${best?.lib ?? '–'}): ${ratio(w1000?.cpuUsPerMsg, best?.cpuUsPerMsg)}; heap per consumer ÷ lowest peer's (${bestMem?.lib ?? '–'}): ${ratio(metric(w1000, 'heapPerConsumerKiB'), metric(bestMem, 'heapPerConsumerKiB'))}.`,
-      '',
-    );
-  }
-  const channels = present(rows, 'channels');
-  if (channels.length > 0) {
-    out.push(
-      '### Channels on one connection, opened one after another',
-      '',
-      '| library | channels | open µs, median | first 100 / last 100 | CPU µs / open | heap KiB / channel | RSS KiB / channel |',
-      '|---|--:|--:|--:|--:|--:|--:|',
-    );
-    for (const r of channels) {
-      if (r.metrics === undefined) {
-        out.push(`| ${r.lib} | ${failed(r)} |  |  |  |  |  |`);
-        continue;
-      }
-      out.push(
-        `| ${r.lib} | ${fmtInt(metric(r, 'channels') ?? 0)} | ${ms(metric(r, 'openUsMedian'))} | ${ms(metric(r, 'openUsFirst100'))} / ${ms(metric(r, 'openUsLast100'))} | ${fmtNum(r.cpuUsPerMsg, 0)} | ${fmtNum(metric(r, 'heapPerChannelKiB'), 2)} | ${fmtNum(metric(r, 'rssPerChannelKiB'), 2)} |`,
-      );
-    }
-    const w = row(rows, 'warren', 'channels');
-    const best = bestPeer(rows, 'channels', (r) => metric(r, 'heapPerChannelKiB'), true);
-    out.push(
-      '',
-      `warren heap per channel ÷ lowest peer's (${best?.lib ?? '–'}): ${ratio(metric(w, 'heapPerChannelKiB'), metric(best, 'heapPerChannelKiB'))}; warren's last 100 opens ÷ first 100: ${ratio(metric(w, 'openUsLast100'), metric(w, 'openUsFirst100'))}.`,
-      '',
-    );
-  }
-  const conns = present(rows, 'connections');
-  if (conns.length > 0) {
-    out.push(
-      '### Connections from one process, opened at once (each with one channel)',
-      '',
-      '| library | connections | total ms | CPU µs / connection | heap KiB / connection | RSS KiB / connection |',
-      '|---|--:|--:|--:|--:|--:|',
-    );
-    for (const r of conns) {
-      if (r.metrics === undefined) {
-        out.push(`| ${r.lib} | ${failed(r)} |  |  |  |  |`);
-        continue;
-      }
-      out.push(
-        `| ${r.lib} | ${fmtInt(metric(r, 'connections') ?? 0)} | ${ms(metric(r, 'totalMs'))} | ${fmtNum(r.cpuUsPerMsg, 0)} | ${fmtNum(metric(r, 'heapPerConnectionKiB'), 1)} | ${fmtNum(metric(r, 'rssPerConnectionKiB'), 1)} |`,
-      );
-    }
-    const w = row(rows, 'warren', 'connections');
-    const f = row(rows, 'floor', 'connections');
-    const best = bestPeer(rows, 'connections', (r) => metric(r, 'heapPerConnectionKiB'), true);
-    out.push(
-      '',
-      `warren ÷ floor: time ${ratio(metric(w, 'totalMs'), metric(f, 'totalMs'))}, heap ${ratio(metric(w, 'heapPerConnectionKiB'), metric(f, 'heapPerConnectionKiB'))}; heap ÷ lowest peer's (${best?.lib ?? '–'}): ${ratio(metric(w, 'heapPerConnectionKiB'), metric(best, 'heapPerConnectionKiB'))}.`,
-      '',
-    );
-  }
-  const fan = present(rows, 'fanout');
-  if (fan.length > 0) {
-    out.push(
-      '### Fan-out: one publish to a fanout exchange with 1,000 bound queues, each consumed by the library',
-      '',
-      '| library | publishes | all 1,000 delivered, ms median (max) | CPU µs / delivered copy |',
-      '|---|--:|--:|--:|',
-    );
-    for (const r of fan) {
-      if (r.metrics === undefined) {
-        out.push(`| ${r.lib} | ${failed(r)} |  |  |`);
-        continue;
-      }
-      out.push(
-        `| ${r.lib} | ${fmtInt(metric(r, 'publishes') ?? 0)} | ${fmtNum(metric(r, 'allDeliveredMedianMs'), 1)} (${fmtNum(metric(r, 'allDeliveredMaxMs'), 1)}) | ${fmtNum(r.cpuUsPerMsg, 2)} |`,
-      );
-    }
-    const w = row(rows, 'warren', 'fanout');
-    const f = row(rows, 'floor', 'fanout');
-    const best = bestPeer(rows, 'fanout', (r) => r.cpuUsPerMsg, true);
-    out.push(
-      '',
-      `warren ÷ floor: time ${ratio(metric(w, 'allDeliveredMedianMs'), metric(f, 'allDeliveredMedianMs'))}; warren CPU ÷ best peer's (${best?.lib ?? '–'}): ${ratio(w?.cpuUsPerMsg, best?.cpuUsPerMsg)}.`,
-      '',
-    );
-  }
-  return out;
+  const w = (s: Scenario): SummaryRow | undefined => row(rows, 'warren', s);
+  const bestCpu = bestPeer(rows, 'consumers-1000', (r) => r.cpuUsPerMsg, true);
+  const bestConsumerMem = bestPeer(rows, 'consumers-1000', (r) => metric(r, 'heapPerConsumerKiB'), true);
+  const bestChannelMem = bestPeer(rows, 'channels', (r) => metric(r, 'heapPerChannelKiB'), true);
+  const bestConnMem = bestPeer(rows, 'connections', (r) => metric(r, 'heapPerConnectionKiB'), true);
+  const bestFanCpu = bestPeer(rows, 'fanout', (r) => r.cpuUsPerMsg, true);
+  const floorConn = row(rows, 'floor', 'connections');
+  const floorFan = row(rows, 'floor', 'fanout');
+  const heap =
+    (key: string): ((r: SummaryRow | undefined) => Num) =>
+    (r) =>
+      metric(r, key);
+  return [
+    ...section(
+      'Consumers on one channel: CPU per message and memory per consumer',
+      consumerScenarios.flatMap((s) => present(rows, s)),
+      [
+        { head: 'consumers', id: true, cell: (r) => r.scenario.slice('consumers-'.length) },
+        LIB,
+        CPU,
+        fig('heap KiB / consumer', 'heapPerConsumerKiB', 1),
+        fig('RSS KiB / consumer', 'rssPerConsumerKiB', 1),
+        fig('attach µs / consumer', 'attachUsPerConsumer'),
+        {
+          head: 'warren CPU ÷ this',
+          cell: (r) => (r.lib === 'warren' ? '' : ratio(w(r.scenario)?.cpuUsPerMsg, r.cpuUsPerMsg)),
+        },
+      ],
+      [
+        `warren CPU/msg at 1,000 consumers ÷ at 1: ${ratio(w('consumers-1000')?.cpuUsPerMsg, w('consumers-1')?.cpuUsPerMsg)} (flat is 1.00×); ÷ best peer's at 1,000 (${bestCpu?.lib ?? '–'}): ${ratio(w('consumers-1000')?.cpuUsPerMsg, bestCpu?.cpuUsPerMsg)}; heap per consumer ÷ lowest peer's (${bestConsumerMem?.lib ?? '–'}): ${ratio(heap('heapPerConsumerKiB')(w('consumers-1000')), heap('heapPerConsumerKiB')(bestConsumerMem))}.`,
+      ],
+    ),
+    ...section(
+      'Channels on one connection, opened one after another',
+      present(rows, 'channels'),
+      [
+        LIB,
+        fig('channels', 'channels'),
+        fig('open µs, median', 'openUsMedian'),
+        {
+          head: 'first 100 / last 100',
+          cell: (r) => `${ms(metric(r, 'openUsFirst100'))} / ${ms(metric(r, 'openUsLast100'))}`,
+        },
+        { head: 'CPU µs / open', cell: (r) => fmtNum(r.cpuUsPerMsg, 0) },
+        fig('heap KiB / channel', 'heapPerChannelKiB', 2),
+        fig('RSS KiB / channel', 'rssPerChannelKiB', 2),
+      ],
+      [
+        `warren heap per channel ÷ lowest peer's (${bestChannelMem?.lib ?? '–'}): ${ratio(heap('heapPerChannelKiB')(w('channels')), heap('heapPerChannelKiB')(bestChannelMem))}; warren's last 100 opens ÷ first 100: ${ratio(metric(w('channels'), 'openUsLast100'), metric(w('channels'), 'openUsFirst100'))}.`,
+      ],
+    ),
+    ...section(
+      'Connections from one process, opened at once (each with one channel)',
+      present(rows, 'connections'),
+      [
+        LIB,
+        fig('connections', 'connections'),
+        fig('total ms', 'totalMs'),
+        { head: 'CPU µs / connection', cell: (r) => fmtNum(r.cpuUsPerMsg, 0) },
+        fig('heap KiB / connection', 'heapPerConnectionKiB', 1),
+        fig('RSS KiB / connection', 'rssPerConnectionKiB', 1),
+      ],
+      [
+        `warren ÷ floor: time ${ratio(metric(w('connections'), 'totalMs'), metric(floorConn, 'totalMs'))}, heap ${ratio(heap('heapPerConnectionKiB')(w('connections')), heap('heapPerConnectionKiB')(floorConn))}; heap ÷ lowest peer's (${bestConnMem?.lib ?? '–'}): ${ratio(heap('heapPerConnectionKiB')(w('connections')), heap('heapPerConnectionKiB')(bestConnMem))}.`,
+      ],
+    ),
+    ...section(
+      'Fan-out: one publish to a fanout exchange with 1,000 bound queues, each consumed by the library',
+      present(rows, 'fanout'),
+      [
+        LIB,
+        fig('publishes', 'publishes'),
+        {
+          head: 'all 1,000 delivered, ms median (max)',
+          cell: (r) => `${fmtNum(metric(r, 'allDeliveredMedianMs'), 1)} (${fmtNum(metric(r, 'allDeliveredMaxMs'), 1)})`,
+        },
+        { head: 'CPU µs / delivered copy', cell: (r) => fmtNum(r.cpuUsPerMsg, 2) },
+      ],
+      [
+        `warren ÷ floor: time ${ratio(metric(w('fanout'), 'allDeliveredMedianMs'), metric(floorFan, 'allDeliveredMedianMs'))}; warren CPU ÷ best peer's (${bestFanCpu?.lib ?? '–'}): ${ratio(w('fanout')?.cpuUsPerMsg, bestFanCpu?.cpuUsPerMsg)}.`,
+      ],
+    ),
+  ];
 }
 
 /** The targets and the extended scenarios' tables, as markdown; empty when none of them ran. */
