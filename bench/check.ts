@@ -40,6 +40,8 @@ async function main(): Promise<number> {
     timeoutMs: 60_000,
     confirmWindow: undefined,
     rpcBudgetMs: 8_000,
+    extendedRounds: 1,
+    recoveryBudgetMs: 30_000,
     outDir: undefined,
     chart: false,
   };

@@ -2,13 +2,15 @@
 // leak into another's numbers. Prints exactly one `RESULT {json}` line on stdout.
 //
 //   node --import tsx bench/child.ts <lib> <scenario> <size> --count N --queue Q --timeout-ms MS
-//     [--url U] [--window N] [--rpc-budget-ms MS]
+//     [--url U] [--window N] [--rpc-budget-ms MS] [--recovery-budget-ms MS]
 
-import { confirmWindow, DEFAULT_URL, isScenario, isSizeName, SIZE_BYTES } from './config.js';
+import { confirmWindow, DEFAULT_URL, isCoreScenario, isScenario, isSizeName, SIZE_BYTES } from './config.js';
 import { FloorConnection } from './floor/connection.js';
 import { adapterOf, isLibName } from './libs/types.js';
 import type { ChildResult } from './report.js';
-import { runScenario } from './scenarios.js';
+import { recovery } from './recovery.js';
+import { runScale } from './scale.js';
+import { type Measured, runScenario, type ScenarioContext } from './scenarios.js';
 
 const MiB = 1024 * 1024;
 
@@ -39,6 +41,7 @@ async function main(): Promise<number> {
   const url = arg('--url') ?? DEFAULT_URL;
   const windowArg = arg('--window');
   const budgetArg = arg('--rpc-budget-ms');
+  const recoveryBudgetArg = arg('--recovery-budget-ms');
   const windowOverride = windowArg === undefined ? undefined : Number(windowArg);
   if (!(count > 0)) throw new Error('--count must be positive');
 
@@ -73,7 +76,7 @@ async function main(): Promise<number> {
     const adapter = adapterOf(await import(`./libs/${lib}.js`));
     admin = await FloorConnection.connect(url, { name: 'bench admin' });
     const bodySize = SIZE_BYTES[size];
-    const m = await runScenario(adapter, scenario, {
+    const ctx: ScenarioContext = {
       url,
       queue,
       bodySize,
@@ -82,7 +85,12 @@ async function main(): Promise<number> {
       admin,
       confirmWindow: windowOverride,
       ...(budgetArg === undefined ? {} : { rpcBudgetMs: Number(budgetArg) }),
-    });
+      ...(recoveryBudgetArg === undefined ? {} : { recoveryBudgetMs: Number(recoveryBudgetArg) }),
+    };
+    let m: Measured;
+    if (isCoreScenario(scenario)) m = await runScenario(adapter, scenario, ctx);
+    else if (scenario === 'recovery' || scenario === 'recovery-inflight') m = await recovery(adapter, ctx, scenario);
+    else m = await runScale(adapter, scenario, ctx);
     const finalRss = process.memoryUsage.rss();
     if (finalRss > peakRss) peakRss = finalRss;
     const result: ChildResult = {
@@ -103,6 +111,11 @@ async function main(): Promise<number> {
       result.p50Us = percentile(sorted, 50);
       result.p99Us = percentile(sorted, 99);
     }
+    // A figure with nothing to measure (no cut was followed by a confirm, say) is left out, not sent as null.
+    if (m.metrics !== undefined) {
+      result.metrics = Object.fromEntries(Object.entries(m.metrics).filter(([, v]) => Number.isFinite(v)));
+    }
+    if (m.series !== undefined) result.series = m.series;
     if (m.note !== undefined) result.note = m.note;
     emit(result);
     return 0;

@@ -2,8 +2,43 @@
 
 import { isLibName, LIB_NAMES, type LibName } from './libs/types.js';
 
-export const SCENARIOS = ['publish', 'publish-confirm', 'consume-ack', 'rpc'] as const;
+/** The throughput and latency scenarios: every size, every library, `--rounds` rounds. */
+export const CORE_SCENARIOS = ['publish', 'publish-confirm', 'consume-ack', 'rpc'] as const;
+/** Recovery under faults and cost at scale: 16 B only, `--extended-rounds` rounds (default 1). */
+export const EXTENDED_SCENARIOS = [
+  'recovery',
+  'recovery-inflight',
+  'consumers-1',
+  'consumers-100',
+  'consumers-1000',
+  'channels',
+  'connections',
+  'fanout',
+] as const;
+export const SCENARIOS = [...CORE_SCENARIOS, ...EXTENDED_SCENARIOS] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+export type CoreScenario = (typeof CORE_SCENARIOS)[number];
+
+export function isCoreScenario(s: string): s is CoreScenario {
+  return (CORE_SCENARIOS as readonly string[]).includes(s);
+}
+
+/**
+ * Whether `lib` takes part in `scenario`. warren-amqplib is the amqplib adapter over another module, so the
+ * extended scenarios (which measure the library underneath) leave it out; the floor has no reconnects and
+ * speaks on one channel.
+ */
+export function applies(lib: LibName, scenario: Scenario): boolean {
+  if (isCoreScenario(scenario)) return true;
+  if (lib === 'warren-amqplib') return false;
+  if (lib === 'floor') return scenario !== 'recovery' && scenario !== 'recovery-inflight' && scenario !== 'channels';
+  return true;
+}
+
+/** The sizes a scenario runs at: the extended ones only at 16 B. */
+export function appliesToSize(scenario: Scenario, size: SizeName): boolean {
+  return isCoreScenario(scenario) || size === '16B';
+}
 
 export const SIZES = ['16B', '1MiB'] as const;
 export type SizeName = (typeof SIZES)[number];
@@ -32,22 +67,41 @@ export function isSizeName(s: string): s is SizeName {
 // Sized so each 16 B run takes roughly 2–5 s on a quiet 2-core machine with the broker on the same box (which,
 // at 40–80k msg/s for a single classic queue there, is the bottleneck for the faster clients). Expect 3–5× longer
 // when other work shares the cores.
-const FULL_COUNTS: Record<Scenario, Record<SizeName, number>> = {
+const FULL_COUNTS: Record<CoreScenario, Record<SizeName, number>> = {
   publish: { '16B': 200_000, '1MiB': 2_000 },
   'publish-confirm': { '16B': 100_000, '1MiB': 2_000 },
   'consume-ack': { '16B': 200_000, '1MiB': 2_000 },
   rpc: { '16B': 5_000, '1MiB': 300 },
 };
 
-const QUICK_COUNTS: Record<Scenario, Record<SizeName, number>> = {
+const QUICK_COUNTS: Record<CoreScenario, Record<SizeName, number>> = {
   publish: { '16B': 20_000, '1MiB': 200 },
   'publish-confirm': { '16B': 10_000, '1MiB': 200 },
   'consume-ack': { '16B': 20_000, '1MiB': 200 },
   rpc: { '16B': 1_000, '1MiB': 50 },
 };
 
+/**
+ * What "count" means per extended scenario: messages (recovery, consumers-N), cuts (recovery-inflight), channels
+ * in total, connections, single publishes to the fan-out exchange. [full, quick]
+ */
+const EXTENDED_COUNTS: Record<(typeof EXTENDED_SCENARIOS)[number], [number, number]> = {
+  recovery: [20_000, 10_000],
+  'recovery-inflight': [8, 4],
+  'consumers-1': [50_000, 10_000],
+  'consumers-100': [50_000, 10_000],
+  'consumers-1000': [50_000, 10_000],
+  channels: [2_047, 2_047],
+  connections: [100, 100],
+  fanout: [20, 5],
+};
+
+/** Counts that are structural (the scenario's definition), not sample sizes: --scale leaves them alone. */
+const UNSCALED: readonly Scenario[] = ['recovery-inflight', 'channels', 'connections'];
+
 export function defaultCount(scenario: Scenario, size: SizeName, quick: boolean): number {
-  return (quick ? QUICK_COUNTS : FULL_COUNTS)[scenario][size];
+  if (isCoreScenario(scenario)) return (quick ? QUICK_COUNTS : FULL_COUNTS)[scenario][size];
+  return EXTENDED_COUNTS[scenario][quick ? 1 : 0];
 }
 
 export interface RunOptions {
@@ -64,6 +118,10 @@ export interface RunOptions {
   confirmWindow: number | undefined;
   /** Wall-time cap of one rpc run's measured loop, in ms. */
   rpcBudgetMs: number;
+  /** Rounds of the extended scenarios (recovery, scaling); they are long and steadier, so 1 by default. */
+  extendedRounds: number;
+  /** Wall-time cap of one recovery run's publishing, in ms. */
+  recoveryBudgetMs: number;
   outDir: string | undefined;
   chart: boolean;
 }
@@ -75,7 +133,9 @@ export function countKey(scenario: Scenario, size: SizeName): string {
 export function countFor(opts: RunOptions, scenario: Scenario, size: SizeName): number {
   const explicit = opts.counts.get(countKey(scenario, size));
   if (explicit !== undefined) return explicit;
-  return Math.max(1, Math.round(defaultCount(scenario, size, opts.quick) * opts.scale));
+  const base = defaultCount(scenario, size, opts.quick);
+  if (UNSCALED.includes(scenario)) return base;
+  return Math.max(1, Math.round(base * opts.scale));
 }
 
 export const USAGE = `usage: tsx bench/run.ts [options]
@@ -88,6 +148,9 @@ export const USAGE = `usage: tsx bench/run.ts [options]
   --scale F               multiply every default count by F
   --window N              publisher-confirm window (default 1000, capped at 64 MiB of bodies)
   --rpc-budget S          stop an rpc run after S seconds of calls (default 20, quick 8) and report what it did
+  --extended-rounds N     rounds of the recovery and scaling scenarios (default 1; at most --rounds)
+  --recovery-budget S     stop a recovery run's publishing after S seconds (default 60, quick 30)
+  --core                  only the core scenarios (${CORE_SCENARIOS.join(', ')})
   --timeout S             per-child timeout in seconds (default 120); an overrun is killed and reported failed
   --url URL               broker URL (default ${DEFAULT_URL}, or $AMQP_URL)
   --out DIR               results directory (default bench/results)
@@ -126,6 +189,8 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     timeoutMs: (env.BENCH_TIMEOUT !== undefined ? positive(env.BENCH_TIMEOUT, 'BENCH_TIMEOUT') : 120) * 1000,
     confirmWindow: undefined,
     rpcBudgetMs: quick ? 8_000 : 20_000,
+    extendedRounds: 1,
+    recoveryBudgetMs: quick ? 30_000 : 60_000,
     outDir: undefined,
     chart: true,
   };
@@ -152,7 +217,7 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
         opts.sizes = list(next(), isSizeName, 'size');
         break;
       case '--count': {
-        const m = /^([a-z-]+):([0-9A-Za-z]+)=(\d+)$/.exec(next());
+        const m = /^([a-z0-9-]+):([0-9A-Za-z]+)=(\d+)$/.exec(next());
         const [, sc, sz, n] = m ?? [];
         if (sc === undefined || sz === undefined || n === undefined || !isScenario(sc) || !isSizeName(sz)) {
           throw new Error('--count wants SCENARIO:SIZE=N, e.g. publish:16B=150000');
@@ -168,6 +233,15 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
         break;
       case '--rpc-budget':
         opts.rpcBudgetMs = positive(next(), '--rpc-budget') * 1000;
+        break;
+      case '--extended-rounds':
+        opts.extendedRounds = Math.round(positive(next(), '--extended-rounds'));
+        break;
+      case '--recovery-budget':
+        opts.recoveryBudgetMs = positive(next(), '--recovery-budget') * 1000;
+        break;
+      case '--core':
+        opts.scenarios = [...CORE_SCENARIOS];
         break;
       case '--timeout':
         opts.timeoutMs = positive(next(), '--timeout') * 1000;

@@ -6,11 +6,21 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { countFor, type RunOptions, SIZE_BYTES, type Scenario, type SizeName } from './config.js';
+import {
+  applies,
+  appliesToSize,
+  countFor,
+  isCoreScenario,
+  type RunOptions,
+  SIZE_BYTES,
+  type Scenario,
+  type SizeName,
+} from './config.js';
 import { prefill, sleep } from './floor/admin.js';
 import { FloorConnection } from './floor/connection.js';
 import type { LibName } from './libs/types.js';
 import type { ChildResult } from './report.js';
+import { extraNames } from './scale.js';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -38,8 +48,19 @@ interface ChildSpec {
   queue: string;
 }
 
+/** A recovery run may take its whole publishing budget and then read the queue back. */
+function childTimeoutMs(scenario: Scenario, opts: RunOptions): number {
+  if (scenario === 'recovery' || scenario === 'recovery-inflight') {
+    return Math.max(opts.timeoutMs, opts.recoveryBudgetMs + 60_000);
+  }
+  return opts.timeoutMs;
+}
+
 function runChild(spec: ChildSpec, opts: RunOptions): Promise<ChildResult> {
+  const timeoutMs = childTimeoutMs(spec.scenario, opts);
   const args = [
+    // The scaling scenarios read memory after a collection.
+    ...(isCoreScenario(spec.scenario) ? [] : ['--expose-gc']),
     '--import',
     'tsx',
     CHILD,
@@ -51,11 +72,13 @@ function runChild(spec: ChildSpec, opts: RunOptions): Promise<ChildResult> {
     '--queue',
     spec.queue,
     '--timeout-ms',
-    String(opts.timeoutMs),
+    String(timeoutMs),
     '--url',
     opts.url,
     '--rpc-budget-ms',
     String(opts.rpcBudgetMs),
+    '--recovery-budget-ms',
+    String(opts.recoveryBudgetMs),
   ];
   if (opts.confirmWindow !== undefined) args.push('--window', String(opts.confirmWindow));
   const failed = (error: string): ChildResult => ({
@@ -82,7 +105,7 @@ function runChild(spec: ChildSpec, opts: RunOptions): Promise<ChildResult> {
     const timer = setTimeout(() => {
       killed = true;
       child.kill('SIGKILL');
-    }, opts.timeoutMs + KILL_GRACE_MS);
+    }, timeoutMs + KILL_GRACE_MS);
     child.on('error', (e) => {
       clearTimeout(timer);
       resolve(failed(`spawn failed: ${e.message}`));
@@ -101,7 +124,7 @@ function runChild(spec: ChildSpec, opts: RunOptions): Promise<ChildResult> {
           // Fall through to the generic failure below, which carries stderr.
         }
       }
-      const why = killed ? `killed after ${opts.timeoutMs + KILL_GRACE_MS} ms` : `exit ${code ?? signal}`;
+      const why = killed ? `killed after ${timeoutMs + KILL_GRACE_MS} ms` : `exit ${code ?? signal}`;
       const tail = err.trim().split('\n').slice(-3).join(' | ');
       resolve(failed(`${why}${tail === '' ? '' : `: ${tail}`}`));
     });
@@ -120,6 +143,9 @@ export function describe(r: ChildResult): string {
     `peak rss ${(r.peakRssMiB ?? 0).toFixed(0)} MiB`,
   ];
   if (r.p50Us !== undefined) parts.push(`p50 ${r.p50Us.toFixed(0)} µs`, `p99 ${(r.p99Us ?? 0).toFixed(0)} µs`);
+  for (const [k, v] of Object.entries(r.metrics ?? {})) {
+    if (typeof v === 'number') parts.push(`${k} ${Number.isInteger(v) ? v : v.toPrecision(3)}`);
+  }
   if (r.load1 !== undefined) parts.push(`load ${r.load1.toFixed(1)}`);
   return parts.join(', ');
 }
@@ -139,7 +165,16 @@ export async function runPlan(opts: RunOptions, log: (line: string) => void): Pr
   const version = admin.serverProperties.version;
   const brokerVersion = typeof version === 'string' ? version : undefined;
   const results: ChildResult[] = [];
-  const total = opts.rounds * opts.scenarios.length * opts.sizes.length * opts.libs.length;
+  const roundsOf = (scenario: Scenario): number =>
+    isCoreScenario(scenario) ? opts.rounds : Math.min(opts.rounds, opts.extendedRounds);
+  const runs = (scenario: Scenario, size: SizeName, lib: LibName, round: number): boolean =>
+    round < roundsOf(scenario) && applies(lib, scenario) && appliesToSize(scenario, size);
+  let total = 0;
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const scenario of opts.scenarios) {
+      for (const size of opts.sizes) for (const lib of opts.libs) if (runs(scenario, size, lib, round)) total++;
+    }
+  }
   let n = 0;
   try {
     for (let round = 0; round < opts.rounds; round++) {
@@ -147,7 +182,7 @@ export async function runPlan(opts: RunOptions, log: (line: string) => void): Pr
       for (const scenario of opts.scenarios) {
         for (const size of opts.sizes) {
           for (const lib of libs) {
-            if (lib === undefined) continue;
+            if (lib === undefined || !runs(scenario, size, lib, round)) continue;
             n++;
             const count = countFor(opts, scenario, size);
             const queue = uniqueQueue({ lib, scenario, size }, round);
@@ -179,8 +214,13 @@ export async function runPlan(opts: RunOptions, log: (line: string) => void): Pr
             // The child deletes its queue; this catches children that were killed or failed before cleanup.
             if (admin.failure !== undefined) admin = await FloorConnection.connect(opts.url, { name: 'bench runner' });
             await admin.queueDelete(queue).catch(() => undefined);
+            const extra = extraNames(scenario, queue);
+            if (extra.queues.length > 0) {
+              await Promise.all(extra.queues.map((q) => admin.queueDelete(q).catch(() => undefined)));
+            }
+            for (const x of extra.exchanges) await admin.exchangeDelete(x).catch(() => undefined);
             // Let the broker release a deleted 1 MiB queue before the next library is measured.
-            await sleep(size === '1MiB' ? 1000 : 200);
+            await sleep(size === '1MiB' || !isCoreScenario(scenario) ? 1000 : 200);
           }
         }
       }

@@ -3,7 +3,8 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { footnotes, markdownTable, type ResultsFile } from './report.js';
+import { coreRows, footnotes, markdownTable, type ResultsFile } from './report.js';
+import { extendedMarkdown } from './report-extended.js';
 import { chartSubtitle, renderChart } from './svg.js';
 
 function isResultsFile(v: unknown): v is ResultsFile {
@@ -16,8 +17,9 @@ const data: unknown = JSON.parse(readFileSync(input, 'utf8'));
 if (!isResultsFile(data)) throw new Error(`${input} is not a bench results file`);
 const rounds = typeof data.options.rounds === 'number' ? data.options.rounds : 0;
 const subtitle = chartSubtitle(data.startedAt, data.host, rounds, data.options.quick === true);
-writeFileSync(output, renderChart(data.summary, subtitle));
+writeFileSync(output, renderChart(coreRows(data.summary), subtitle));
 const notes = footnotes(data.runs);
+const extended = extendedMarkdown(data.summary);
 process.stdout.write(
-  `${markdownTable(data.summary)}\n\n${notes.length > 0 ? `${notes.join('\n')}\n\n` : ''}wrote ${output}\n`,
+  `${markdownTable(data.summary)}\n\n${notes.length > 0 ? `${notes.join('\n')}\n\n` : ''}${extended === '' ? '' : `${extended}\n\n`}wrote ${output}\n`,
 );

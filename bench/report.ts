@@ -2,7 +2,7 @@
 
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Scenario, SizeName } from './config.js';
+import { isCoreScenario, type Scenario, type SizeName } from './config.js';
 import type { LibName } from './libs/types.js';
 
 export interface ChildResult {
@@ -26,6 +26,10 @@ export interface ChildResult {
   p50Us?: number;
   p99Us?: number;
   window?: number;
+  /** Scenario-specific figures of the recovery and scaling scenarios. */
+  metrics?: Record<string, number>;
+  /** Scenario-specific sequences, e.g. each reconnect delay. */
+  series?: Record<string, number[]>;
   note?: string;
   /** 1-minute load average when the child started: the machine is shared, so contention is recorded. */
   load1?: number;
@@ -44,6 +48,12 @@ export interface SummaryRow {
   startRssMiB: number | null;
   p50Us: number | null;
   p99Us: number | null;
+  /** Medians over rounds of each scenario-specific figure (recovery and scaling scenarios). */
+  metrics?: Record<string, number | null>;
+  /** The sequences of the first successful round (e.g. each reconnect delay). */
+  series?: Record<string, number[]>;
+  /** The first successful round's note (which API carried the calls, a budget that was reached). */
+  note?: string;
   errors: string[];
 }
 
@@ -77,6 +87,14 @@ export function summarize(
         const all = results.filter((r) => r.lib === lib && r.scenario === scenario && r.size === size);
         if (all.length === 0) continue;
         const ok = all.filter((r) => r.ok);
+        const keys = [...new Set(ok.flatMap((r) => Object.keys(r.metrics ?? {})))];
+        const first = ok[0];
+        const extra: Partial<SummaryRow> = {};
+        if (keys.length > 0) {
+          extra.metrics = Object.fromEntries(keys.map((k) => [k, med(ok, (r) => r.metrics?.[k])]));
+        }
+        if (first?.series !== undefined) extra.series = first.series;
+        if (first?.note !== undefined && !isCoreScenario(scenario)) extra.note = first.note;
         rows.push({
           lib,
           scenario,
@@ -90,6 +108,7 @@ export function summarize(
           startRssMiB: med(ok, (r) => r.startRssMiB),
           p50Us: med(ok, (r) => r.p50Us),
           p99Us: med(ok, (r) => r.p99Us),
+          ...extra,
           errors: [...new Set(all.flatMap((r) => (r.error === undefined ? [] : [r.error])))],
         });
       }
@@ -102,8 +121,8 @@ export function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-function fmtNum(n: number | null, digits: number): string {
-  if (n === null) return '–';
+export function fmtNum(n: number | null | undefined, digits: number): string {
+  if (n === null || n === undefined) return '–';
   return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
@@ -115,7 +134,14 @@ export function fmtShort(n: number): string {
   return n.toPrecision(3);
 }
 
-export function markdownTable(rows: readonly SummaryRow[]): string {
+/** The rows the chart and the main table show: the extended scenarios have tables of their own. */
+export function coreRows(rows: readonly SummaryRow[]): SummaryRow[] {
+  return rows.filter((r) => isCoreScenario(r.scenario));
+}
+
+/** The core scenarios' table (the extended ones have their own, see report-extended.ts). */
+export function markdownTable(allRows: readonly SummaryRow[]): string {
+  const rows = coreRows(allRows);
   const out = [
     '| scenario | size | library | msg/s | % of floor | CPU µs/msg | peak RSS MiB | p50 µs | p99 µs | ok |',
     '|---|---|---|--:|--:|--:|--:|--:|--:|--:|',

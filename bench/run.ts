@@ -5,23 +5,29 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countFor, parseRunOptions } from './config.js';
+import { appliesToSize, countFor, parseRunOptions } from './config.js';
 import { runPlan } from './harness.js';
-import { footnotes, markdownTable, summarize, writeResults } from './report.js';
+import { coreRows, footnotes, markdownTable, summarize, writeResults } from './report.js';
+import { extendedMarkdown } from './report-extended.js';
 import { chartSubtitle, renderChart } from './svg.js';
 
 async function main(): Promise<number> {
   const opts = parseRunOptions(process.argv.slice(2), process.env);
   const startedAt = new Date().toISOString();
   const counts: Record<string, number> = {};
-  for (const sc of opts.scenarios) for (const sz of opts.sizes) counts[`${sc}:${sz}`] = countFor(opts, sc, sz);
+  for (const sc of opts.scenarios) {
+    for (const sz of opts.sizes) if (appliesToSize(sc, sz)) counts[`${sc}:${sz}`] = countFor(opts, sc, sz);
+  }
   process.stderr.write(`bench: ${opts.libs.join(', ')} | ${opts.rounds} round(s) | counts ${JSON.stringify(counts)}\n`);
 
   const { results, brokerVersion } = await runPlan(opts, (line) => process.stderr.write(`${line}\n`));
   const summary = summarize(results, opts.libs, opts.scenarios, opts.sizes);
   const table = markdownTable(summary);
   const notes = footnotes(results);
-  process.stdout.write(`\n${table}\n\n${notes.length > 0 ? `${notes.join('\n')}\n\n` : ''}`);
+  const extended = extendedMarkdown(summary);
+  process.stdout.write(
+    `\n${table}\n\n${notes.length > 0 ? `${notes.join('\n')}\n\n` : ''}${extended === '' ? '' : `${extended}\n\n`}`,
+  );
 
   const cpus = os.cpus();
   const host = {
@@ -49,6 +55,8 @@ async function main(): Promise<number> {
       timeoutMs: opts.timeoutMs,
       confirmWindow: opts.confirmWindow ?? 'default (1000, capped at 64 MiB)',
       rpcBudgetMs: opts.rpcBudgetMs,
+      extendedRounds: opts.extendedRounds,
+      recoveryBudgetMs: opts.recoveryBudgetMs,
     },
     summary,
     runs: results,
@@ -57,7 +65,7 @@ async function main(): Promise<number> {
   if (opts.chart) {
     writeFileSync(
       path.join(dir, 'latest.svg'),
-      renderChart(summary, chartSubtitle(startedAt, host, opts.rounds, opts.quick)),
+      renderChart(coreRows(summary), chartSubtitle(startedAt, host, opts.rounds, opts.quick)),
     );
     process.stderr.write(`wrote ${path.relative(process.cwd(), path.join(dir, 'latest.svg'))}\n`);
   }

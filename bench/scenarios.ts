@@ -2,7 +2,7 @@
 // time over the measured phase only (connect, declare and cleanup are outside it).
 
 import { performance } from 'node:perf_hooks';
-import { confirmWindow, PREFETCH, type Scenario } from './config.js';
+import { type CoreScenario, confirmWindow, PREFETCH } from './config.js';
 import { waitForCount } from './floor/admin.js';
 import type { FloorConnection } from './floor/connection.js';
 import type { Adapter, Session } from './libs/types.js';
@@ -19,6 +19,8 @@ export interface ScenarioContext {
   confirmWindow: number | undefined;
   /** Wall-time budget of the rpc loop; it stops early (and says so) rather than run into the child's timeout. */
   rpcBudgetMs?: number;
+  /** Wall-time budget of a recovery run's publishing; it reports what was confirmed by then. */
+  recoveryBudgetMs?: number;
 }
 
 /** Generous for 5000 calls at ~1 ms, yet ends a library stuck on ~40 ms Nagle/delayed-ACK round trips in time. */
@@ -32,10 +34,14 @@ export interface Measured {
   cpuSysUs: number;
   /** Per-call round trip times (rpc only), in microseconds. */
   latenciesUs?: Float64Array;
+  /** Scenario-specific figures (the recovery and scaling scenarios), reported as medians over rounds. */
+  metrics?: Record<string, number>;
+  /** Scenario-specific sequences, e.g. each reconnect delay in order. */
+  series?: Record<string, number[]>;
   note?: string;
 }
 
-class Meter {
+export class Meter {
   private readonly t0 = performance.now();
   private readonly cpu0 = process.cpuUsage();
   stop(messages: number): Measured {
@@ -45,7 +51,7 @@ class Meter {
   }
 }
 
-function checkDeadline(ctx: ScenarioContext, what: string): void {
+export function checkDeadline(ctx: ScenarioContext, what: string): void {
   if (Date.now() > ctx.deadline) throw new Error(`${what}: deadline passed`);
 }
 
@@ -164,7 +170,7 @@ async function rpc(adapter: Adapter, client: Session, ctx: ScenarioContext): Pro
   }
 }
 
-export async function runScenario(adapter: Adapter, scenario: Scenario, ctx: ScenarioContext): Promise<Measured> {
+export async function runScenario(adapter: Adapter, scenario: CoreScenario, ctx: ScenarioContext): Promise<Measured> {
   const s = await adapter.connect(ctx.url);
   try {
     switch (scenario) {

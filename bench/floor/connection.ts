@@ -164,6 +164,29 @@ export class FloorConnection {
     return r.u32();
   }
 
+  async exchangeDeclare(exchange: string, type: string): Promise<void> {
+    await this.call(
+      CHANNEL,
+      methodFrame(CHANNEL, 40, 10, (w) => w.u16(0).shortstr(exchange).shortstr(type).u8(0).u32(0)),
+    );
+  }
+
+  async exchangeDelete(exchange: string): Promise<void> {
+    await this.call(
+      CHANNEL,
+      methodFrame(CHANNEL, 40, 20, (w) => w.u16(0).shortstr(exchange).u8(0)),
+    );
+  }
+
+  async queueBind(queue: string, exchange: string, routingKey: string): Promise<void> {
+    await this.call(
+      CHANNEL,
+      methodFrame(CHANNEL, 50, 20, (w) =>
+        w.u16(0).shortstr(queue).shortstr(exchange).shortstr(routingKey).u8(0).u32(0),
+      ),
+    );
+  }
+
   async basicQos(prefetchCount: number): Promise<void> {
     await this.call(
       CHANNEL,

@@ -5,7 +5,16 @@
 
 import { AMQPClient, AMQPSession } from '@cloudamqp/amqp-client';
 import type { AMQPChannel, AMQPMessage } from '@cloudamqp/amqp-client';
-import { type Adapter, type Closable, type ConfirmCallback, type RpcClient, type Session, toError } from './types.js';
+import {
+  type Adapter,
+  type Closable,
+  type ConfirmCallback,
+  type RobustPublisher,
+  type RpcClient,
+  type Session,
+  toError,
+} from './types.js';
+import { untilConfirmed } from './retry.js';
 import { WriteWindow } from './window.js';
 
 class AmqpClientSession implements Session {
@@ -81,6 +90,15 @@ class AmqpClientSession implements Session {
     };
   }
 
+  async openChannel(): Promise<Closable> {
+    const ch = await this.conn.channel();
+    return { close: () => ch.close() };
+  }
+
+  async publishTo(exchange: string, routingKey: string, body: Buffer): Promise<void> {
+    await this.ch.basicPublish(exchange, routingKey, body);
+  }
+
   async close(): Promise<void> {
     for (const s of this.sessions) await s.stop();
     await this.conn.close();
@@ -94,6 +112,24 @@ const adapter: Adapter = {
     await conn.connect();
     const ch = await conn.channel();
     return new AmqpClientSession(url, conn, ch);
+  },
+  async robustPublisher(url: string, queue: string): Promise<RobustPublisher> {
+    // AMQPSession reconnects and re-acquires its confirm channel, but a publish caught by a cut rejects.
+    const session = await AMQPSession.connect(url, { logger: null });
+    const q = await session.queue(queue, { durable: true, autoDelete: false, exclusive: false });
+    let closed = false;
+    return {
+      via: 'AMQPSession.queue().publish (confirm), retried on rejection',
+      publish: (body: Buffer) =>
+        untilConfirmed(
+          () => q.publish(body, { deliveryMode: 2 }),
+          () => closed,
+        ),
+      close: () => {
+        closed = true;
+        return session.stop();
+      },
+    };
   },
 };
 

@@ -3,16 +3,19 @@
 // drives warren/amqplib (see warren-amqplib.ts): only the module handed to amqplibAdapter() differs.
 
 import amqp from 'amqplib';
+import amqpcm from 'amqp-connection-manager';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import {
   type Adapter,
   type Closable,
   type ConfirmCallback,
   type LibName,
+  type RobustPublisher,
   type RpcClient,
   type Session,
   toError,
 } from './types.js';
+import { untilConfirmed } from './retry.js';
 
 /** What the adapter uses of an amqplib-compatible module, in amqplib's own types. */
 export interface AmqplibModule {
@@ -146,9 +149,47 @@ class AmqplibSession implements Session {
     };
   }
 
+  async openChannel(): Promise<Closable> {
+    const ch = await this.conn.createChannel();
+    ch.on('error', () => undefined);
+    return { close: () => ch.close() };
+  }
+
+  async publishTo(exchange: string, routingKey: string, body: Buffer): Promise<void> {
+    if (!this.ch.publish(exchange, routingKey, body)) await once(this.ch, 'drain');
+  }
+
   async close(): Promise<void> {
     await this.conn.close();
   }
+}
+
+/**
+ * amqplib has no reconnect of its own; amqp-connection-manager is what its users add for that. Its defaults are
+ * kept (a 5 s reconnect wait among them), as every library here runs with its own defaults.
+ */
+async function robustPublisher(url: string, queue: string): Promise<RobustPublisher> {
+  const manager = amqpcm.connect([url]);
+  // Unlistened, these would be thrown; the scenario measures the outcome, so they are only swallowed.
+  manager.on('connectFailed', () => undefined);
+  manager.on('disconnect', () => undefined);
+  const cw = manager.createChannel({ confirm: true });
+  cw.on('error', () => undefined);
+  let closed = false;
+  return {
+    // It queues publishes while disconnected, but rejects those a cut caught unconfirmed ("channel closed").
+    via: 'amqp-connection-manager ChannelWrapper.sendToQueue (confirm channel), retried on rejection',
+    publish: (body: Buffer) =>
+      untilConfirmed(
+        () => cw.sendToQueue(queue, body, { persistent: true }),
+        () => closed,
+      ),
+    close: async () => {
+      closed = true;
+      await cw.close();
+      await manager.close();
+    },
+  };
 }
 
 /** The adapter over `lib`, which is amqplib or a drop-in for it. */
@@ -163,4 +204,4 @@ export function amqplibAdapter(name: LibName, lib: AmqplibModule): Adapter {
   };
 }
 
-export default amqplibAdapter('amqplib', amqp);
+export default { ...amqplibAdapter('amqplib', amqp), robustPublisher } satisfies Adapter;

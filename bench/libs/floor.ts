@@ -189,6 +189,14 @@ class FloorSession implements Session {
     };
   }
 
+  async openChannel(): Promise<Closable> {
+    throw new Error('n/a: the floor speaks on one channel only');
+  }
+
+  async publishTo(exchange: string, routingKey: string, body: Buffer): Promise<void> {
+    if (!this.c.writePublish(publishHead(1, exchange, routingKey, body.length), body)) await this.c.drain();
+  }
+
   close(): Promise<void> {
     return this.c.close();
   }

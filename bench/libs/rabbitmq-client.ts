@@ -5,7 +5,15 @@
 
 import { Connection } from 'rabbitmq-client';
 import type { AsyncMessage, Channel } from 'rabbitmq-client';
-import { type Adapter, type Closable, type ConfirmCallback, type RpcClient, type Session, toError } from './types.js';
+import {
+  type Adapter,
+  type Closable,
+  type ConfirmCallback,
+  type RobustPublisher,
+  type RpcClient,
+  type Session,
+  toError,
+} from './types.js';
 import { WriteWindow } from './window.js';
 
 /** The library types bodies as `any`; a Buffer is what arrives for messages without a content-type. */
@@ -91,6 +99,15 @@ class RabbitmqClientSession implements Session {
     };
   }
 
+  async openChannel(): Promise<Closable> {
+    const ch = await this.rabbit.acquire();
+    return { close: () => ch.close() };
+  }
+
+  async publishTo(exchange: string, routingKey: string, body: Buffer): Promise<void> {
+    await this.ch.basicPublish({ exchange, routingKey }, body);
+  }
+
   async close(): Promise<void> {
     await this.ch.close();
     await this.rabbit.close();
@@ -109,6 +126,23 @@ const adapter: Adapter = {
     await rabbit.onConnect(10_000);
     const ch = await rabbit.acquire();
     return new RabbitmqClientSession(rabbit, ch);
+  },
+  async robustPublisher(url: string, queue: string): Promise<RobustPublisher> {
+    const rabbit = new Connection(url);
+    rabbit.on('error', () => undefined);
+    // Retries are off by default (maxAttempts 1); a user who wants publishes to survive a reconnect raises it.
+    // The scenario's own deadline bounds the run, so the cap here only has to be out of reach.
+    const pub = rabbit.createPublisher({ confirm: true, maxAttempts: 1_000_000 });
+    return {
+      via: 'Connection.createPublisher({ confirm: true, maxAttempts })',
+      async publish(body: Buffer): Promise<void> {
+        await pub.send({ routingKey: queue, durable: true }, body);
+      },
+      close: async () => {
+        await pub.close();
+        await rabbit.close();
+      },
+    };
   },
 };
 

@@ -53,12 +53,30 @@ export interface Session {
   /** An echo server answering requests on `queue` (declares it) via the message's reply-to. */
   rpcServer(queue: string): Promise<Closable>;
   rpcClient(): Promise<RpcClient>;
+  /** One more channel on this session's connection (the scaling scenario); closing it closes the channel. */
+  openChannel(): Promise<Closable>;
+  /** Publish to a named exchange on the session's channel; resolves once the library has written it. */
+  publishTo(exchange: string, routingKey: string, body: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A publisher built on the library's own reconnect support (the recovery scenarios). It publishes persistent
+ * messages with confirms to one queue through the default exchange.
+ */
+export interface RobustPublisher {
+  /** Which API carried the publishes, recorded with the result. */
+  readonly via: string;
+  /** Resolves once the broker confirmed `body`, retrying across reconnects the way the library (or its user) does. */
+  publish(body: Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface Adapter {
   readonly name: LibName;
   connect(url: string): Promise<Session>;
+  /** Absent where the library has no reconnect support a user would reach for (the scenario reports n/a). */
+  robustPublisher?(url: string, queue: string): Promise<RobustPublisher>;
 }
 
 /** What `bench/libs/<name>.ts` exports as default, checked because the child imports it by computed name. */

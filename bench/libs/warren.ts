@@ -4,7 +4,15 @@
 
 import { existsSync } from 'node:fs';
 import type * as WarrenApi from '../../src/index.js';
-import { type Adapter, type Closable, type ConfirmCallback, type RpcClient, type Session, toError } from './types.js';
+import {
+  type Adapter,
+  type Closable,
+  type ConfirmCallback,
+  type RobustPublisher,
+  type RpcClient,
+  type Session,
+  toError,
+} from './types.js';
 import { WriteWindow } from './window.js';
 
 interface WarrenProperties {
@@ -47,6 +55,15 @@ interface WarrenClient {
   close(): Promise<void>;
 }
 
+interface WarrenRobustPublisher {
+  publish(exchange: string, routingKey: string, body: Buffer, properties: { deliveryMode: number }): Promise<unknown>;
+}
+
+interface WarrenRobustClient {
+  publisher(opts: { confirm: boolean; maxUnconfirmed: number }): WarrenRobustPublisher;
+  close(): Promise<void>;
+}
+
 interface WarrenModule {
   connect(url: string): Promise<WarrenConnection>;
   createClient?: (opts: { urls: string[] }) => unknown;
@@ -71,6 +88,10 @@ function isRpcClient(v: unknown): v is WarrenClient {
   return (
     isObject(v) && typeof v.rpc === 'function' && typeof v.rpcServer === 'function' && typeof v.close === 'function'
   );
+}
+
+function isRobustClient(v: unknown): v is WarrenRobustClient {
+  return isObject(v) && typeof v.publisher === 'function' && typeof v.close === 'function';
 }
 
 /** A reply may come back as the body itself or as a message carrying it. */
@@ -215,6 +236,15 @@ class WarrenSession implements Session {
     };
   }
 
+  async openChannel(): Promise<Closable> {
+    const ch = await this.conn.openChannel();
+    return { close: () => ch.close() };
+  }
+
+  async publishTo(exchange: string, routingKey: string, body: Buffer): Promise<void> {
+    await this.ch.basicPublish(exchange, routingKey, body);
+  }
+
   async close(): Promise<void> {
     for (const c of this.clients) await c.close();
     await this.conn.close();
@@ -228,6 +258,23 @@ const adapter: Adapter = {
     const conn = await mod.connect(url);
     const ch = await conn.openChannel();
     return new WarrenSession(mod, url, conn, ch);
+  },
+  async robustPublisher(url: string, queue: string): Promise<RobustPublisher> {
+    const mod = await load();
+    const client = mod.createClient?.({ urls: [url] });
+    if (!isRobustClient(client)) {
+      await closeHandle(client);
+      throw new Error('warren: createClient().publisher is not available yet');
+    }
+    // The window the scenario keeps (100) is below this, so the publisher's own limit never binds.
+    const pub = client.publisher({ confirm: true, maxUnconfirmed: 1000 });
+    return {
+      via: 'createClient().publisher({ confirm: true })',
+      async publish(body: Buffer): Promise<void> {
+        await pub.publish('', queue, body, { deliveryMode: 2 });
+      },
+      close: () => client.close(),
+    };
   },
 };
 
