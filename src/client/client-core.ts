@@ -27,9 +27,10 @@ import {
   TimeoutError,
 } from '../errors.js';
 import { hideFields } from '../redact.js';
-import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { sleep, Waiter } from './waiting.js';
 import type { CodecRegistry } from './codecs.js';
-import { Subscription } from './consumer.js';
+import { Subscription } from './subscription.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
 import type { Logger } from './logger.js';
 import type { Publisher } from './publisher.js';

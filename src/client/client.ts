@@ -14,7 +14,7 @@ import { type ClientHealth, type ClientStats, describeError, healthOf, partStats
 import { clientMetrics } from '../tracing/metrics.js';
 import { watchClient } from './watch.js';
 import { attachWithoutCodecs, type Decoded, encodeBody } from './codecs.js';
-import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './consumer.js';
+import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './subscription.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
 import type { RetryTransport } from './retry.js';

@@ -33,9 +33,11 @@ import {
 } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import { type PublishSpan, startPublishSpan } from '../tracing/index.js';
-import { settledOrDeadline } from './backoff.js';
+import { ChannelLease } from './channel-lease.js';
 import { type CodecRegistry, encodeBody } from './codecs.js';
+import { Fifo } from './fifo.js';
 import type { ClientHost, Session } from './host.js';
+import { settledOrDeadline } from './waiting.js';
 
 /**
  * Options of `client.publisher()`.
@@ -187,15 +189,13 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   /** Bytes of the bodies of held entries. */
   private heldBytes = 0;
   /** Publishes waiting for room under `maxPending`/`maxPendingBytes` (onFull: 'wait'), in order. */
-  private room: Entry[] = [];
-  private roomHead = 0;
+  private readonly room = new Fifo<Entry>();
   /** Live (not abandoned) entries in `room`. */
   private roomCount = 0;
   private readonly codecs: CodecRegistry | undefined;
-  private waiting: (Entry | undefined)[] = [];
-  private waitHead = 0;
-  private inflight: Entry[] = [];
-  private inflightHead = 0;
+  private readonly waiting = new Fifo<Entry>();
+  /** Sent entries in send order; settled ones leave from the head (see `compactInflight`). */
+  private readonly inflight = new Fifo<Entry>();
   private inflightCount = 0;
   /** Publishes whose promise has not settled. */
   private pending = 0;
@@ -204,10 +204,12 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   /** Entries abandoned while waiting since `waiting` was last compacted (an upper bound). */
   private abandonedWaiting = 0;
   private channel: Channel | undefined;
-  private session: Session | undefined;
-  private openSeq = 0;
-  private channelFailures = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** `failures`: channel closes without a culprit found, and failed opens, since the last confirm. */
+  private readonly lease = new ChannelLease({
+    wanted: () => this.state !== 'closed',
+    setup: (channel, session, current) => this.setup(channel, session, current),
+    openFailed: (session) => this.scheduleOpen(session, ++this.lease.failures),
+  });
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closeError: AMQPError | undefined;
   private drainWaiters: (() => void)[] = [];
@@ -367,30 +369,23 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     e.held = true;
     this.pending++;
     this.heldBytes += e.size;
-    if (this.waitHead === this.waiting.length && this.canSend()) this.send(e);
+    if (this.waiting.length === 0 && this.canSend()) this.send(e);
     else this.waiting.push(e);
   }
 
   /** Takes in publishes waiting for room, in order, while there is room. */
   private admit(): void {
     if (this.state === 'closed') return;
-    while (this.roomHead < this.room.length) {
-      const e = this.room[this.roomHead]!;
+    const room = this.room;
+    for (let e = room.peek(); e !== undefined; e = room.peek()) {
       if (e.done) {
-        this.roomHead++;
+        room.shift();
         continue;
       }
       if (this.isFull(e.size)) break;
-      this.roomHead++;
+      room.shift();
       this.roomCount--;
       this.take(e);
-    }
-    if (this.roomHead === this.room.length) {
-      this.room = [];
-      this.roomHead = 0;
-    } else if (this.roomHead > 1024 && this.roomHead * 2 > this.room.length) {
-      this.room = this.room.slice(this.roomHead);
-      this.roomHead = 0;
     }
   }
 
@@ -483,7 +478,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     return (
       this.channel?.isOpen === true &&
       // A connection on its way down still shows its channels open for a moment: wait for the next.
-      this.session?.connection.isOpen === true &&
+      this.lease.session?.connection.isOpen === true &&
       this.inflightCount < (this.suspects > 0 ? 1 : this.maxUnconfirmed) &&
       !this.host.isBlocked &&
       this.state !== 'closed'
@@ -521,21 +516,12 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   }
 
   private pump(): void {
-    // `this.waiting` is read afresh each time: what runs in the loop may replace it.
-    while (this.waitHead < this.waiting.length && this.canSend()) {
-      const e = this.waiting[this.waitHead]!;
-      this.waiting[this.waitHead++] = undefined;
+    const waiting = this.waiting;
+    while (waiting.length > 0 && this.canSend()) {
+      const e = waiting.shift()!;
       if (e.state === WAITING && !e.done) this.send(e);
     }
-    const waiting = this.waiting;
-    if (this.waitHead === waiting.length) {
-      this.waiting = [];
-      this.waitHead = 0;
-      this.abandonedWaiting = 0;
-    } else if (this.waitHead > 1024 && this.waitHead * 2 > waiting.length) {
-      this.waiting = waiting.slice(this.waitHead);
-      this.waitHead = 0;
-    }
+    if (waiting.length === 0) this.abandonedWaiting = 0;
   }
 
   private settled(e: Entry, attempt: number, error: AMQPError | undefined): void {
@@ -545,7 +531,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.inflightCount--;
     this.compactInflight();
     if (error === undefined) {
-      this.channelFailures = 0;
+      this.lease.failures = 0;
       this.finish(e, undefined);
     } else {
       this.finish(e, error);
@@ -553,16 +539,10 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.pump();
   }
 
+  /** Drops settled entries from the head of `inflight`: confirms come mostly in send order. */
   private compactInflight(): void {
     const inflight = this.inflight;
-    while (this.inflightHead < inflight.length && inflight[this.inflightHead]!.state !== INFLIGHT) this.inflightHead++;
-    if (this.inflightHead === inflight.length) {
-      this.inflight = [];
-      this.inflightHead = 0;
-    } else if (this.inflightHead > 1024 && this.inflightHead * 2 > inflight.length) {
-      this.inflight = inflight.slice(this.inflightHead);
-      this.inflightHead = 0;
-    }
+    while (inflight.length > 0 && inflight.peek()!.state !== INFLIGHT) inflight.shift();
   }
 
   /** Settles the caller's promise once. */
@@ -645,15 +625,8 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
    * and aborting while offline does not grow it without bound: amortised O(1) per abort.
    */
   private dropAbandoned(): void {
-    const left = this.waiting.length - this.waitHead;
-    if (++this.abandonedWaiting < 1024 || this.abandonedWaiting * 2 < left) return;
-    const kept: (Entry | undefined)[] = [];
-    for (let i = this.waitHead; i < this.waiting.length; i++) {
-      const e = this.waiting[i];
-      if (e !== undefined && e.state === WAITING) kept.push(e);
-    }
-    this.waiting = kept;
-    this.waitHead = 0;
+    if (++this.abandonedWaiting < 1024 || this.abandonedWaiting * 2 < this.waiting.length) return;
+    this.waiting.retain((e) => e.state === WAITING);
     this.abandonedWaiting = 0;
   }
 
@@ -665,9 +638,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     channel.removeListener('return', this.onReturn);
     const blame = this.attribute(error);
     const requeue: Entry[] = [];
-    const inflight = this.inflight;
-    for (let i = this.inflightHead; i < inflight.length; i++) {
-      const e = inflight[i]!;
+    for (const e of this.inflight.takeAll()) {
       if (e.state !== INFLIGHT) continue;
       e.attempt++;
       if (e.done) {
@@ -684,20 +655,16 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
         requeue.push(e);
       }
     }
-    this.inflight = [];
-    this.inflightHead = 0;
     this.inflightCount = 0;
-    if (requeue.length > 0) {
-      this.waiting = (requeue as (Entry | undefined)[]).concat(this.waiting.slice(this.waitHead));
-      this.waitHead = 0;
-    }
+    this.waiting.prepend(requeue);
     if (this.state === 'closed') return;
-    const session = this.session;
+    const session = this.lease.liveSession;
     // The connection is still up: the broker closed just this channel. Open another at once, then
     // with growing delays if that keeps happening without a culprit found.
-    if (session?.alive && session.connection.isOpen) {
-      this.channelFailures = blame === undefined || blame === 'suspects' ? this.channelFailures + 1 : 1;
-      this.scheduleOpen(session, this.channelFailures);
+    if (session !== undefined) {
+      const lease = this.lease;
+      lease.failures = blame === undefined || blame === 'suspects' ? lease.failures + 1 : 1;
+      this.scheduleOpen(session, lease.failures);
     }
   }
 
@@ -721,43 +688,25 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   }
 
   private hasInflightTo(exchange: string): boolean {
-    for (let i = this.inflightHead; i < this.inflight.length; i++) {
-      const e = this.inflight[i]!;
+    const inflight = this.inflight;
+    for (let i = 0; i < inflight.length; i++) {
+      const e = inflight.at(i);
       if (e.state === INFLIGHT && e.exchange === exchange) return true;
     }
     return false;
   }
 
   private scheduleOpen(session: Session, failures: number): void {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
     const delay = this.host.backoff.delay(failures - 1);
-    if (delay === 0) {
-      void this.openChannel(session);
-      return;
-    }
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.openChannel(session);
-    }, delay);
+    if (delay === 0) this.lease.openNow(session);
+    else this.lease.openIn(session, delay);
   }
 
-  private async openChannel(session: Session): Promise<void> {
-    const seq = ++this.openSeq;
-    let channel: Channel | undefined;
-    try {
-      channel = await session.connection.openChannel();
-      channel.on('close', (err) => this.onChannelClose(channel!, err));
-      if (this.confirm) await channel.confirmSelect();
-    } catch {
-      if (channel?.isOpen) void channel.close();
-      // A dead connection: the client attaches the next one. Otherwise (e.g. no free channel id) retry.
-      if (session.alive && session.connection.isOpen && seq === this.openSeq && this.state !== 'closed') {
-        this.scheduleOpen(session, ++this.channelFailures);
-      }
-      return;
-    }
-    if (seq !== this.openSeq || !session.alive || this.state === 'closed' || !channel.isOpen) {
+  /** A new channel: confirm mode (when confirming), then send what waits. */
+  private async setup(channel: Channel, session: Session, current: () => boolean): Promise<void> {
+    channel.on('close', (err) => this.onChannelClose(channel, err));
+    if (this.confirm) await channel.confirmSelect();
+    if (!current() || !session.alive || this.state === 'closed' || !channel.isOpen) {
       void channel.close();
       return;
     }
@@ -769,17 +718,12 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   /** @internal */
   attach(session: Session): void {
     if (this.state === 'closed') return;
-    this.session = session;
-    this.channelFailures = 0;
-    void this.openChannel(session);
+    this.lease.attach(session);
   }
 
   /** @internal */
   detach(): void {
-    this.session = undefined;
-    this.openSeq++;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.lease.detach();
   }
 
   /** @internal */
@@ -799,20 +743,8 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.state = 'closed';
     this.closeError = error;
     this.detach();
-    const left: Entry[] = [];
-    for (let i = this.inflightHead; i < this.inflight.length; i++) left.push(this.inflight[i]!);
-    for (let i = this.waitHead; i < this.waiting.length; i++) {
-      const e = this.waiting[i];
-      if (e !== undefined) left.push(e);
-    }
-    for (let i = this.roomHead; i < this.room.length; i++) left.push(this.room[i]!);
-    this.room = [];
-    this.roomHead = 0;
-    this.inflight = [];
-    this.inflightHead = 0;
+    const left = [...this.inflight.takeAll(), ...this.waiting.takeAll(), ...this.room.takeAll()];
     this.inflightCount = 0;
-    this.waiting = [];
-    this.waitHead = 0;
     for (const e of left) {
       e.state = DONE;
       this.finish(e, error);

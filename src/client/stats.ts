@@ -6,7 +6,7 @@
  * @module
  */
 import type { AMQPError } from '../errors.js';
-import { Subscription } from './consumer.js';
+import { Subscription } from './subscription.js';
 import { Publisher } from './publisher.js';
 
 /**

@@ -23,9 +23,11 @@ import type { Consumer } from '../channel/consumer.js';
 import type { Message } from '../channel/message.js';
 import { type AMQPError, ClosedError, ConsumerCancelled, InvalidArgumentError } from '../errors.js';
 import type { FieldTable } from '../protocol/field-values.js';
-import { Waiter } from './backoff.js';
 import { traceProcess } from '../tracing/index.js';
+import { ChannelLease } from './channel-lease.js';
+import { Fifo } from './fifo.js';
 import type { ClientHost, Session } from './host.js';
+import { Waiter } from './waiting.js';
 import {
   type RetryOptions,
   type RetryPolicy,
@@ -216,13 +218,12 @@ export interface InternalSubscribeOptions extends SubscribeOptions {
 }
 
 /** One channel of a subscription, on one connection. */
-class Lease {
+class HeldChannel {
   readonly channel: Channel;
   consumer: Consumer | undefined;
   alive = true;
   /** Deliveries whose handler has not started (concurrency limit); at most `prefetch`. */
-  buffer: Message[] = [];
-  bufHead = 0;
+  readonly buffer = new Fifo<Message>();
   /** The next handler waits for the flush of acks that were pending when it was due to start. */
   flushAwaited = false;
   /** A delivery has come on this channel ('active' was emitted). */
@@ -267,11 +268,13 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   private readonly retryWaits = new Set<() => void>();
   private readonly options: InternalSubscribeOptions;
   private state: 'active' | 'stopping' | 'ended' = 'active';
-  private lease: Lease | undefined;
-  private session: Session | undefined;
-  private seq = 0;
-  private failures = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private held: HeldChannel | undefined;
+  /** `failures`: subscribe attempts refused and channels lost in a row, since the last subscribe. */
+  private readonly lease = new ChannelLease({
+    wanted: () => this.state === 'active',
+    setup: (channel, _session, current) => this.subscribe(channel, current),
+    openFailed: (session, error) => this.subscribeFailed(session, error),
+  });
   private running = 0;
   private pumping = false;
   private requeued = 0;
@@ -329,12 +332,12 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
 
   /** The broker's tag for the current consumer, while subscribed. */
   get consumerTag(): string | undefined {
-    return this.lease?.alive ? this.lease.consumer?.consumerTag : undefined;
+    return this.held?.alive ? this.held.consumer?.consumerTag : undefined;
   }
 
   /** True while subscribed on a live channel. */
   get isActive(): boolean {
-    return this.state === 'active' && this.lease?.alive === true && this.lease.consumer?.isActive === true;
+    return this.state === 'active' && this.held?.alive === true && this.held.consumer?.isActive === true;
   }
 
   /** Handlers running now. */
@@ -349,8 +352,8 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
 
   /** Deliveries waiting for a handler slot. */
   get bufferedCount(): number {
-    const lease = this.lease;
-    return lease?.alive ? lease.buffer.length - lease.bufHead : 0;
+    const held = this.held;
+    return held?.alive ? held.buffer.length : 0;
   }
 
   /**
@@ -380,32 +383,32 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   }
 
   private async applyPrefetch(): Promise<void> {
-    const lease = this.lease;
-    const old = lease?.consumer;
+    const held = this.held;
+    const old = held?.consumer;
     // Not subscribed now: the next subscribe applies it.
-    if (lease === undefined || old === undefined || !lease.alive || !old.isActive || this.state !== 'active') return;
+    if (held === undefined || old === undefined || !held.alive || !old.isActive || this.state !== 'active') return;
     const prefetch = this.prefetch;
     try {
-      await lease.channel.basicQos(prefetch);
-      const consumer = await this.startConsumer(lease);
-      lease.consumer = consumer;
+      await held.channel.basicQos(prefetch);
+      const consumer = await this.startConsumer(held);
+      held.consumer = consumer;
       if (old.isActive) await old.cancel();
     } catch (err) {
       // The channel died meanwhile: the next subscribe uses the new prefetch.
-      if (lease.alive) throw asAMQPError(err);
+      if (held.alive) throw asAMQPError(err);
     }
   }
 
-  private async startConsumer(lease: Lease): Promise<Consumer> {
+  private async startConsumer(held: HeldChannel): Promise<Consumer> {
     const args = this.stream === undefined ? this.consumeArguments : { ...this.consumeArguments };
     if (this.stream !== undefined) args['x-stream-offset'] = this.stream.startOffset();
-    const consumer = await lease.channel.basicConsume(
+    const consumer = await held.channel.basicConsume(
       this.host.resolveQueue(this.queue),
       { exclusive: this.options.exclusive ?? false, noAck: this.noAck, arguments: args },
-      (msg) => this.onDelivery(lease, msg),
+      (msg) => this.onDelivery(held, msg),
     );
     consumer.on('cancel', ({ serverCancelled }) => {
-      if (serverCancelled && (lease.consumer === consumer || lease.consumer === undefined)) this.onServerCancel(lease);
+      if (serverCancelled && (held.consumer === consumer || held.consumer === undefined)) this.onServerCancel(held);
     });
     return consumer;
   }
@@ -454,26 +457,25 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   private async stop(error: AMQPError | undefined, signal: AbortSignal | undefined): Promise<{ requeued: number }> {
     if (this.state === 'ended') return { requeued: this.requeued };
     this.state = 'stopping';
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    const lease = this.lease;
+    this.lease.cancelRetry();
+    const held = this.held;
     // basic.cancel goes out first, so that messages handed back below are not delivered to us again.
-    const cancelling = lease?.alive && lease.consumer?.isActive ? lease.consumer.cancel() : undefined;
+    const cancelling = held?.alive && held.consumer?.isActive ? held.consumer.cancel() : undefined;
     this.options.onStopping?.();
-    if (lease?.alive) {
+    if (held?.alive) {
       try {
         await cancelling;
       } catch {
         // The channel died meanwhile: the broker requeues what it had sent.
       }
       // Only after cancel-ok: a message requeued earlier would be delivered to us again at once.
-      if (lease.alive) this.returnBuffered(lease);
+      if (held.alive) this.returnBuffered(held);
     }
     this.wakeRetryWaits();
     await this.idle(signal);
-    if (lease?.alive) {
+    if (held?.alive) {
       try {
-        await lease.channel.close();
+        await held.channel.close();
       } catch {
         // Closed either way.
       }
@@ -483,13 +485,9 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   }
 
   /** Prefetched messages whose handler has not started go back to the queue. */
-  private returnBuffered(lease: Lease): void {
-    const buffer = lease.buffer;
-    const from = lease.bufHead;
-    lease.buffer = [];
-    lease.bufHead = 0;
-    for (let i = from; i < buffer.length; i++) {
-      if (buffer[i]!.nack({ requeue: true })) this.requeued++;
+  private returnBuffered(held: HeldChannel): void {
+    for (const msg of held.buffer.takeAll()) {
+      if (msg.nack({ requeue: true })) this.requeued++;
     }
     // A stream does not take messages back: they are delivered again from the resume point.
     this.stream?.channelLost();
@@ -514,14 +512,12 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     this.state = 'ended';
     this.wakeRetryWaits();
     this.endError = error;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.seq++;
-    const lease = this.lease;
-    this.lease = undefined;
-    if (lease !== undefined) {
-      lease.alive = false;
-      if (lease.channel.isOpen) void lease.channel.close();
+    this.lease.supersede();
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) {
+      held.alive = false;
+      if (held.channel.isOpen) void held.channel.close();
     }
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
@@ -544,8 +540,8 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
 
   // ------------------------------------------------------------------ deliveries
 
-  private onDelivery(lease: Lease, msg: Message): void {
-    if (!lease.alive) return;
+  private onDelivery(held: HeldChannel, msg: Message): void {
+    if (!held.alive) return;
     if (msg.decodeError !== undefined) {
       // No handler can act on a message it cannot read, and requeueing it would loop: dead-letter it.
       msg.reject({ requeue: false });
@@ -553,10 +549,10 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       return;
     }
     if (this.host.metrics !== undefined) this.host.metrics.delivered(this.queue);
-    if (!lease.delivering) {
-      lease.delivering = true;
-      if (this.listenerCount('active') > 0 && lease.consumer !== undefined) {
-        this.emit('active', { queue: this.queue, consumerTag: lease.consumer.consumerTag });
+    if (!held.delivering) {
+      held.delivering = true;
+      if (this.listenerCount('active') > 0 && held.consumer !== undefined) {
+        this.emit('active', { queue: this.queue, consumerTag: held.consumer.consumerTag });
       }
     }
     if (this.stream !== undefined) {
@@ -571,11 +567,11 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     if (
       this.state === 'active' &&
       this.running < this.concurrency &&
-      lease.bufHead === lease.buffer.length &&
-      !this.mustAwaitFlush(lease)
+      held.buffer.length === 0 &&
+      !this.mustAwaitFlush(held)
     ) {
-      this.run(lease, msg);
-    } else lease.buffer.push(msg);
+      this.run(held, msg);
+    } else held.buffer.push(msg);
   }
 
   /**
@@ -584,31 +580,31 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
    * would hold them back. Handlers that finish in one turn still share one coalesced ack. With no
    * handler running (concurrency 1), nothing could join the write: it is done at once instead.
    */
-  private mustAwaitFlush(lease: Lease): boolean {
-    if (!lease.channel.hasPendingWrites) return false;
+  private mustAwaitFlush(held: HeldChannel): boolean {
+    if (!held.channel.hasPendingWrites) return false;
     if (this.running === 0) {
       // No other handler can finish in this turn and share the write: write now, start now.
-      lease.channel.flushNow();
+      held.channel.flushNow();
       return false;
     }
-    if (!lease.flushAwaited) {
-      lease.flushAwaited = true;
-      lease.channel.afterNextFlush(() => {
-        lease.flushAwaited = false;
-        if (this.lease === lease) this.pumpBuffer();
+    if (!held.flushAwaited) {
+      held.flushAwaited = true;
+      held.channel.afterNextFlush(() => {
+        held.flushAwaited = false;
+        if (this.held === held) this.pumpBuffer();
       });
     }
     // False when that flush happened at once (a large backlog is written without waiting).
-    return lease.flushAwaited;
+    return held.flushAwaited;
   }
 
-  private run(lease: Lease, msg: Message): void {
+  private run(held: HeldChannel, msg: Message): void {
     const metrics = this.host.metrics;
-    if (metrics === undefined) this.runWith(lease, msg, this.handler);
-    else this.runMeasured(lease, msg, metrics);
+    if (metrics === undefined) this.runWith(held, msg, this.handler);
+    else this.runMeasured(held, msg, metrics);
   }
 
-  private runWith(lease: Lease, msg: Message, handler: InternalHandler): void {
+  private runWith(held: HeldChannel, msg: Message, handler: InternalHandler): void {
     this.running++;
     if (this.stream !== undefined) {
       const offset = streamOffsetOf(msg);
@@ -617,23 +613,23 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     let result: void | Promise<void>;
     try {
       // A CONSUMER span around the handler (when tracing is on), child of the producer's span.
-      result = traceProcess(msg, this.queue, () => handler(msg, lease.isCurrent));
+      result = traceProcess(msg, this.queue, () => handler(msg, held.isCurrent));
     } catch (err) {
-      this.handled(lease, msg, err, true);
+      this.handled(held, msg, err, true);
       return;
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
       (result as Promise<void>).then(
-        () => this.handled(lease, msg, undefined, false),
-        (err: unknown) => this.handled(lease, msg, err, true),
+        () => this.handled(held, msg, undefined, false),
+        (err: unknown) => this.handled(held, msg, err, true),
       );
     } else {
-      this.handled(lease, msg, undefined, false);
+      this.handled(held, msg, undefined, false);
     }
   }
 
   /** `run` with the handler's time and outcome recorded (only with a meter provider). */
-  private runMeasured(lease: Lease, msg: Message, metrics: ClientMetrics): void {
+  private runMeasured(held: HeldChannel, msg: Message, metrics: ClientMetrics): void {
     const started = performance.now();
     const done = (failed: boolean, error: unknown): void =>
       metrics.processed(this.queue, (performance.now() - started) / 1000, failed, error);
@@ -658,14 +654,14 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       done(false, undefined);
       return result;
     };
-    this.runWith(lease, msg, measured);
+    this.runWith(held, msg, measured);
   }
 
   /**
    * Settles a message whose handler has finished (unless the handler settled it itself). A message
    * of a channel that has died is settled as a no-op: its generation no longer matches.
    */
-  private handled(lease: Lease, msg: Message, error: unknown, failed: boolean): void {
+  private handled(held: HeldChannel, msg: Message, error: unknown, failed: boolean): void {
     if (this.stream !== undefined) {
       const offset = streamOffsetOf(msg);
       if (offset !== undefined) this.stream.handled(offset);
@@ -677,7 +673,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       const attempt = retriesSoFar(msg, this.retryQueueName(this.retry)) + 1;
       if (attempt < this.retry.attempts) {
         // The handler's slot stays taken until the message is settled: cancel() and close() wait for it.
-        const retrying = this.sendToRetry(this.retry, lease, msg, attempt);
+        const retrying = this.sendToRetry(this.retry, held, msg, attempt);
         this.reportHandlerError(error, msg);
         void retrying.then(() => this.release());
         return;
@@ -709,9 +705,9 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
    * Sends a failed message to its retry queue, confirmed, and only then acks the original, so
    * that nothing is lost.
    */
-  private async sendToRetry(policy: RetryPolicy, lease: Lease, msg: Message, attempt: number): Promise<void> {
+  private async sendToRetry(policy: RetryPolicy, held: HeldChannel, msg: Message, attempt: number): Promise<void> {
     // The channel is gone: the broker requeues the message by itself, a copy would be a duplicate.
-    if (!lease.alive) return;
+    if (!held.alive) return;
     const queue = this.host.resolveQueue(this.queue);
     const retryQueue = policy.queueFor(queue);
     let delay: number;
@@ -799,22 +795,16 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      let lease = this.lease;
+      let held = this.held;
       while (
-        lease?.alive &&
+        held?.alive &&
         this.state === 'active' &&
         this.running < this.concurrency &&
-        lease.bufHead < lease.buffer.length &&
-        !this.mustAwaitFlush(lease)
+        held.buffer.length > 0 &&
+        !this.mustAwaitFlush(held)
       ) {
-        const msg = lease.buffer[lease.bufHead]!;
-        lease.buffer[lease.bufHead++] = undefined as never;
-        if (lease.bufHead === lease.buffer.length) {
-          lease.buffer = [];
-          lease.bufHead = 0;
-        }
-        this.run(lease, msg);
-        lease = this.lease;
+        this.run(held, held.buffer.shift()!);
+        held = this.held;
       }
     } finally {
       this.pumping = false;
@@ -826,54 +816,40 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   /** @internal */
   attach(session: Session): void {
     if (this.state !== 'active') return;
-    this.session = session;
-    this.failures = 0;
-    void this.subscribe(session);
+    this.lease.attach(session);
   }
 
   /** @internal */
   detach(): void {
-    this.session = undefined;
-    this.seq++;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.lease.detach();
   }
 
-  private async subscribe(session: Session): Promise<void> {
-    const seq = ++this.seq;
-    let lease: Lease | undefined;
+  /** Subscribes on a new channel of the lease. */
+  private async subscribe(channel: Channel, isCurrent: () => boolean): Promise<void> {
+    const held = new HeldChannel(channel);
     try {
-      const channel = await session.connection.openChannel();
-      lease = new Lease(channel);
-      const current = lease;
-      channel.on('close', (err) => this.onChannelClose(current, err));
-      if (seq !== this.seq || this.state !== 'active') throw new ClosedError('superseded');
-      this.lease = lease;
+      channel.on('close', (err) => this.onChannelClose(held, err));
+      if (!isCurrent() || this.state !== 'active') throw new ClosedError('superseded');
+      this.held = held;
       const prefetch = this.prefetch;
       await channel.basicQos(prefetch);
-      const consumer = await this.startConsumer(current);
-      lease.consumer = consumer;
+      const consumer = await this.startConsumer(held);
+      held.consumer = consumer;
       // setPrefetch() was called while subscribing: apply it to this consumer too.
       if (this.prefetch !== prefetch) void this.setPrefetch(this.prefetch).catch(() => {});
       if (!consumer.isActive) throw new ClosedError('the consumer stopped while subscribing');
     } catch (err) {
-      if (lease !== undefined) {
-        lease.alive = false;
-        if (this.lease === lease) this.lease = undefined;
-        if (lease.channel.isOpen) void lease.channel.close();
-      }
-      if (seq !== this.seq || this.state !== 'active') return;
-      // A dead connection: the client attaches the next one.
-      if (!session.alive || !session.connection.isOpen) return;
-      this.subscribeFailed(session, asAMQPError(err));
-      return;
+      // The lease closes the channel and, unless superseded or the connection is dead, calls subscribeFailed.
+      held.alive = false;
+      if (this.held === held) this.held = undefined;
+      throw err;
     }
-    this.failures = 0;
+    this.lease.failures = 0;
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const w of waiters) w.resolve();
     if (this.listenerCount('subscribe') > 0) {
-      this.emit('subscribe', { queue: this.queue, consumerTag: lease.consumer!.consumerTag });
+      this.emit('subscribe', { queue: this.queue, consumerTag: held.consumer!.consumerTag });
     }
   }
 
@@ -892,33 +868,27 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   }
 
   private retryLater(session: Session): void {
-    clearTimeout(this.retryTimer);
-    const delay = Math.max(10, this.host.backoff.delay(++this.failures));
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (this.state === 'active' && session.alive && this.session === session) void this.subscribe(session);
-    }, delay);
+    this.lease.openIn(session, Math.max(10, this.host.backoff.delay(++this.lease.failures)));
   }
 
-  private onChannelClose(lease: Lease, error: AMQPError | undefined): void {
-    const wasSubscribed = lease.alive && lease.consumer !== undefined;
-    lease.alive = false;
+  private onChannelClose(held: HeldChannel, error: AMQPError | undefined): void {
+    const wasSubscribed = held.alive && held.consumer !== undefined;
+    held.alive = false;
     // Deliveries not yet handled are requeued by the broker; their handlers must not run.
-    lease.buffer = [];
-    lease.bufHead = 0;
+    held.buffer.clear();
     this.stream?.channelLost();
-    if (this.lease === lease) this.lease = undefined;
+    if (this.held === held) this.held = undefined;
     if (!wasSubscribed || this.state !== 'active') return;
-    const session = this.session;
+    const session = this.lease.liveSession;
     // The broker closed just this channel (e.g. 406 after a bad ack): subscribe again on a new one.
-    if (session?.alive && session.connection.isOpen) {
+    if (session !== undefined) {
       if (error !== undefined && this.listenerCount('error') > 0) this.emit('error', error);
       this.retryLater(session);
     }
   }
 
-  private onServerCancel(lease: Lease): void {
-    if (this.state !== 'active' || this.lease !== lease) return;
+  private onServerCancel(held: HeldChannel): void {
+    if (this.state !== 'active' || this.held !== held) return;
     const error = new ConsumerCancelled(this.host.resolveQueue(this.queue));
     if (this.listenerCount('cancel') > 0) this.emit('cancel', error);
     else if (this.options.logger !== undefined) {
@@ -929,10 +899,10 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     if (this.options.resubscribeOnCancel) {
       // Start afresh on a new channel once the queue is back; running handlers' acks are dropped
       // with this channel (the messages of a deleted queue are gone anyway).
-      this.lease = undefined;
-      lease.alive = false;
-      void lease.channel.close();
-      const session = this.session;
+      this.held = undefined;
+      held.alive = false;
+      void held.channel.close();
+      const session = this.lease.session;
       if (session?.alive) this.retryLater(session);
       return;
     }
