@@ -1,7 +1,8 @@
 /**
  * A first-in first-out queue over one array and a head index: `shift()` is O(1) (an array's own
  * `shift()` moves every element), the consumed prefix is dropped once it is both large and most of
- * the array (amortised O(1) per element), and nothing is allocated per element.
+ * the array (amortised O(1) per element), and nothing is allocated per element. The same as the
+ * hand-written head-index arrays it replaces, once.
  *
  * @module
  */
@@ -20,6 +21,11 @@ export class Fifo<T> {
   }
 
   push(item: T): void {
+    // Compacted here rather than in `shift()`, so that draining a long queue never copies it.
+    if (this.head > COMPACT_AFTER && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
     this.items.push(item);
   }
 
@@ -41,11 +47,7 @@ export class Fifo<T> {
     // The slot lets go of the item at once, so that a long queue does not keep consumed ones alive.
     items[this.head++] = undefined;
     if (this.head === items.length) {
-      items.length = 0;
-      this.head = 0;
-    } else if (this.head > COMPACT_AFTER && this.head * 2 > items.length) {
-      items.copyWithin(0, this.head);
-      items.length -= this.head;
+      this.items = [];
       this.head = 0;
     }
     return item;
