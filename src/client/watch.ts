@@ -5,13 +5,14 @@
  * @module
  */
 import type { ClientMetrics } from '../tracing/metrics.js';
-import type { ClientCore } from './client-core.js';
+import type { ClientEvents } from './client-options.js';
 import { type Logger, log } from './logger.js';
+import type { SafeEmitter } from '../user-code.js';
 import type { StatsCounters } from './stats.js';
 
 /** @internal */
 export function watchClient(
-  client: ClientCore,
+  client: SafeEmitter<ClientEvents>,
   counters: StatsCounters,
   logger: Logger | undefined,
   metrics: ClientMetrics | undefined,
