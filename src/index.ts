@@ -89,7 +89,7 @@ export type { RetryOptions } from './client/retry.js';
 export { MessageIterator } from './client/consumer-iterator.js';
 export type { MessageIteratorOptions } from './client/consumer-iterator.js';
 export { Publisher } from './client/publisher.js';
-export type { PublisherEvents, PublisherOptions, PublisherPublishOptions } from './client/publisher.js';
+export type { PublisherEvents, PublisherOptions, PublisherPublishOptions } from './client/publisher-options.js';
 export type { RpcOptions } from './client/rpc.js';
 export type { RpcHandler, RpcReply, RpcServerOptions } from './client/rpc-server.js';
 export type { TopologyEntity } from './client/topology.js';

@@ -19,155 +19,39 @@
  */
 import { SafeEmitter } from '../user-code.js';
 import { inspectCustom } from '../redact.js';
-import type { Channel, PublishOptions, ReturnedMessage } from '../channel/channel.js';
-import type { PendingConfirm } from '../channel/confirms.js';
+import type { Channel, ReturnedMessage } from '../channel/channel.js';
 import {
   type AMQPError,
   AbortError,
-  ChannelClosedByServer,
   ClosedError,
   InvalidArgumentError,
-  type MessageReturned,
   PublisherFullError,
   TimeoutError,
 } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
-import { type PublishSpan, startPublishSpan } from '../tracing/index.js';
+import { startPublishSpan } from '../tracing/index.js';
 import { ChannelLease } from './channel-lease.js';
 import { type CodecRegistry, encodeBody } from './codecs.js';
 import { Fifo } from './fifo.js';
 import type { ClientHost, Session } from './host.js';
+import {
+  attribute,
+  DONE,
+  type Entry,
+  INFLIGHT,
+  MANDATORY,
+  NO_BODY,
+  Send,
+  type Settle,
+  WAITING,
+} from './publish-entry.js';
+import {
+  limit,
+  type PublisherEvents,
+  type PublisherOptions,
+  type PublisherPublishOptions,
+} from './publisher-options.js';
 import { settledOrDeadline } from './waiting.js';
-
-/**
- * Options of `client.publisher()`.
- *
- * @example
- * ```ts
- * const pub = client.publisher({ confirm: true, maxUnconfirmed: 500 });
- * ```
- */
-export interface PublisherOptions {
-  /**
-   * Wait for the broker to confirm each message (publisher confirms) and send again what was not
-   * confirmed when a connection died. Default `true`. With `false`, `publish()` resolves once the
-   * message is written to the socket, and a message can be lost in a cut.
-   */
-  confirm?: boolean;
-  /** Most messages sent and not yet confirmed; further publishes wait. Default 1000. */
-  maxUnconfirmed?: number;
-  /**
-   * Most messages the publisher holds: waiting to be sent (while disconnected, blocked by the
-   * broker, or behind `maxUnconfirmed`) or sent and not yet confirmed. What happens to a publish
-   * beyond it is `onFull`'s choice. Default: no limit.
-   */
-  maxPending?: number;
-  /** Most bytes of message bodies the publisher holds, counted like `maxPending`. Default: no limit. */
-  maxPendingBytes?: number;
-  /**
-   * What a publish does when the publisher already holds `maxPending` messages or
-   * `maxPendingBytes` bytes: `'wait'` (default) until there is room, in order, for as long as its
-   * `timeout` or `signal` allow (backpressure for a producer that awaits each publish); `'reject'` at
-   * once with `PublisherFullError` (for a producer that must not stall and will shed or park the
-   * message itself). Either way nothing is dropped without its publish rejecting.
-   */
-  onFull?: 'wait' | 'reject';
-  /** Codecs for bodies that are neither Buffers nor strings. Default: the client's (`createClient({ codecs })`). */
-  codecs?: CodecRegistry | undefined;
-}
-
-/**
- * Options of one `publish()`.
- *
- * @example
- * ```ts
- * await pub.publish('', 'jobs', body, { deliveryMode: 2 }, { timeout: 5000 });
- * ```
- */
-export interface PublisherPublishOptions extends PublishOptions {
-  /**
-   * Milliseconds from the call until the broker must have confirmed the message; then the publish
-   * rejects with `TimeoutError`. A message not yet sent by then is never sent; one already sent may
-   * still reach the broker (as with `signal`). Default: no limit.
-   */
-  timeout?: number;
-}
-
-/**
- * Events of a publisher.
- *
- * @example
- * ```ts
- * pub.on('return', (msg) => console.warn('unroutable', msg.routingKey));
- * ```
- */
-export interface PublisherEvents {
-  /** A mandatory message came back unroutable. With confirms its publish also rejects with `MessageReturned`. */
-  return: [message: ReturnedMessage];
-}
-
-const WAITING = 0;
-const INFLIGHT = 1;
-const DONE = 2;
-const MANDATORY: PublishOptions = { mandatory: true };
-/** What a settled or abandoned entry holds instead of its body, so that the body can be collected. */
-const NO_BODY = Buffer.alloc(0);
-
-interface Entry {
-  exchange: string;
-  routingKey: string;
-  /** Dropped (`NO_BODY`) once the caller's promise settles: nothing sends it after that. */
-  body: Buffer;
-  properties: BasicProperties | undefined;
-  mandatory: boolean;
-  /** Wire state: waiting to be sent, sent and not settled, or settled / dropped. */
-  state: number;
-  /** Bumped on every send, so that the settlement of an earlier send is recognised and ignored. */
-  attempt: number;
-  /** Unconfirmed when the broker closed the channel over a publish it did not name: sent alone. */
-  suspect: boolean;
-  /** True once the caller's promise has settled (confirmed, failed or abandoned). */
-  done: boolean;
-  resolve: () => void;
-  reject: (error: AMQPError) => void;
-  /** The caller's signal, while the entry is watched for it (see `watch()`). */
-  signal: AbortSignal | undefined;
-  /** The OpenTelemetry PRODUCER span, when tracing is on; ended when the caller's promise settles. */
-  span: PublishSpan | undefined;
-  /** Body size, counted in `pendingBytes` while the publisher holds the entry. */
-  size: number;
-  /** Taken in (counted in `pendingCount`), as opposed to waiting for room under `maxPending`. */
-  held: boolean;
-  /** The per-publish `timeout`, while it runs. */
-  timer: NodeJS.Timeout | undefined;
-}
-
-type Settle = (e: Entry, attempt: number, error: AMQPError | undefined) => void;
-
-/**
- * One send of an entry, as the channel's confirm bookkeeping sees it: the channel calls it
- * synchronously when the ack, nack or return is read. One small object per send, no promise.
- */
-class Send implements PendingConfirm {
-  returned: MessageReturned | undefined = undefined;
-  settled = false;
-  constructor(
-    private readonly settle: Settle,
-    private readonly entry: Entry,
-    private readonly attempt: number,
-    readonly exchange: string,
-    readonly routingKey: string,
-    readonly mandatory: boolean,
-  ) {}
-  resolve(): void {
-    this.settle(this.entry, this.attempt, undefined);
-  }
-  reject(error: AMQPError): void {
-    this.settle(this.entry, this.attempt, error);
-  }
-  /** The channel closed unconfirmed: the publisher hears of it from the channel's 'close' event. */
-  lost(): void {}
-}
 
 /**
  * Publishes messages with confirms across reconnects. Get one with `client.publisher()`.
@@ -499,7 +383,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       return;
     }
     try {
-      channel.publishTracked(e.body, e.properties, new Send(this.onSettled, e, attempt, e.exchange, key, e.mandatory));
+      channel.publishTracked(e.body, e.properties, new Send(this.onSettled, e, attempt, key));
     } catch (err) {
       // Refused before a byte was written (e.g. an invalid property): this message alone fails.
       e.state = DONE;
@@ -636,7 +520,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     if (channel !== this.channel) return;
     this.channel = undefined;
     channel.removeListener('return', this.onReturn);
-    const blame = this.attribute(error);
+    const blame = attribute(error, this.inflight, this.inflightCount);
     const requeue: Entry[] = [];
     for (const e of this.inflight.takeAll()) {
       if (e.state !== INFLIGHT) continue;
@@ -666,34 +550,6 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       lease.failures = blame === undefined || blame === 'suspects' ? lease.failures + 1 : 1;
       this.scheduleOpen(session, lease.failures);
     }
-  }
-
-  /**
-   * Which unconfirmed messages a channel close is the fault of: `'alone'` the only one in flight,
-   * `{ exchange }` every message to that exchange, `'suspects'` one of them but unknown which,
-   * `undefined` none (the connection died, or the close was not caused by a publish).
-   */
-  private attribute(error: AMQPError | undefined): 'alone' | 'suspects' | { exchange: string } | undefined {
-    if (!(error instanceof ChannelClosedByServer) || error.method !== 'basic.publish') return undefined;
-    if (this.inflightCount === 0) return undefined;
-    // Only publishes are sent on this channel: with one in flight, it is the cause.
-    if (this.inflightCount === 1) return 'alone';
-    // "NOT_FOUND - no exchange 'x' in vhost '/'", "ACCESS_REFUSED - write access to exchange 'x'
-    // ...": every message to that exchange fails alike. Other codes may be about one message.
-    if (error.replyCode === 404 || error.replyCode === 403) {
-      const named = /exchange '([^']*)'/.exec(error.replyText);
-      if (named !== null && this.hasInflightTo(named[1]!)) return { exchange: named[1]! };
-    }
-    return 'suspects';
-  }
-
-  private hasInflightTo(exchange: string): boolean {
-    const inflight = this.inflight;
-    for (let i = 0; i < inflight.length; i++) {
-      const e = inflight.at(i);
-      if (e.state === INFLIGHT && e.exchange === exchange) return true;
-    }
-    return false;
   }
 
   private scheduleOpen(session: Session, failures: number): void {
@@ -763,13 +619,4 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     }
     return this.host.isOpen ? new ClosedError('the publisher is closed') : this.host.closedError();
   }
-}
-
-/** A `maxPending`-style limit: a whole number of at least `min`, or no limit (`Infinity`) when absent. */
-function limit(value: number | undefined, name: string, min: number): number {
-  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
-  if (!Number.isInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}, got ${String(value)}`);
-  }
-  return value;
 }
