@@ -84,7 +84,7 @@ export type { ClientEvents, ClientOptions } from './client/client-options.js';
 export type { Logger } from './client/logger.js';
 export type { ClientHealth, ClientStats } from './client/stats.js';
 export { Subscription } from './client/subscription.js';
-export type { SubscribeOptions, SubscriptionEvents, SubscriptionHandler } from './client/subscription.js';
+export type { SubscribeOptions, SubscriptionEvents, SubscriptionHandler } from './client/subscription-options.js';
 export type { RetryOptions } from './client/retry.js';
 export { MessageIterator } from './client/consumer-iterator.js';
 export type { MessageIteratorOptions } from './client/consumer-iterator.js';

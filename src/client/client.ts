@@ -21,7 +21,8 @@ import { type ClientHealth, type ClientStats, describeError, healthOf, partStats
 import { clientMetrics } from '../tracing/metrics.js';
 import { watchClient } from './watch.js';
 import { attachWithoutCodecs, type Decoded, encodeBody } from './codecs.js';
-import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './subscription.js';
+import { Subscription } from './subscription.js';
+import type { SubscribeOptions, SubscriptionHandler } from './subscription-options.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
 import { Publisher } from './publisher.js';
 import type { PublisherOptions } from './publisher-options.js';

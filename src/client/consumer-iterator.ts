@@ -10,7 +10,8 @@ import type { Message } from '../channel/message.js';
 import { AbortError, type AMQPError, type ConsumerCancelled } from '../errors.js';
 import type { FieldTable } from '../protocol/field-values.js';
 import { Waiter } from './waiting.js';
-import { REQUEUE, Subscription } from './subscription.js';
+import { Subscription } from './subscription.js';
+import { REQUEUE } from './subscription-options.js';
 import type { ClientHost } from './host.js';
 import type { Logger } from './logger.js';
 

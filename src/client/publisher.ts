@@ -51,7 +51,7 @@ import {
   type PublisherOptions,
   type PublisherPublishOptions,
 } from './publisher-options.js';
-import { settledOrDeadline } from './waiting.js';
+import { AbortWatch, settledOrDeadline } from './waiting.js';
 
 /**
  * Publishes messages with confirms across reconnects. Get one with `client.publisher()`.
@@ -98,8 +98,10 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private closeError: AMQPError | undefined;
   private drainWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
-  /** Entries per caller signal, with the one listener that abandons them all. */
-  private readonly watched = new WeakMap<AbortSignal, { entries: Set<Entry>; listener: () => void }>();
+  /** Entries per caller signal, abandoned when it fires. */
+  private readonly watched = new AbortWatch<Entry>((e, signal) =>
+    this.abandon(e, new AbortError('publish aborted', { cause: signal.reason })),
+  );
   private readonly onSettled: Settle = (e, attempt, error) => this.settled(e, attempt, error);
   private readonly onReturn = (message: ReturnedMessage): void => {
     if (this.listenerCount('return') > 0) this.emit('return', message);
@@ -224,7 +226,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
         held: false,
         timer: undefined,
       };
-      if (signal !== undefined) this.watch(e, signal);
+      if (signal !== undefined) this.watched.watch(e, signal);
       if (timeout !== undefined) e.timer = this.startTimer(e, timeout);
       if (full) {
         this.room.push(e);
@@ -450,7 +452,10 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     // Nothing sends it again: let the body go now, not when the entry leaves the queues.
     e.body = NO_BODY;
     e.properties = undefined;
-    if (e.signal !== undefined) this.unwatch(e, e.signal);
+    if (e.signal !== undefined) {
+      this.watched.unwatch(e, e.signal);
+      e.signal = undefined;
+    }
     e.span?.end(error);
     if (error === undefined) e.resolve();
     else e.reject(error);
@@ -459,38 +464,6 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
       for (const w of waiters) w();
-    }
-  }
-
-  /**
-   * One abort listener per signal, however many publishes share it: EventTarget's add and remove
-   * cost O(listeners), which would make a burst sharing one signal quadratic.
-   */
-  private watch(e: Entry, signal: AbortSignal): void {
-    let watch = this.watched.get(signal);
-    if (watch === undefined) {
-      // Made here, not in `publish()`: an AbortError's stack keeps the listener's scope alive, and
-      // the scope of `publish()` holds the body.
-      const entries = new Set<Entry>();
-      const listener = () => {
-        this.watched.delete(signal);
-        for (const entry of entries) this.abandon(entry, new AbortError('publish aborted', { cause: signal.reason }));
-      };
-      watch = { entries, listener };
-      this.watched.set(signal, watch);
-      signal.addEventListener('abort', listener, { once: true });
-    }
-    watch.entries.add(e);
-  }
-
-  private unwatch(e: Entry, signal: AbortSignal): void {
-    e.signal = undefined;
-    const watch = this.watched.get(signal);
-    if (watch === undefined) return;
-    watch.entries.delete(e);
-    if (watch.entries.size === 0) {
-      this.watched.delete(signal);
-      signal.removeEventListener('abort', watch.listener);
     }
   }
 

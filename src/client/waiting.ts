@@ -95,3 +95,43 @@ export function settledOrDeadline(deadline: number, register: (done: () => void)
     register(done);
   });
 }
+
+/**
+ * @internal Watches items for their abort signals with one listener per signal, however many items
+ * share it: EventTarget's add and remove cost O(listeners), which would make a burst sharing one
+ * signal quadratic. `onAbort` is called for each item still watched when its signal fires.
+ */
+export class AbortWatch<T> {
+  private readonly watched = new WeakMap<AbortSignal, { items: Set<T>; listener: () => void }>();
+  private readonly onAbort: (item: T, signal: AbortSignal) => void;
+
+  constructor(onAbort: (item: T, signal: AbortSignal) => void) {
+    this.onAbort = onAbort;
+  }
+
+  watch(item: T, signal: AbortSignal): void {
+    let watch = this.watched.get(signal);
+    if (watch === undefined) {
+      // The listener's scope holds nothing of the item (an error's stack keeps that scope alive).
+      const items = new Set<T>();
+      const listener = () => {
+        this.watched.delete(signal);
+        for (const watched of items) this.onAbort(watched, signal);
+      };
+      watch = { items, listener };
+      this.watched.set(signal, watch);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    watch.items.add(item);
+  }
+
+  unwatch(item: T, signal: AbortSignal): void {
+    const watch = this.watched.get(signal);
+    if (watch === undefined) return;
+    watch.items.delete(item);
+    if (watch.items.size === 0) {
+      this.watched.delete(signal);
+      signal.removeEventListener('abort', watch.listener);
+    }
+  }
+}
