@@ -360,7 +360,7 @@ export class Client extends SafeEmitter<ClientEvents> {
     await this.topologyOp(options, 'bindQueue', (ch, call) =>
       ch.queueBind(this.topology.resolveQueue(queue), exchange, routingKey, args, call),
     );
-    this.topology.recordBinding('queue', queue, exchange, routingKey, args);
+    this.topology.recordBinding({ kind: 'queue', destination: queue, source: exchange, routingKey, args });
   }
 
   /**
@@ -376,7 +376,7 @@ export class Client extends SafeEmitter<ClientEvents> {
     await this.topologyOp(options, 'unbindQueue', (ch, call) =>
       ch.queueUnbind(this.topology.resolveQueue(queue), exchange, routingKey, args, call),
     );
-    this.topology.removeBinding('queue', queue, exchange, routingKey, args);
+    this.topology.removeBinding({ kind: 'queue', destination: queue, source: exchange, routingKey, args });
   }
 
   /**
@@ -392,7 +392,7 @@ export class Client extends SafeEmitter<ClientEvents> {
     await this.topologyOp(options, 'bindExchange', (ch, call) =>
       ch.exchangeBind(destination, source, routingKey, args, call),
     );
-    this.topology.recordBinding('exchange', destination, source, routingKey, args);
+    this.topology.recordBinding({ kind: 'exchange', destination, source, routingKey, args });
   }
 
   /**
@@ -408,7 +408,7 @@ export class Client extends SafeEmitter<ClientEvents> {
     await this.topologyOp(options, 'unbindExchange', (ch, call) =>
       ch.exchangeUnbind(destination, source, routingKey, args, call),
     );
-    this.topology.removeBinding('exchange', destination, source, routingKey, args);
+    this.topology.removeBinding({ kind: 'exchange', destination, source, routingKey, args });
   }
 
   // ------------------------------------------------------------------ messaging

@@ -26,11 +26,11 @@ export function watchClient(
     });
   });
   client.on('disconnect', (error) => {
-    counters.lost(error, false);
+    counters.lost(error, { attempt: false });
     log(logger, 'warn', `lost the connection, reconnecting: ${error.message}`, { err: error });
   });
   client.on('connectFailed', (error, { url }) => {
-    counters.lost(error, true);
+    counters.lost(error, { attempt: true });
     log(logger, 'warn', `could not connect to ${url}: ${error.message}`, { url, err: error });
   });
   if (metrics !== undefined) client.on('close', () => metrics.close());
