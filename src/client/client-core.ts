@@ -5,8 +5,7 @@
  * and close. The `Client` of `client.ts` holds one and gives it the emitter its events go to; the
  * public methods live there.
  *
- * A low-level `Connection` dies once; this layer owns the cycle of connections (the split of
- * amqp-client.js's `AMQPSession` over its base client).
+ * A low-level `Connection` dies once; this layer owns the cycle of connections.
  *
  * @module
  */
