@@ -8,7 +8,6 @@ export const SECTIONS = {
   'Robust client': [
     'createClient',
     'Client',
-    'ClientCore',
     'ClientOptions',
     'ClientEvents',
     'Publisher',
@@ -137,7 +136,6 @@ const DOCUMENTS = {
 /** The event map of each emitter class, linked from the class's page. */
 const EVENTS = {
   Client: 'ClientEvents',
-  ClientCore: 'ClientEvents',
   Publisher: 'PublisherEvents',
   Subscription: 'SubscriptionEvents',
   Connection: 'ConnectionEvents',

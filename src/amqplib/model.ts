@@ -8,7 +8,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type * as tls from 'node:tls';
-import { Backoff, type BackoffOptions, sleep } from '../client/backoff.js';
+import { Backoff, type BackoffOptions } from '../client/backoff.js';
+import { sleep } from '../client/waiting.js';
 import { connect as warrenConnect, type Connection as WarrenConnection } from '../connect.js';
 import type { AuthMechanism, ConnectionOptions } from '../connection/options.js';
 import {

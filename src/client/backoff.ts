@@ -1,10 +1,9 @@
 /**
- * Reconnect delays (exponential backoff with full jitter) and small waiting helpers shared by the
- * robust client's parts.
+ * Reconnect delays: exponential backoff with full jitter.
  *
  * @module
  */
-import { AbortError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /**
  * How long the client waits between rounds of connection attempts.
@@ -70,94 +69,4 @@ function nonNegative(value: number, name: string): number {
     throw new InvalidArgumentError(`${name} must be a finite number of at least 0, got ${String(value)}`);
   }
   return value;
-}
-
-/** @internal The error an aborted wait rejects with. */
-export function abortError(signal: AbortSignal, what = 'the operation was aborted'): AbortError {
-  return new AbortError(what, { cause: signal.reason });
-}
-
-/**
- * @internal Waits `ms` milliseconds; rejects with `AbortError` as soon as `signal` fires. The timer and
- * the abort listener are both removed whichever comes first, so nothing is left behind.
- */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(abortError(signal));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal!));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/**
- * @internal A promise with its settle functions, plus an optional abort signal that rejects it. The
- * abort listener is removed when it settles, so long-lived signals do not collect listeners.
- */
-export class Waiter<T> {
-  readonly promise: Promise<T>;
-  private resolveFn!: (value: T) => void;
-  private rejectFn!: (error: unknown) => void;
-  private signal: AbortSignal | undefined;
-  private onAbort: (() => void) | undefined;
-  settled = false;
-
-  constructor(signal?: AbortSignal, what?: string) {
-    this.promise = new Promise<T>((resolve, reject) => {
-      this.resolveFn = resolve;
-      this.rejectFn = reject;
-    });
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        this.reject(abortError(signal, what));
-        return;
-      }
-      this.signal = signal;
-      this.onAbort = () => this.reject(abortError(signal, what));
-      signal.addEventListener('abort', this.onAbort, { once: true });
-    }
-  }
-
-  resolve(value: T): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.cleanup();
-    this.resolveFn(value);
-  }
-
-  reject(error: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.cleanup();
-    this.rejectFn(error);
-  }
-
-  private cleanup(): void {
-    if (this.signal !== undefined && this.onAbort !== undefined) {
-      this.signal.removeEventListener('abort', this.onAbort);
-    }
-    this.signal = undefined;
-    this.onAbort = undefined;
-  }
-}
-
-/**
- * Resolves when the callback handed to `register` is called, or at `deadline` (a `Date.now()` time),
- * whichever comes first: the shape of every "drain, but not forever" wait.
- */
-export function settledOrDeadline(deadline: number, register: (done: () => void) => void): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
-    function done(): void {
-      clearTimeout(timer);
-      resolve();
-    }
-    register(done);
-  });
 }

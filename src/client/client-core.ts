@@ -2,15 +2,14 @@
  * The core of the robust client: the cycle of connections (URLs in order or shuffled, attempts,
  * backoff with full jitter between rounds, a connection that was established reconnects at once), topology replay,
  * attaching and detaching the parts (publishers, subscriptions, RPC) on each connection, fatal errors,
- * and close. The public methods live in `client.ts`.
+ * and close. The `Client` of `client.ts` holds one and gives it the emitter its events go to; the
+ * public methods live there.
  *
- * A low-level `Connection` dies once; this layer owns the cycle of connections (the split of
- * amqp-client.js's `AMQPSession` over its base client).
+ * A low-level `Connection` dies once; this layer owns the cycle of connections.
  *
  * @module
  */
-import { SafeEmitter } from '../user-code.js';
-import { inspect } from 'node:util';
+import type { SafeEmitter } from '../user-code.js';
 import type { CallOptions, Channel } from '../channel/channel.js';
 import { type Connection, connect } from '../connect.js';
 import { type ConnectionOptions, redactUrl, resolveOptions } from '../connection/options.js';
@@ -27,104 +26,13 @@ import {
   TimeoutError,
 } from '../errors.js';
 import { hideFields } from '../redact.js';
-import { Backoff, type BackoffOptions, sleep, Waiter } from './backoff.js';
+import { Backoff } from './backoff.js';
+import type { ClientEvents, ClientOptions } from './client-options.js';
 import type { CodecRegistry } from './codecs.js';
-import { Subscription } from './consumer.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
-import type { Logger } from './logger.js';
-import type { Publisher } from './publisher.js';
-import type { RpcClient } from './rpc.js';
-import { asAMQPError, Topology, type TopologyEntity } from './topology.js';
-
-/**
- * Options of `createClient()`: where to connect (one URL or several), how to retry, and every
- * connection option (`heartbeat`, `name`, `tls`, `connectionTimeout`…), which apply to each URL.
- *
- * @example
- * ```ts
- * createClient({
- *   urls: ['amqp://app:secret@rabbit-1', 'amqp://app:secret@rabbit-2'],
- *   name: 'billing', heartbeat: 10, connectionTimeout: 5000,
- *   backoff: { initialDelay: 200, maxDelay: 15_000 },
- * });
- * ```
- */
-export interface ClientOptions extends Omit<ConnectionOptions, 'url' | 'signal'> {
-  /** Broker URLs, tried in order (see `shuffle`) on every round of connection attempts. */
-  urls?: string | readonly string[];
-  /** Shuffle `urls` before each round, to spread clients over a cluster. Default `false`. */
-  shuffle?: boolean;
-  /** Attempts per URL in each round before moving to the next URL. Default 1. */
-  connectionAttempts?: number;
-  /**
-   * Failed connection attempts in a row (over every URL and round) after which the client gives
-   * up: it closes, rejects whatever waits (and every later call) with `ConnectionAttemptsExhausted`,
-   * and emits `'error'` if something listens. A connection that comes up resets the count, so this
-   * also bounds each outage. Default: no limit (keep trying).
-   */
-  maxAttempts?: number;
-  /**
-   * A fixed delay in milliseconds between rounds and between attempts on the same URL, instead of
-   * the jittered `backoff` (pika's `retry_delay`). Default: `backoff`.
-   */
-  retryDelay?: number;
-  /** Delays between rounds (exponential with full jitter), unless `retryDelay` is set. */
-  backoff?: BackoffOptions;
-  /**
-   * Keep retrying (with backoff) when the broker refuses the credentials or the virtual host. Default
-   * `false`: such a refusal is fatal, reported as `'error'` and by rejecting whatever waits.
-   */
-  retryRefused?: boolean;
-  /** Milliseconds `close()` waits for in-flight publishes and running handlers. Default 10000. */
-  closeTimeout?: number;
-  /**
-   * Milliseconds every AMQP method the client sends (declare, bind, qos, consume, confirm.select,
-   * channel.open…) may wait for the broker's reply; past it the method fails with `TimeoutError`
-   * and its channel is closed. Default 30000: twice RabbitMQ's own `channel_operation_timeout`
-   * (15 s), so that a broker that is merely slow (a quorum queue declare on a busy cluster) answers,
-   * or reports its own timeout, first; and short enough that a stuck broker is noticed while a
-   * deploy or a health check still waits. 0 waits forever.
-   */
-  operationTimeout?: number;
-  /** Where the client reports reconnects, refused replays and unheard errors; see `logger.ts`. Default: none. */
-  logger?: Logger;
-  /** Opt-in: publish objects and read `msg.value` through codecs by content type (see {@link CodecRegistry}). */
-  codecs?: CodecRegistry;
-}
-
-/**
- * Events of the client.
- *
- * @example
- * ```ts
- * client.on('connect', ({ url }) => log.info(`connected to ${url}`));
- * client.on('disconnect', (err) => log.warn(`lost the broker: ${err.code}`));
- * client.on('error', (err) => log.error(`giving up: ${err.message}`));
- * ```
- */
-export interface ClientEvents {
-  /** Connected (again) and the topology has been replayed. `url` has its password redacted. */
-  connect: [info: { url: string; generation: number }];
-  /** The connection died; the client is reconnecting. */
-  disconnect: [error: AMQPError];
-  /** One connection attempt failed; the client tries the next URL or waits and retries. */
-  connectFailed: [error: AMQPError, info: { url: string }];
-  /** The broker blocked publishing (resource alarm); publishes wait. */
-  blocked: [reason: string];
-  /** Publishing may resume. */
-  unblocked: [];
-  /** An entity of the recorded topology could not be declared again on a new connection; it was skipped. */
-  recoveryError: [error: AMQPError, entity: TopologyEntity];
-  /**
-   * Credentials given as a function could not be refreshed on the live connection (see
-   * `ConnectionOptions.credentials`); when the broker refused them, a reconnect with fresh ones follows.
-   */
-  credentialsError: [error: CredentialsRefreshError];
-  /** Unrecoverable (e.g. refused credentials): the client has stopped. Emitted only when listened to. */
-  error: [error: AMQPError];
-  /** The client has closed (by `close()` or after an unrecoverable error). */
-  close: [];
-}
+import { Subscription } from './subscription.js';
+import { asAMQPError, Topology } from './topology.js';
+import { sleep, Waiter } from './waiting.js';
 
 /** Default `operationTimeout` of the robust client; see there for why. */
 const DEFAULT_OPERATION_TIMEOUT = 30_000;
@@ -148,20 +56,12 @@ function isRefusal(error: AMQPError): boolean {
   return error instanceof HandshakeError && (error.reason === 'vhost' || error.reason === 'protocol');
 }
 
-/**
- * The connection cycle and lifetime of the robust client; see {@link Client} for its methods.
- *
- * @example
- * ```ts
- * const client = createClient('amqp://guest:guest@127.0.0.1:5672');
- * client.on('connect', ({ url }) => console.log('connected to', url));
- * ```
- */
-export class ClientCore extends SafeEmitter<ClientEvents> {
-  /** @internal */
-  protected state: 'open' | 'closing' | 'closed' = 'open';
-  /** @internal */
-  protected failure: AMQPError | undefined;
+/** @internal The connection cycle and lifetime of the robust client; the `Client` holds one. */
+export class ClientCore {
+  private lifecycle: 'open' | 'closing' | 'closed' = 'open';
+  private fatal: AMQPError | undefined;
+  /** Where the client's events go: the `Client`. */
+  private readonly events: SafeEmitter<ClientEvents>;
   private readonly endpoints: Endpoint[];
   private readonly shuffle: boolean;
   private readonly attempts: number;
@@ -170,8 +70,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   private readonly retryRefused: boolean;
   private readonly closeTimeout: number;
   private readonly backoffPolicy: Backoff;
-  /** @internal */
-  protected readonly topology = new Topology();
+  readonly topology = new Topology();
   private readonly parts = new Set<Recoverable>();
   private readonly consumerCounts = new Map<string, number>();
   private readonly abortController = new AbortController();
@@ -180,42 +79,17 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
   private sessionWaiters = new Set<Waiter<Session>>();
   private generation = 0;
   private blocked = false;
-  /** @internal */
-  protected rpcClient: RpcClient | undefined;
-  /** @internal */
-  protected replyPublisher: Publisher | undefined;
   private closing: Promise<void> | undefined;
   /** When `close()` must have finished (ms since the epoch), once it was called. */
   private closeDeadline: number | undefined;
   private readonly loop: Promise<void>;
-  /** @internal What the parts see of the client. */
-  protected readonly host: ClientHost;
+  /** What the parts see of the client. */
+  readonly host: ClientHost;
+  /** The codecs of `options.codecs`, if any. */
+  readonly codecs: CodecRegistry | undefined;
 
-  /**
-   * What `console.log(client)` and `util.inspect` show: the endpoints (passwords redacted) and the
-   * state, never the options, which hold credentials and TLS keys.
-   */
-  [inspect.custom](): string {
-    const where = this.endpoints.map((e) => e.display).join(', ');
-    return `${this.constructor.name} { ${where}, ${this.state}${this.current ? ', connected' : ''} }`;
-  }
-
-  /** What `JSON.stringify(client)` gives: the endpoints (passwords redacted) and the state. */
-  toJSON(): { type: string; urls: string[]; state: string; connected: boolean } {
-    return {
-      type: this.constructor.name,
-      urls: this.endpoints.map((e) => e.display),
-      state: this.state,
-      connected: this.current !== undefined,
-    };
-  }
-
-  /** @internal The codecs of `options.codecs`, if any. */
-  protected readonly codecs: CodecRegistry | undefined;
-
-  /** @internal Use `createClient()`. */
-  constructor(options: ClientOptions) {
-    super();
+  constructor(options: ClientOptions, events: SafeEmitter<ClientEvents>) {
+    this.events = events;
     const {
       urls,
       shuffle,
@@ -277,7 +151,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
         return self.blocked;
       },
       get isOpen() {
-        return self.state !== 'closed';
+        return self.lifecycle !== 'closed';
       },
       backoff: this.backoffPolicy,
       closedError: () => this.closedError(),
@@ -293,49 +167,43 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
         }
         this.consumerCounts.delete(queue);
         // The broker deletes an auto-delete queue when its last consumer goes; so does the record.
-        if (this.state === 'open' && this.topology.isAutoDeleteQueue(queue)) this.topology.removeQueue(queue);
+        if (this.lifecycle === 'open' && this.topology.isAutoDeleteQueue(queue)) this.topology.removeQueue(queue);
       },
     };
   }
 
-  /** True while a connection is up and its topology replayed. */
-  get isConnected(): boolean {
-    return this.current !== undefined;
+  /** `'open'`, `'closing'` once `close()` was called, `'closed'` once closed or failed. */
+  get state(): 'open' | 'closing' | 'closed' {
+    return this.lifecycle;
   }
 
-  /**
-   * The lifetime signal of the current connection (see `Connection.signal`): it aborts, with the
-   * reason, when that connection ends, for work that belongs to one session (a per-connection
-   * lease, a cache of server-named queues). `undefined` while not connected; take it again after
-   * the next `'connect'`.
-   *
-   * @example
-   * ```ts
-   * client.on('connect', () => startHeartbeatReport({ signal: client.sessionSignal }));
-   * ```
-   */
-  get sessionSignal(): AbortSignal | undefined {
-    return this.current?.connection.signal;
+  /** The unrecoverable error the client stopped with, if it did. */
+  get failure(): AMQPError | undefined {
+    return this.fatal;
   }
 
-  /** True while the broker blocks publishing on the current connection. */
+  /** The current session, once its topology has been replayed. */
+  get session(): Session | undefined {
+    return this.current;
+  }
+
+  /** The current connection, replayed or not (a test cuts it). */
+  get liveConnection(): Connection | undefined {
+    return this.connection;
+  }
+
   get isBlocked(): boolean {
     return this.blocked;
   }
 
-  /** True once `close()` was called or the client failed. */
-  get isClosed(): boolean {
-    return this.state !== 'open';
+  /** The endpoints as shown to people: passwords redacted. */
+  get displayUrls(): string[] {
+    return this.endpoints.map((e) => e.display);
   }
 
-  /** @internal The live publishers, subscriptions and RPC parts (for `stats()`). */
-  protected get liveParts(): ReadonlySet<Recoverable> {
+  /** The live publishers, subscriptions and RPC parts (for `stats()`). */
+  get liveParts(): ReadonlySet<Recoverable> {
     return this.parts;
-  }
-
-  /** What the topology registry holds (for diagnostics). */
-  get recordedTopology(): { exchanges: number; queues: number; bindings: number } {
-    return this.topology.size;
   }
 
   // ------------------------------------------------------------------ connection cycle
@@ -381,7 +249,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
           } catch (err) {
             if (signal.aborted) return;
             const error = asAMQPError(err);
-            this.emit('connectFailed', error, { url: ep.display });
+            this.events.emit('connectFailed', error, { url: ep.display });
             if (isRefusal(error) && !this.retryRefused) {
               this.fail(error);
               return;
@@ -427,7 +295,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     this.connection = conn;
     const onBlocked = (reason: string) => this.setBlocked(true, reason);
     const onUnblocked = () => this.setBlocked(false, '');
-    const onCredentialsError = (error: CredentialsRefreshError) => this.emit('credentialsError', error);
+    const onCredentialsError = (error: CredentialsRefreshError) => this.events.emit('credentialsError', error);
     conn.on('blocked', onBlocked);
     conn.on('unblocked', onUnblocked);
     conn.on('credentialsError', onCredentialsError);
@@ -436,14 +304,14 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     let skipped: Set<object> | undefined;
     let established = false;
     try {
-      skipped = await this.topology.replay(conn, (error, entity) => this.emit('recoveryError', error, entity));
+      skipped = await this.topology.replay(conn, (error, entity) => this.events.emit('recoveryError', error, entity));
     } catch {
       // The connection died during the replay; its end is handled below.
     }
     // What the broker refused (e.g. 405: an exclusive queue still held by the previous connection,
     // which the broker has not yet found dead) is tried again with backoff while this connection lives.
     if (skipped !== undefined && skipped.size > 0) void this.retrySkipped(session, skipped);
-    if (this.state === 'closed') void conn.close({ timeout: this.closeTimeLeft() });
+    if (this.lifecycle === 'closed') void conn.close({ timeout: this.closeTimeLeft() });
     else if (conn.isOpen) {
       established = true;
       this.current = session;
@@ -451,7 +319,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
       this.sessionWaiters.clear();
       for (const w of waiters) w.resolve(session);
       for (const part of [...this.parts]) part.attach(session);
-      this.emit('connect', { url: ep.display, generation: session.generation });
+      this.events.emit('connect', { url: ep.display, generation: session.generation });
     }
     const error = await conn.closed;
     session.alive = false;
@@ -461,10 +329,10 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     if (this.connection === conn) this.connection = undefined;
     if (this.current === session) this.current = undefined;
     if (this.blocked) this.setBlocked(false, '');
-    if (this.state === 'closed') return established;
+    if (this.lifecycle === 'closed') return established;
     const reason = error ?? new ConnectionError('the connection closed unexpectedly');
     for (const part of [...this.parts]) part.detach(reason);
-    this.emit('disconnect', reason);
+    this.events.emit('disconnect', reason);
     return established;
   }
 
@@ -489,36 +357,36 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     if (this.blocked === blocked) return;
     this.blocked = blocked;
     for (const part of [...this.parts]) part.blockedChanged?.(blocked);
-    if (blocked) this.emit('blocked', reason);
-    else this.emit('unblocked');
+    if (blocked) this.events.emit('blocked', reason);
+    else this.events.emit('unblocked');
   }
 
   /** An unrecoverable error: stop, reject everything that waits, tell whoever listens. */
   private fail(error: AMQPError): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.failure = error;
+    if (this.lifecycle === 'closed') return;
+    this.lifecycle = 'closed';
+    this.fatal = error;
     this.abortController.abort();
     const waiters = [...this.sessionWaiters];
     this.sessionWaiters.clear();
     for (const w of waiters) w.reject(error);
     for (const part of [...this.parts]) part.abort(error);
     void this.connection?.close();
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-    this.emit('close');
+    if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
+    this.events.emit('close');
   }
 
-  /** @internal */
-  protected closedError(): AMQPError {
-    if (this.failure !== undefined) {
-      return new ClosedError(`the client has stopped: ${this.failure.message}`, { cause: this.failure });
+  /** The error every method rejects with once the client is closed. */
+  closedError(): AMQPError {
+    if (this.fatal !== undefined) {
+      return new ClosedError(`the client has stopped: ${this.fatal.message}`, { cause: this.fatal });
     }
     return new ClosedError('the client is closed');
   }
 
   /** Waits for a connection whose topology has been replayed. */
   private waitSession(signal: AbortSignal | undefined): Promise<Session> {
-    if (this.state !== 'open') return Promise.reject(this.closedError());
+    if (this.lifecycle !== 'open') return Promise.reject(this.closedError());
     if (this.current !== undefined) return Promise.resolve(this.current);
     const waiter = new Waiter<Session>(signal, 'waiting for a connection was aborted');
     if (!waiter.settled) {
@@ -528,20 +396,9 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
     return waiter.promise;
   }
 
-  /**
-   * Resolves once connected (and the recorded topology replayed). Rejects with the client's
-   * unrecoverable error (e.g. `AuthenticationError`, `ConnectionAttemptsExhausted`), `ClosedError`
-   * after close, `AbortError` when `signal` fires, or `TimeoutError` after `timeout` ms. Takes a
-   * signal, or `{ signal, timeout }`.
-   *
-   * @example
-   * ```ts
-   * await client.ready({ timeout: 10_000 });
-   * await client.ready(AbortSignal.timeout(10_000)); // AbortError instead of TimeoutError
-   * ```
-   */
+  /** Resolves once connected (see `Client.ready`). */
   async ready(options?: AbortSignal | { signal?: AbortSignal; timeout?: number }): Promise<void> {
-    if (this.failure !== undefined) throw this.failure;
+    if (this.fatal !== undefined) throw this.fatal;
     const { signal, timeout } =
       options instanceof AbortSignal ? { signal: options, timeout: undefined } : (options ?? {});
     await this.withDeadline({ signal, timeout }, 'ready()', (bounded) => this.waitSession(bounded.signal));
@@ -587,9 +444,8 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
    * Runs one topology operation on a short-lived channel of its own, so that a refusal (a 406 for
    * different arguments, a 404) closes only that channel. Retried on the next connection when the
    * connection dies under it; rejected when the broker refuses it.
-   * @internal
    */
-  protected topologyOp<T>(
+  topologyOp<T>(
     options: { signal?: AbortSignal | undefined; timeout?: number | undefined },
     what: string,
     op: (ch: Channel, call: CallOptions) => Promise<T>,
@@ -620,7 +476,7 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
       } catch (err) {
         if (channel?.isOpen) void channel.close();
         if (session.connection.isOpen) throw err;
-        if (this.state !== 'open') throw this.closedError();
+        if (this.lifecycle !== 'open') throw this.closedError();
         // The connection died under the operation: do it again on the next one (all are idempotent).
       }
     }
@@ -628,28 +484,14 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
 
   // ------------------------------------------------------------------ close
 
-  /**
-   * Closes the client: stops subscriptions (waiting for running handlers), waits for in-flight
-   * publishes to be confirmed — at most `timeout` ms (default `closeTimeout`, 10000) in all — then
-   * closes the connection. What is still pending then rejects with `ClosedError`. Afterwards every
-   * method rejects (or throws) `ClosedError`. Idempotent; never rejects.
-   *
-   * The deadline holds even when the broker does not answer (a blackholed network): closing the
-   * connection gets what is left of `timeout`, and then the socket is destroyed without waiting for
-   * the broker's close-ok, leaving no socket or timer behind.
-   *
-   * @example
-   * ```ts
-   * process.on('SIGTERM', () => void client.close({ timeout: 5000 }));
-   * ```
-   */
+  /** Closes the client (see `Client.close`). */
   close(options: { timeout?: number } = {}): Promise<void> {
     if (this.closing !== undefined) return this.closing;
-    if (this.state === 'closed') {
+    if (this.lifecycle === 'closed') {
       this.closing = this.loop;
       return this.closing;
     }
-    this.state = 'closing';
+    this.lifecycle = 'closing';
     this.closeDeadline = Date.now() + (options.timeout ?? this.closeTimeout);
     this.closing = this.shutdown(this.closeDeadline);
     return this.closing;
@@ -674,14 +516,14 @@ export class ClientCore extends SafeEmitter<ClientEvents> {
       deadline,
     );
     await withDeadline(Promise.all([...this.parts].map((p) => p.drain(deadline))), deadline);
-    this.state = 'closed';
+    this.lifecycle = 'closed';
     this.abortController.abort();
     for (const part of [...this.parts]) part.abort(error);
     // Whatever is left of the deadline, even on a blackholed connection: close() then drops the socket.
     const conn = this.connection;
     if (conn?.isOpen) await conn.close({ timeout: this.closeTimeLeft() });
     await this.loop;
-    this.emit('close');
+    this.events.emit('close');
   }
 }
 

@@ -7,16 +7,25 @@
 import type { ExchangeDeclareOptions, QueueDeclareOptions, QueueDeclareResult } from '../channel/channel.js';
 import { exchangeArguments, queueArguments } from '../channel/declare-options.js';
 import type { FieldTable } from '../protocol/field-values.js';
+import { inspect } from 'node:util';
+import type { CallOptions, Channel } from '../channel/channel.js';
 import { disposable } from '../dispose.js';
-import { ClientCore, type ClientOptions } from './client-core.js';
+import type { Connection } from '../connect.js';
+import { hideFields } from '../redact.js';
+import { SafeEmitter } from '../user-code.js';
+import { ClientCore } from './client-core.js';
+import type { ClientEvents, ClientOptions } from './client-options.js';
+import type { ClientHost } from './host.js';
 import type { Logger } from './logger.js';
 import { type ClientHealth, type ClientStats, describeError, healthOf, partStats, StatsCounters } from './stats.js';
 import { clientMetrics } from '../tracing/metrics.js';
 import { watchClient } from './watch.js';
 import { attachWithoutCodecs, type Decoded, encodeBody } from './codecs.js';
-import { type SubscribeOptions, Subscription, type SubscriptionHandler } from './consumer.js';
+import { Subscription } from './subscription.js';
+import type { SubscribeOptions, SubscriptionHandler } from './subscription-options.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
-import { Publisher, type PublisherOptions } from './publisher.js';
+import { Publisher } from './publisher.js';
+import type { PublisherOptions } from './publisher-options.js';
 import type { RetryTransport } from './retry.js';
 import { RpcClient, type RpcOptions } from './rpc.js';
 import { createRpcServer, type RpcHandler, type RpcServerOptions } from './rpc-server.js';
@@ -64,20 +73,125 @@ export interface BindOptions extends WaitOptions {
  * client.consume('jobs', async (msg) => console.log(msg.body.toString()));
  * ```
  */
-export class Client extends ClientCore {
+export class Client extends SafeEmitter<ClientEvents> {
+  /** The connection cycle, topology and parts; this class adds the public methods. */
+  private readonly core: ClientCore;
+  /** What the parts see of the client (the core's). */
+  private readonly host: ClientHost;
   private retryTransport: RetryTransport | undefined;
+  private rpcClient: RpcClient | undefined;
+  private replyPublisher: Publisher | undefined;
   private readonly logger: Logger | undefined;
   private readonly counters = new StatsCounters();
 
   /** @internal Use `createClient()`. */
   constructor(options: ClientOptions) {
-    super(options);
+    super();
+    this.core = new ClientCore(options, this);
+    this.host = this.core.host;
     this.logger = options.logger;
+    // The core leads to the endpoints (passwords, TLS keys) and the connection.
+    hideFields(this, 'core', 'host', 'rpcClient', 'replyPublisher', 'retryTransport');
     this.host.metrics = clientMetrics({
-      publishers: () => partStats(this.liveParts).publishers,
-      consumers: () => partStats(this.liveParts).consumers,
+      publishers: () => partStats(this.core.liveParts).publishers,
+      consumers: () => partStats(this.core.liveParts).consumers,
     });
     watchClient(this, this.counters, this.logger, this.host.metrics);
+  }
+
+  /**
+   * What `console.log(client)` and `util.inspect` show: the endpoints (passwords redacted) and the
+   * state, never the options, which hold credentials and TLS keys.
+   */
+  [inspect.custom](): string {
+    const core = this.core;
+    return `${this.constructor.name} { ${core.displayUrls.join(', ')}, ${core.state}${core.session ? ', connected' : ''} }`;
+  }
+
+  /** What `JSON.stringify(client)` gives: the endpoints (passwords redacted) and the state. */
+  toJSON(): { type: string; urls: string[]; state: string; connected: boolean } {
+    const core = this.core;
+    return {
+      type: this.constructor.name,
+      urls: core.displayUrls,
+      state: core.state,
+      connected: core.session !== undefined,
+    };
+  }
+
+  /** True while a connection is up and its topology replayed. */
+  get isConnected(): boolean {
+    return this.core.session !== undefined;
+  }
+
+  /**
+   * The lifetime signal of the current connection (see `Connection.signal`): it aborts, with the
+   * reason, when that connection ends, for work that belongs to one session (a per-connection
+   * lease, a cache of server-named queues). `undefined` while not connected; take it again after
+   * the next `'connect'`.
+   *
+   * @example
+   * ```ts
+   * client.on('connect', () => startHeartbeatReport({ signal: client.sessionSignal }));
+   * ```
+   */
+  get sessionSignal(): AbortSignal | undefined {
+    return this.core.session?.connection.signal;
+  }
+
+  /** True while the broker blocks publishing on the current connection. */
+  get isBlocked(): boolean {
+    return this.core.isBlocked;
+  }
+
+  /** True once `close()` was called or the client failed. */
+  get isClosed(): boolean {
+    return this.core.state !== 'open';
+  }
+
+  /** What the topology registry holds (for diagnostics). */
+  get recordedTopology(): { exchanges: number; queues: number; bindings: number } {
+    return this.core.topology.size;
+  }
+
+  /** The current connection (tests reach it to cut it). */
+  private get connection(): Connection | undefined {
+    return this.core.liveConnection;
+  }
+
+  /**
+   * Resolves once connected (and the recorded topology replayed). Rejects with the client's
+   * unrecoverable error (e.g. `AuthenticationError`, `ConnectionAttemptsExhausted`), `ClosedError`
+   * after close, `AbortError` when `signal` fires, or `TimeoutError` after `timeout` ms. Takes a
+   * signal, or `{ signal, timeout }`.
+   *
+   * @example
+   * ```ts
+   * await client.ready({ timeout: 10_000 });
+   * await client.ready(AbortSignal.timeout(10_000)); // AbortError instead of TimeoutError
+   * ```
+   */
+  ready(options?: AbortSignal | { signal?: AbortSignal; timeout?: number }): Promise<void> {
+    return this.core.ready(options);
+  }
+
+  /**
+   * Closes the client: stops subscriptions (waiting for running handlers), waits for in-flight
+   * publishes to be confirmed — at most `timeout` ms (default `closeTimeout`, 10000) in all — then
+   * closes the connection. What is still pending then rejects with `ClosedError`. Afterwards every
+   * method rejects (or throws) `ClosedError`. Idempotent; never rejects.
+   *
+   * The deadline holds even when the broker does not answer (a blackholed network): closing the
+   * connection gets what is left of `timeout`, and then the socket is destroyed without waiting for
+   * the broker's close-ok, leaving no socket or timer behind.
+   *
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => void client.close({ timeout: 5000 }));
+   * ```
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    return this.core.close(options);
   }
 
   // ------------------------------------------------------------------ observability
@@ -94,6 +208,7 @@ export class Client extends ClientCore {
    */
   stats(): ClientStats {
     const session = this.host.session;
+    const failure = this.core.failure;
     const connection = session?.connection;
     const props = connection?.serverProperties ?? {};
     const text = (v: unknown): string | undefined =>
@@ -113,9 +228,9 @@ export class Client extends ClientCore {
             },
       reconnects: this.counters.reconnects,
       connectFailures: this.counters.connectFailures,
-      lastError: this.failure === undefined ? this.counters.lastError : describeError(this.failure),
+      lastError: failure === undefined ? this.counters.lastError : describeError(failure),
       blocked: this.isBlocked,
-      ...partStats(this.liveParts),
+      ...partStats(this.core.liveParts),
     };
   }
 
@@ -136,8 +251,9 @@ export class Client extends ClientCore {
   }
 
   private stateName(): ClientStats['state'] {
-    if (this.state === 'closed') return this.failure === undefined ? 'closed' : 'failed';
-    if (this.state === 'closing') return 'closing';
+    const state = this.core.state;
+    if (state === 'closed') return this.core.failure === undefined ? 'closed' : 'failed';
+    if (state === 'closing') return 'closing';
     if (this.isConnected) return 'connected';
     return this.counters.connects === 0 ? 'connecting' : 'reconnecting';
   }
@@ -244,7 +360,7 @@ export class Client extends ClientCore {
     await this.topologyOp(options, 'bindQueue', (ch, call) =>
       ch.queueBind(this.topology.resolveQueue(queue), exchange, routingKey, args, call),
     );
-    this.topology.recordBinding('queue', queue, exchange, routingKey, args);
+    this.topology.recordBinding({ kind: 'queue', destination: queue, source: exchange, routingKey, args });
   }
 
   /**
@@ -260,7 +376,7 @@ export class Client extends ClientCore {
     await this.topologyOp(options, 'unbindQueue', (ch, call) =>
       ch.queueUnbind(this.topology.resolveQueue(queue), exchange, routingKey, args, call),
     );
-    this.topology.removeBinding('queue', queue, exchange, routingKey, args);
+    this.topology.removeBinding({ kind: 'queue', destination: queue, source: exchange, routingKey, args });
   }
 
   /**
@@ -276,7 +392,7 @@ export class Client extends ClientCore {
     await this.topologyOp(options, 'bindExchange', (ch, call) =>
       ch.exchangeBind(destination, source, routingKey, args, call),
     );
-    this.topology.recordBinding('exchange', destination, source, routingKey, args);
+    this.topology.recordBinding({ kind: 'exchange', destination, source, routingKey, args });
   }
 
   /**
@@ -292,13 +408,30 @@ export class Client extends ClientCore {
     await this.topologyOp(options, 'unbindExchange', (ch, call) =>
       ch.exchangeUnbind(destination, source, routingKey, args, call),
     );
-    this.topology.removeBinding('exchange', destination, source, routingKey, args);
+    this.topology.removeBinding({ kind: 'exchange', destination, source, routingKey, args });
   }
 
   // ------------------------------------------------------------------ messaging
 
   private assertOpen(): void {
-    if (this.state !== 'open') throw this.closedError();
+    if (this.core.state !== 'open') throw this.core.closedError();
+  }
+
+  /** The topology operations' common path: see `ClientCore.topologyOp`. */
+  private topologyOp<T>(
+    options: { signal?: AbortSignal | undefined; timeout?: number | undefined },
+    what: string,
+    op: (ch: Channel, call: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    return this.core.topologyOp(options, what, op);
+  }
+
+  private get topology(): ClientCore['topology'] {
+    return this.core.topology;
+  }
+
+  private get codecs(): ClientCore['codecs'] {
+    return this.core.codecs;
   }
 
   /**
@@ -394,7 +527,7 @@ export class Client extends ClientCore {
    * ```
    */
   rpc<T = unknown>(queue: string, body: Buffer | string | object, options: RpcOptions = {}): Promise<Decoded<T>> {
-    if (this.state !== 'open') return Promise.reject(this.closedError());
+    if (this.core.state !== 'open') return Promise.reject(this.core.closedError());
     this.rpcClient ??= new RpcClient(this.host);
     const codecs = this.codecs;
     let request: ReturnType<typeof encodeBody>;

@@ -9,8 +9,9 @@
 import type { Message } from '../channel/message.js';
 import { AbortError, type AMQPError, type ConsumerCancelled } from '../errors.js';
 import type { FieldTable } from '../protocol/field-values.js';
-import { Waiter } from './backoff.js';
-import { REQUEUE, Subscription } from './consumer.js';
+import { Waiter } from './waiting.js';
+import { Subscription } from './subscription.js';
+import { REQUEUE } from './subscription-options.js';
 import type { ClientHost } from './host.js';
 import type { Logger } from './logger.js';
 
@@ -87,7 +88,7 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
       ...(options.arguments === undefined ? {} : { arguments: options.arguments }),
       ...(options.resubscribeOnCancel === undefined ? {} : { resubscribeOnCancel: options.resubscribeOnCancel }),
       // Closing or cancelling: the untaken message goes back; the one in hand waits for its loop body.
-      onStopping: () => this.releaseHeld(false),
+      onStopping: () => this.releaseHeld({ inHand: false }),
     });
     this.subscription.on('cancel', (error: ConsumerCancelled) => {
       if (!options.resubscribeOnCancel) this.fail(error);
@@ -150,7 +151,7 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
     // Cancel first (basic.cancel is written at once), then hand the messages back: in that order
     // the broker does not deliver them to this consumer again.
     const cancelling = this.subscription.cancel();
-    this.releaseHeld(true);
+    this.releaseHeld({ inHand: true });
     this.finish();
     await cancelling;
     return { value: undefined, done: true };
@@ -168,7 +169,7 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
    * ```
    */
   async cancel(): Promise<{ requeued: number }> {
-    this.releaseHeld(false);
+    this.releaseHeld({ inHand: false });
     this.finish();
     return this.subscription.cancel();
   }
@@ -177,12 +178,12 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
     return this;
   }
 
-  /** Returns the delivered-but-untaken message (and, if asked, the one in hand) to the queue. */
-  private releaseHeld(inHandToo: boolean): void {
+  /** Returns the delivered-but-untaken message (and, with `inHand`, the one in hand) to the queue. */
+  private releaseHeld(options: { inHand: boolean }): void {
     const held = this.held;
     this.held = undefined;
     held?.reject(REQUEUE);
-    if (!inHandToo) return;
+    if (!options.inHand) return;
     const inHand = this.inHand;
     this.inHand = undefined;
     inHand?.reject(REQUEUE);
@@ -199,7 +200,7 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
 
   private fail(error: AMQPError): void {
     if (this.finished || this.failure !== undefined) return;
-    this.releaseHeld(true);
+    this.releaseHeld({ inHand: true });
     this.signal?.removeEventListener('abort', this.onAbort);
     const taker = this.takers.shift();
     if (taker !== undefined) {

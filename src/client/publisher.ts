@@ -19,168 +19,40 @@
  */
 import { SafeEmitter } from '../user-code.js';
 import { inspectCustom } from '../redact.js';
-import type { Channel, PublishOptions, ReturnedMessage } from '../channel/channel.js';
-import type { PendingConfirm } from '../channel/confirms.js';
+import type { Channel, ReturnedMessage } from '../channel/channel.js';
 import {
   type AMQPError,
   AbortError,
-  ChannelClosedByServer,
   ClosedError,
   InvalidArgumentError,
-  type MessageReturned,
   PublisherFullError,
   PublishNacked,
   TimeoutError,
 } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
-import { type PublishSpan, startPublishSpan } from '../tracing/index.js';
-import { settledOrDeadline } from './backoff.js';
+import { startPublishSpan } from '../tracing/index.js';
+import { ChannelLease } from './channel-lease.js';
 import { type CodecRegistry, encodeBody } from './codecs.js';
+import { Fifo } from './fifo.js';
 import type { ClientHost, Session } from './host.js';
-
-/**
- * Options of `client.publisher()`.
- *
- * @example
- * ```ts
- * const pub = client.publisher({ confirm: true, maxUnconfirmed: 500 });
- * ```
- */
-export interface PublisherOptions {
-  /**
-   * Wait for the broker to confirm each message (publisher confirms) and send again what was not
-   * confirmed when a connection died. Default `true`. With `false`, `publish()` resolves once the
-   * message is written to the socket, and a message can be lost in a cut.
-   */
-  confirm?: boolean;
-  /** Most messages sent and not yet confirmed; further publishes wait. Default 1000. */
-  maxUnconfirmed?: number;
-  /**
-   * Most messages the publisher holds: waiting to be sent (while disconnected, blocked by the
-   * broker, or behind `maxUnconfirmed`) or sent and not yet confirmed. What happens to a publish
-   * beyond it is `onFull`'s choice. Default: no limit.
-   */
-  maxPending?: number;
-  /** Most bytes of message bodies the publisher holds, counted like `maxPending`. Default: no limit. */
-  maxPendingBytes?: number;
-  /**
-   * What a publish does when the publisher already holds `maxPending` messages or
-   * `maxPendingBytes` bytes: `'wait'` (default) until there is room, in order, for as long as its
-   * `timeout` or `signal` allow (backpressure for a producer that awaits each publish); `'reject'` at
-   * once with `PublisherFullError` (for a producer that must not stall and will shed or park the
-   * message itself). Either way nothing is dropped without its publish rejecting.
-   */
-  onFull?: 'wait' | 'reject';
-  /**
-   * How many times a message the broker nacked is sent again before its publish rejects with
-   * `PublishNacked`. Default 3; 0 rejects at the first nack. A nack says the broker did not store
-   * the message, and most nacks pass: a quorum queue that is electing a new leader after a node
-   * went down nacks what reaches it meanwhile, and a channel that was opened during the election can
-   * go on nacking. So the first resend goes out at once on the same channel, and a message nacked
-   * again is sent on a fresh channel (opened with the client's backoff as it is nacked again and
-   * again). Messages still unconfirmed on the closed channel are sent again too: duplicates are
-   * possible, as after any cut. A queue that stays full (`x-overflow: reject-publish`) still
-   * rejects, after the retries.
-   */
-  nackRetries?: number;
-  /** Codecs for bodies that are neither Buffers nor strings. Default: the client's (`createClient({ codecs })`). */
-  codecs?: CodecRegistry | undefined;
-}
-
-/**
- * Options of one `publish()`.
- *
- * @example
- * ```ts
- * await pub.publish('', 'jobs', body, { deliveryMode: 2 }, { timeout: 5000 });
- * ```
- */
-export interface PublisherPublishOptions extends PublishOptions {
-  /**
-   * Milliseconds from the call until the broker must have confirmed the message; then the publish
-   * rejects with `TimeoutError`. A message not yet sent by then is never sent; one already sent may
-   * still reach the broker (as with `signal`). Default: no limit.
-   */
-  timeout?: number;
-}
-
-/**
- * Events of a publisher.
- *
- * @example
- * ```ts
- * pub.on('return', (msg) => console.warn('unroutable', msg.routingKey));
- * ```
- */
-export interface PublisherEvents {
-  /** A mandatory message came back unroutable. With confirms its publish also rejects with `MessageReturned`. */
-  return: [message: ReturnedMessage];
-}
-
-const WAITING = 0;
-const INFLIGHT = 1;
-const DONE = 2;
-const MANDATORY: PublishOptions = { mandatory: true };
-/** What a settled or abandoned entry holds instead of its body, so that the body can be collected. */
-const NO_BODY = Buffer.alloc(0);
-
-interface Entry {
-  exchange: string;
-  routingKey: string;
-  /** Dropped (`NO_BODY`) once the caller's promise settles: nothing sends it after that. */
-  body: Buffer;
-  properties: BasicProperties | undefined;
-  mandatory: boolean;
-  /** Wire state: waiting to be sent, sent and not settled, or settled / dropped. */
-  state: number;
-  /** Bumped on every send, so that the settlement of an earlier send is recognised and ignored. */
-  attempt: number;
-  /** Unconfirmed when the broker closed the channel over a publish it did not name: sent alone. */
-  suspect: boolean;
-  /** True once the caller's promise has settled (confirmed, failed or abandoned). */
-  done: boolean;
-  resolve: () => void;
-  reject: (error: AMQPError) => void;
-  /** The caller's signal, while the entry is watched for it (see `watch()`). */
-  signal: AbortSignal | undefined;
-  /** The OpenTelemetry PRODUCER span, when tracing is on; ended when the caller's promise settles. */
-  span: PublishSpan | undefined;
-  /** Body size, counted in `pendingBytes` while the publisher holds the entry. */
-  size: number;
-  /** Taken in (counted in `pendingCount`), as opposed to waiting for room under `maxPending`. */
-  held: boolean;
-  /** The per-publish `timeout`, while it runs. */
-  timer: NodeJS.Timeout | undefined;
-  /** Times the broker nacked it; up to `nackRetries` it is sent again. */
-  nacks: number;
-}
-
-type Settle = (e: Entry, attempt: number, error: AMQPError | undefined) => void;
-
-/**
- * One send of an entry, as the channel's confirm bookkeeping sees it: the channel calls it
- * synchronously when the ack, nack or return is read. One small object per send, no promise.
- */
-class Send implements PendingConfirm {
-  returned: MessageReturned | undefined = undefined;
-  settled = false;
-  constructor(
-    private readonly settle: Settle,
-    private readonly entry: Entry,
-    private readonly attempt: number,
-    readonly exchange: string,
-    readonly routingKey: string,
-    readonly mandatory: boolean,
-  ) {}
-  resolve(): void {
-    this.settle(this.entry, this.attempt, undefined);
-  }
-  reject(error: AMQPError): void {
-    this.settle(this.entry, this.attempt, error);
-  }
-  /** The channel closed unconfirmed: the publisher hears of it from the channel's 'close' event. */
-  lost(): void {}
-}
+import {
+  attribute,
+  DONE,
+  type Entry,
+  INFLIGHT,
+  MANDATORY,
+  NO_BODY,
+  Send,
+  type Settle,
+  WAITING,
+} from './publish-entry.js';
+import {
+  limit,
+  type PublisherEvents,
+  type PublisherOptions,
+  type PublisherPublishOptions,
+} from './publisher-options.js';
+import { AbortWatch, settledOrDeadline } from './waiting.js';
 
 /**
  * Publishes messages with confirms across reconnects. Get one with `client.publisher()`.
@@ -203,15 +75,13 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   /** Bytes of the bodies of held entries. */
   private heldBytes = 0;
   /** Publishes waiting for room under `maxPending`/`maxPendingBytes` (onFull: 'wait'), in order. */
-  private room: Entry[] = [];
-  private roomHead = 0;
+  private readonly room = new Fifo<Entry>();
   /** Live (not abandoned) entries in `room`. */
   private roomCount = 0;
   private readonly codecs: CodecRegistry | undefined;
-  private waiting: (Entry | undefined)[] = [];
-  private waitHead = 0;
-  private inflight: Entry[] = [];
-  private inflightHead = 0;
+  private readonly waiting = new Fifo<Entry>();
+  /** Sent entries in send order; settled ones leave from the head (see `compactInflight`). */
+  private readonly inflight = new Fifo<Entry>();
   private inflightCount = 0;
   /** Publishes whose promise has not settled. */
   private pending = 0;
@@ -220,16 +90,20 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   /** Entries abandoned while waiting since `waiting` was last compacted (an upper bound). */
   private abandonedWaiting = 0;
   private channel: Channel | undefined;
-  private session: Session | undefined;
-  private openSeq = 0;
-  private channelFailures = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** `failures`: channel closes without a culprit found, and failed opens, since the last confirm. */
+  private readonly lease = new ChannelLease({
+    wanted: () => this.state !== 'closed',
+    setup: (channel, session, current) => this.setup(channel, session, current),
+    openFailed: (session) => this.scheduleOpen(session, ++this.lease.failures),
+  });
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closeError: AMQPError | undefined;
   private drainWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
-  /** Entries per caller signal, with the one listener that abandons them all. */
-  private readonly watched = new WeakMap<AbortSignal, { entries: Set<Entry>; listener: () => void }>();
+  /** Entries per caller signal, abandoned when it fires. */
+  private readonly watched = new AbortWatch<Entry>((e, signal) =>
+    this.abandon(e, new AbortError('publish aborted', { cause: signal.reason })),
+  );
   private readonly onSettled: Settle = (e, attempt, error) => this.settled(e, attempt, error);
   private readonly onReturn = (message: ReturnedMessage): void => {
     if (this.listenerCount('return') > 0) this.emit('return', message);
@@ -361,7 +235,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
         timer: undefined,
         nacks: 0,
       };
-      if (signal !== undefined) this.watch(e, signal);
+      if (signal !== undefined) this.watched.watch(e, signal);
       if (timeout !== undefined) e.timer = this.startTimer(e, timeout);
       if (full) {
         this.room.push(e);
@@ -390,30 +264,23 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     e.held = true;
     this.pending++;
     this.heldBytes += e.size;
-    if (this.waitHead === this.waiting.length && this.canSend()) this.send(e);
+    if (this.waiting.length === 0 && this.canSend()) this.send(e);
     else this.waiting.push(e);
   }
 
   /** Takes in publishes waiting for room, in order, while there is room. */
   private admit(): void {
     if (this.state === 'closed') return;
-    while (this.roomHead < this.room.length) {
-      const e = this.room[this.roomHead]!;
+    const room = this.room;
+    for (let e = room.peek(); e !== undefined; e = room.peek()) {
       if (e.done) {
-        this.roomHead++;
+        room.shift();
         continue;
       }
       if (this.isFull(e.size)) break;
-      this.roomHead++;
+      room.shift();
       this.roomCount--;
       this.take(e);
-    }
-    if (this.roomHead === this.room.length) {
-      this.room = [];
-      this.roomHead = 0;
-    } else if (this.roomHead > 1024 && this.roomHead * 2 > this.room.length) {
-      this.room = this.room.slice(this.roomHead);
-      this.roomHead = 0;
     }
   }
 
@@ -506,7 +373,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     return (
       this.channel?.isOpen === true &&
       // A connection on its way down still shows its channels open for a moment: wait for the next.
-      this.session?.connection.isOpen === true &&
+      this.lease.session?.connection.isOpen === true &&
       this.inflightCount < (this.suspects > 0 ? 1 : this.maxUnconfirmed) &&
       !this.host.isBlocked &&
       this.state !== 'closed'
@@ -527,7 +394,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       return;
     }
     try {
-      channel.publishTracked(e.body, e.properties, new Send(this.onSettled, e, attempt, e.exchange, key, e.mandatory));
+      channel.publishTracked(e.body, e.properties, new Send(this.onSettled, e, attempt, key));
     } catch (err) {
       // Refused before a byte was written (e.g. an invalid property): this message alone fails.
       e.state = DONE;
@@ -544,21 +411,12 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   }
 
   private pump(): void {
-    // `this.waiting` is read afresh each time: what runs in the loop may replace it.
-    while (this.waitHead < this.waiting.length && this.canSend()) {
-      const e = this.waiting[this.waitHead]!;
-      this.waiting[this.waitHead++] = undefined;
+    const waiting = this.waiting;
+    while (waiting.length > 0 && this.canSend()) {
+      const e = waiting.shift()!;
       if (e.state === WAITING && !e.done) this.send(e);
     }
-    const waiting = this.waiting;
-    if (this.waitHead === waiting.length) {
-      this.waiting = [];
-      this.waitHead = 0;
-      this.abandonedWaiting = 0;
-    } else if (this.waitHead > 1024 && this.waitHead * 2 > waiting.length) {
-      this.waiting = waiting.slice(this.waitHead);
-      this.waitHead = 0;
-    }
+    if (waiting.length === 0) this.abandonedWaiting = 0;
   }
 
   private settled(e: Entry, attempt: number, error: AMQPError | undefined): void {
@@ -572,7 +430,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.inflightCount--;
     this.compactInflight();
     if (error === undefined) {
-      this.channelFailures = 0;
+      this.lease.failures = 0;
       this.finish(e, undefined);
     } else {
       this.finish(e, error);
@@ -589,24 +447,17 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     e.state = WAITING;
     this.inflightCount--;
     this.compactInflight();
-    if (this.waitHead > 0) this.waiting[--this.waitHead] = e;
-    else this.waiting.unshift(e);
+    this.waiting.prepend([e]);
     // The channel's close requeues what is still in flight there and opens the next one with the
     // client's backoff, counting this as a channel failure until a confirm comes.
     if (e.nacks > 1 && this.channel?.isOpen === true) void this.channel.close().catch(() => {});
     this.pump();
   }
 
+  /** Drops settled entries from the head of `inflight`: confirms come mostly in send order. */
   private compactInflight(): void {
     const inflight = this.inflight;
-    while (this.inflightHead < inflight.length && inflight[this.inflightHead]!.state !== INFLIGHT) this.inflightHead++;
-    if (this.inflightHead === inflight.length) {
-      this.inflight = [];
-      this.inflightHead = 0;
-    } else if (this.inflightHead > 1024 && this.inflightHead * 2 > inflight.length) {
-      this.inflight = inflight.slice(this.inflightHead);
-      this.inflightHead = 0;
-    }
+    while (inflight.length > 0 && inflight.peek()!.state !== INFLIGHT) inflight.shift();
   }
 
   /** Settles the caller's promise once. */
@@ -630,7 +481,10 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     // Nothing sends it again: let the body go now, not when the entry leaves the queues.
     e.body = NO_BODY;
     e.properties = undefined;
-    if (e.signal !== undefined) this.unwatch(e, e.signal);
+    if (e.signal !== undefined) {
+      this.watched.unwatch(e, e.signal);
+      e.signal = undefined;
+    }
     e.span?.end(error);
     if (error === undefined) e.resolve();
     else e.reject(error);
@@ -639,38 +493,6 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
       for (const w of waiters) w();
-    }
-  }
-
-  /**
-   * One abort listener per signal, however many publishes share it: EventTarget's add and remove
-   * cost O(listeners), which would make a burst sharing one signal quadratic.
-   */
-  private watch(e: Entry, signal: AbortSignal): void {
-    let watch = this.watched.get(signal);
-    if (watch === undefined) {
-      // Made here, not in `publish()`: an AbortError's stack keeps the listener's scope alive, and
-      // the scope of `publish()` holds the body.
-      const entries = new Set<Entry>();
-      const listener = () => {
-        this.watched.delete(signal);
-        for (const entry of entries) this.abandon(entry, new AbortError('publish aborted', { cause: signal.reason }));
-      };
-      watch = { entries, listener };
-      this.watched.set(signal, watch);
-      signal.addEventListener('abort', listener, { once: true });
-    }
-    watch.entries.add(e);
-  }
-
-  private unwatch(e: Entry, signal: AbortSignal): void {
-    e.signal = undefined;
-    const watch = this.watched.get(signal);
-    if (watch === undefined) return;
-    watch.entries.delete(e);
-    if (watch.entries.size === 0) {
-      this.watched.delete(signal);
-      signal.removeEventListener('abort', watch.listener);
     }
   }
 
@@ -689,15 +511,8 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
    * and aborting while offline does not grow it without bound: amortised O(1) per abort.
    */
   private dropAbandoned(): void {
-    const left = this.waiting.length - this.waitHead;
-    if (++this.abandonedWaiting < 1024 || this.abandonedWaiting * 2 < left) return;
-    const kept: (Entry | undefined)[] = [];
-    for (let i = this.waitHead; i < this.waiting.length; i++) {
-      const e = this.waiting[i];
-      if (e !== undefined && e.state === WAITING) kept.push(e);
-    }
-    this.waiting = kept;
-    this.waitHead = 0;
+    if (++this.abandonedWaiting < 1024 || this.abandonedWaiting * 2 < this.waiting.length) return;
+    this.waiting.retain((e) => e.state === WAITING);
     this.abandonedWaiting = 0;
   }
 
@@ -707,11 +522,9 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     if (channel !== this.channel) return;
     this.channel = undefined;
     channel.removeListener('return', this.onReturn);
-    const blame = this.attribute(error);
+    const blame = attribute(error, this.inflight, this.inflightCount);
     const requeue: Entry[] = [];
-    const inflight = this.inflight;
-    for (let i = this.inflightHead; i < inflight.length; i++) {
-      const e = inflight[i]!;
+    for (const e of this.inflight.takeAll()) {
       if (e.state !== INFLIGHT) continue;
       e.attempt++;
       if (e.done) {
@@ -728,80 +541,30 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
         requeue.push(e);
       }
     }
-    this.inflight = [];
-    this.inflightHead = 0;
     this.inflightCount = 0;
-    if (requeue.length > 0) {
-      this.waiting = (requeue as (Entry | undefined)[]).concat(this.waiting.slice(this.waitHead));
-      this.waitHead = 0;
-    }
+    this.waiting.prepend(requeue);
     if (this.state === 'closed') return;
-    const session = this.session;
+    const session = this.lease.liveSession;
     // The connection is still up: the broker closed just this channel. Open another at once, then
     // with growing delays if that keeps happening without a culprit found.
-    if (session?.alive && session.connection.isOpen) {
-      this.channelFailures = blame === undefined || blame === 'suspects' ? this.channelFailures + 1 : 1;
-      this.scheduleOpen(session, this.channelFailures);
+    if (session !== undefined) {
+      const lease = this.lease;
+      lease.failures = blame === undefined || blame === 'suspects' ? lease.failures + 1 : 1;
+      this.scheduleOpen(session, lease.failures);
     }
-  }
-
-  /**
-   * Which unconfirmed messages a channel close is the fault of: `'alone'` the only one in flight,
-   * `{ exchange }` every message to that exchange, `'suspects'` one of them but unknown which,
-   * `undefined` none (the connection died, or the close was not caused by a publish).
-   */
-  private attribute(error: AMQPError | undefined): 'alone' | 'suspects' | { exchange: string } | undefined {
-    if (!(error instanceof ChannelClosedByServer) || error.method !== 'basic.publish') return undefined;
-    if (this.inflightCount === 0) return undefined;
-    // Only publishes are sent on this channel: with one in flight, it is the cause.
-    if (this.inflightCount === 1) return 'alone';
-    // "NOT_FOUND - no exchange 'x' in vhost '/'", "ACCESS_REFUSED - write access to exchange 'x'
-    // ...": every message to that exchange fails alike. Other codes may be about one message.
-    if (error.replyCode === 404 || error.replyCode === 403) {
-      const named = /exchange '([^']*)'/.exec(error.replyText);
-      if (named !== null && this.hasInflightTo(named[1]!)) return { exchange: named[1]! };
-    }
-    return 'suspects';
-  }
-
-  private hasInflightTo(exchange: string): boolean {
-    for (let i = this.inflightHead; i < this.inflight.length; i++) {
-      const e = this.inflight[i]!;
-      if (e.state === INFLIGHT && e.exchange === exchange) return true;
-    }
-    return false;
   }
 
   private scheduleOpen(session: Session, failures: number): void {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
     const delay = this.host.backoff.delay(failures - 1);
-    if (delay === 0) {
-      void this.openChannel(session);
-      return;
-    }
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.openChannel(session);
-    }, delay);
+    if (delay === 0) this.lease.openNow(session);
+    else this.lease.openIn(session, delay);
   }
 
-  private async openChannel(session: Session): Promise<void> {
-    const seq = ++this.openSeq;
-    let channel: Channel | undefined;
-    try {
-      channel = await session.connection.openChannel();
-      channel.on('close', (err) => this.onChannelClose(channel!, err));
-      if (this.confirm) await channel.confirmSelect();
-    } catch {
-      if (channel?.isOpen) void channel.close();
-      // A dead connection: the client attaches the next one. Otherwise (e.g. no free channel id) retry.
-      if (session.alive && session.connection.isOpen && seq === this.openSeq && this.state !== 'closed') {
-        this.scheduleOpen(session, ++this.channelFailures);
-      }
-      return;
-    }
-    if (seq !== this.openSeq || !session.alive || this.state === 'closed' || !channel.isOpen) {
+  /** A new channel: confirm mode (when confirming), then send what waits. */
+  private async setup(channel: Channel, session: Session, current: () => boolean): Promise<void> {
+    channel.on('close', (err) => this.onChannelClose(channel, err));
+    if (this.confirm) await channel.confirmSelect();
+    if (!current() || !session.alive || this.state === 'closed' || !channel.isOpen) {
       void channel.close();
       return;
     }
@@ -813,17 +576,12 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   /** @internal */
   attach(session: Session): void {
     if (this.state === 'closed') return;
-    this.session = session;
-    this.channelFailures = 0;
-    void this.openChannel(session);
+    this.lease.attach(session);
   }
 
   /** @internal */
   detach(): void {
-    this.session = undefined;
-    this.openSeq++;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.lease.detach();
   }
 
   /** @internal */
@@ -843,20 +601,8 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.state = 'closed';
     this.closeError = error;
     this.detach();
-    const left: Entry[] = [];
-    for (let i = this.inflightHead; i < this.inflight.length; i++) left.push(this.inflight[i]!);
-    for (let i = this.waitHead; i < this.waiting.length; i++) {
-      const e = this.waiting[i];
-      if (e !== undefined) left.push(e);
-    }
-    for (let i = this.roomHead; i < this.room.length; i++) left.push(this.room[i]!);
-    this.room = [];
-    this.roomHead = 0;
-    this.inflight = [];
-    this.inflightHead = 0;
+    const left = [...this.inflight.takeAll(), ...this.waiting.takeAll(), ...this.room.takeAll()];
     this.inflightCount = 0;
-    this.waiting = [];
-    this.waitHead = 0;
     for (const e of left) {
       e.state = DONE;
       this.finish(e, error);
@@ -875,13 +621,4 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     }
     return this.host.isOpen ? new ClosedError('the publisher is closed') : this.host.closedError();
   }
-}
-
-/** A `maxPending`-style limit: a whole number of at least `min`, or no limit (`Infinity`) when absent. */
-function limit(value: number | undefined, name: string, min: number): number {
-  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
-  if (!Number.isInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}, got ${String(value)}`);
-  }
-  return value;
 }

@@ -10,7 +10,8 @@
  */
 import type { Message } from '../channel/message.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
-import { Subscription, type SubscribeOptions } from './consumer.js';
+import { Subscription } from './subscription.js';
+import type { SubscribeOptions } from './subscription-options.js';
 import type { ClientHost } from './host.js';
 import type { Publisher } from './publisher.js';
 

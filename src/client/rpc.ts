@@ -22,8 +22,9 @@ import {
   TimeoutError,
 } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
-import { settledOrDeadline } from './backoff.js';
+import { ChannelLease } from './channel-lease.js';
 import type { ClientHost, Recoverable, Session } from './host.js';
+import { settledOrDeadline } from './waiting.js';
 
 /**
  * Options of `client.rpc()`.
@@ -68,10 +69,11 @@ export class RpcClient implements Recoverable {
   private readonly prefix = randomBytes(6).toString('hex');
   private counter = 0;
   private channel: Channel | undefined;
-  private session: Session | undefined;
-  private openSeq = 0;
-  private failures = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly lease = new ChannelLease({
+    wanted: () => this.closedWith === undefined,
+    setup: (channel, session, current) => this.setup(channel, session, current),
+    openFailed: (session) => this.retry(session),
+  });
   /** Sent, awaiting the reply, by correlation id. */
   private readonly inflight = new Map<string, Call>();
   /** Waiting for the reply channel. */
@@ -183,43 +185,25 @@ export class RpcClient implements Recoverable {
       error ??
       new ConnectionError('the RPC reply channel closed before the reply arrived; the call may have been handled');
     for (const call of [...this.inflight.values()]) this.finish(call, reason);
-    const session = this.session;
-    if (this.closedWith === undefined && session?.alive && session.connection.isOpen) {
-      this.scheduleOpen(session);
-    }
+    const session = this.lease.liveSession;
+    if (this.closedWith === undefined && session !== undefined) this.retry(session);
   }
 
-  private scheduleOpen(session: Session): void {
-    clearTimeout(this.retryTimer);
-    const delay = this.host.backoff.delay(this.failures++);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.open(session);
-    }, delay);
+  private retry(session: Session): void {
+    this.lease.openIn(session, this.host.backoff.delay(this.lease.failures++));
   }
 
-  private async open(session: Session): Promise<void> {
-    const seq = ++this.openSeq;
-    let channel: Channel | undefined;
-    try {
-      channel = await session.connection.openChannel();
-      const ch = channel;
-      ch.on('close', (err) => this.onChannelClose(ch, err));
-      ch.on('return', this.onReturn);
-      await ch.basicConsume(REPLY_TO, { noAck: true }, this.onReply);
-    } catch {
-      if (channel?.isOpen) void channel.close();
-      if (seq === this.openSeq && session.alive && session.connection.isOpen && this.closedWith === undefined) {
-        this.scheduleOpen(session);
-      }
+  /** A new reply channel: consume the pseudo-queue, then send what waited for it. */
+  private async setup(ch: Channel, session: Session, current: () => boolean): Promise<void> {
+    ch.on('close', (err) => this.onChannelClose(ch, err));
+    ch.on('return', this.onReturn);
+    await ch.basicConsume(REPLY_TO, { noAck: true }, this.onReply);
+    if (!current() || !session.alive || this.closedWith !== undefined) {
+      void ch.close();
       return;
     }
-    if (seq !== this.openSeq || !session.alive || this.closedWith !== undefined) {
-      void channel.close();
-      return;
-    }
-    this.channel = channel;
-    this.failures = 0;
+    this.channel = ch;
+    this.lease.failures = 0;
     const waiting = this.waiting;
     this.waiting = [];
     for (const call of waiting) if (!call.done) this.send(call);
@@ -227,16 +211,11 @@ export class RpcClient implements Recoverable {
 
   attach(session: Session): void {
     if (this.closedWith !== undefined) return;
-    this.session = session;
-    this.failures = 0;
-    void this.open(session);
+    this.lease.attach(session);
   }
 
   detach(): void {
-    this.session = undefined;
-    this.openSeq++;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.lease.detach();
   }
 
   drain(deadline: number): Promise<void> {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { AMQPError } from '../errors.js';
-import { Subscription } from './consumer.js';
+import { Subscription } from './subscription.js';
 import { Publisher } from './publisher.js';
 
 /**
@@ -93,8 +93,9 @@ export class StatsCounters {
     this.url = url;
   }
 
-  lost(error: AMQPError, failedAttempt: boolean): void {
-    if (failedAttempt) this.connectFailures++;
+  /** A connection was lost, or (`attempt`) an attempt to connect failed. */
+  lost(error: AMQPError, how: { attempt: boolean }): void {
+    if (how.attempt) this.connectFailures++;
     else this.since = undefined;
     this.lastError = describeError(error);
   }

@@ -60,6 +60,15 @@ interface BindingRecord {
   args: FieldTable;
 }
 
+/** @internal A binding as the application names it: `destination` is a queue or an exchange. */
+export interface Binding {
+  kind: 'queue' | 'exchange';
+  destination: string;
+  source: string;
+  routingKey: string;
+  args: FieldTable;
+}
+
 /** Arguments as a stable string, for recognising the same binding twice. */
 function tableKey(args: FieldTable): string {
   const keys = Object.keys(args).sort();
@@ -117,25 +126,27 @@ export class Topology {
     if (declared === '') this.aliases.set(name, record);
   }
 
-  private bindingKey(kind: 'queue' | 'exchange', destination: string, source: string, key: string, args: FieldTable) {
+  private bindingKey(binding: Binding): string {
+    const { kind, destination, source, routingKey, args } = binding;
     const record = kind === 'queue' ? this.lookup(destination) : undefined;
     const dest = record === undefined ? destination : `\u0000${record.original}`;
-    return `${kind}\u0001${dest}\u0001${source}\u0001${key}\u0001${tableKey(args)}`;
+    return `${kind}\u0001${dest}\u0001${source}\u0001${routingKey}\u0001${tableKey(args)}`;
   }
 
-  recordBinding(kind: 'queue' | 'exchange', destination: string, source: string, key: string, args: FieldTable): void {
+  recordBinding(binding: Binding): void {
+    const { kind, destination, source, routingKey, args } = binding;
     const record = kind === 'queue' ? this.lookup(destination) : undefined;
-    this.bindings.set(this.bindingKey(kind, destination, source, key, args), {
+    this.bindings.set(this.bindingKey(binding), {
       kind,
       destination: record ?? destination,
       source,
-      routingKey: key,
+      routingKey,
       args: { ...args },
     });
   }
 
-  removeBinding(kind: 'queue' | 'exchange', destination: string, source: string, key: string, args: FieldTable): void {
-    this.bindings.delete(this.bindingKey(kind, destination, source, key, args));
+  removeBinding(binding: Binding): void {
+    this.bindings.delete(this.bindingKey(binding));
   }
 
   /** Forgets a queue and its bindings (deleted by the application, or auto-deleted). */

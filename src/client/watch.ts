@@ -5,13 +5,14 @@
  * @module
  */
 import type { ClientMetrics } from '../tracing/metrics.js';
-import type { ClientCore } from './client-core.js';
+import type { ClientEvents } from './client-options.js';
 import { type Logger, log } from './logger.js';
+import type { SafeEmitter } from '../user-code.js';
 import type { StatsCounters } from './stats.js';
 
 /** @internal */
 export function watchClient(
-  client: ClientCore,
+  client: SafeEmitter<ClientEvents>,
   counters: StatsCounters,
   logger: Logger | undefined,
   metrics: ClientMetrics | undefined,
@@ -25,11 +26,11 @@ export function watchClient(
     });
   });
   client.on('disconnect', (error) => {
-    counters.lost(error, false);
+    counters.lost(error, { attempt: false });
     log(logger, 'warn', `lost the connection, reconnecting: ${error.message}`, { err: error });
   });
   client.on('connectFailed', (error, { url }) => {
-    counters.lost(error, true);
+    counters.lost(error, { attempt: true });
     log(logger, 'warn', `could not connect to ${url}: ${error.message}`, { url, err: error });
   });
   if (metrics !== undefined) client.on('close', () => metrics.close());

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Message } from '../../channel/message.js';
-import type { Subscription } from '../../client/consumer.js';
+import type { Subscription } from '../../client/subscription.js';
 import { ConsumerCancelled, TimeoutError } from '../../errors.js';
 import type { FieldTable } from '../../protocol/field-values.js';
 import { UsageError } from '../args.js';

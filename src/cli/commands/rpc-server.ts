@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { Message } from '../../channel/message.js';
-import type { Subscription } from '../../client/consumer.js';
+import type { Subscription } from '../../client/subscription.js';
 import type { RpcReply } from '../../client/rpc-server.js';
 import { ChannelClosedByServer } from '../../errors.js';
 import { UsageError } from '../args.js';
