@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type ChannelModel, type ConsumeMessage } from '../../src/amqplib/index.js';
 import { AMQP_URL, uniqueName } from '../support/broker.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 function when(emitter: EventEmitter, event: string, ms = 10_000): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
@@ -21,14 +22,6 @@ function when(emitter: EventEmitter, event: string, ms = 10_000): Promise<unknow
       resolve(args);
     });
   });
-}
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 describe('warren/amqplib recover', () => {
@@ -65,7 +58,7 @@ describe('warren/amqplib recover', () => {
 
     const confirmed: (Error | null)[] = [];
     pub.publish(ex, 'k', Buffer.from('before'), {}, (err) => confirmed.push(err));
-    await until(() => got.length === 1, 5000, 'the first delivery');
+    await waitFor(() => got.length === 1, { timeout: 5000, what: 'the first delivery' });
     const beforeCut = got[0]!;
 
     proxy.cutAll();
@@ -80,11 +73,11 @@ describe('warren/amqplib recover', () => {
     assert.deepEqual(confirmed, [null, null, null]);
 
     // prefetch(1) came back: one unacked delivery at a time.
-    await until(() => got.length === 2, 5000, 'a delivery after the reconnect');
+    await waitFor(() => got.length === 2, { timeout: 5000, what: 'a delivery after the reconnect' });
     await sleep(150);
     assert.equal(got.length, 2, 'prefetch 1 is in force again');
     ch.ack(got[1]!);
-    await until(() => got.length === 3, 5000, 'the third delivery');
+    await waitFor(() => got.length === 3, { timeout: 5000, what: 'the third delivery' });
     ch.ack(got[2]!);
     // 'before' was unacked in the old exclusive queue, which the broker deleted with the connection.
     assert.deepEqual(

@@ -8,7 +8,8 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, ConsumerCancelled, type Message } from '../../src/index.js';
 import { Resources, withChannel } from '../support/broker.js';
-import { AckAudit, Clients, nextEvent, waitFor } from '../support/client.js';
+import { AckAudit, Clients, nextEvent } from '../support/client.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

@@ -8,8 +8,9 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError } from '../../src/index.js';
 import { type CtlTable, ctlTable, rabbitmqctlJson, Resources, withChannel } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

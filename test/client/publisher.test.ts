@@ -16,7 +16,8 @@ import {
   PublishNacked,
 } from '../../src/index.js';
 import { Resources, withChannel } from '../support/broker.js';
-import { AMQP_URL, Clients, nextEvent, waitFor } from '../support/client.js';
+import { AMQP_URL, Clients, nextEvent } from '../support/client.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

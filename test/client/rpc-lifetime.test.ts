@@ -16,7 +16,8 @@ import {
   TimeoutError,
 } from '../../src/index.js';
 import { Resources } from '../support/broker.js';
-import { Clients, nextEvent, waitFor } from '../support/client.js';
+import { Clients, nextEvent } from '../support/client.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

@@ -17,23 +17,10 @@ import {
 } from '../../src/index.js';
 import type { MethodArgsByName, MethodInputByName } from '../../src/protocol/generated/methods.js';
 import type { FakeConnection } from '../support/fake-server.js';
-import {
-  assertInstance,
-  contentBytes,
-  countEvents,
-  methodBytes,
-  fakeTest,
-  framesAfter,
-  type Input,
-  nextInput,
-  type Observed,
-  observe,
-  open,
-  playBroker,
-  serve,
-  sleep,
-  within,
-} from './helpers.js';
+import { assertInstance, countEvents, fakeTest, type Observed, observe, open, serve } from './helpers.js';
+import { sleep, within } from '../support/wait.js';
+import { contentBytes, methodFrame } from '../support/frames.js';
+import { framesAfter, type Input, playBroker } from '../support/fake-server.js';
 
 /** Publishes `n` messages and records the order in which their promises settle. */
 function publishMany(
@@ -219,7 +206,7 @@ for (const nowait of [false, true]) {
             // The client has its consumer: cancel it, as RabbitMQ does when the queue is deleted.
             s.send(1, 'queue.declare-ok', { queue: 'consuming', messageCount: 0, consumerCount: 1 });
             s.send(1, 'basic.cancel', { consumerTag: 'ctag-x', nowait });
-            answer = await nextInput(s); // cancel-ok, or (nowait) the queue.declare the test sends next
+            answer = await s.recvInput(); // cancel-ok, or (nowait) the queue.declare the test sends next
             if (isMethod(answer, 'queue.declare')) {
               s.send(1, 'queue.declare-ok', { queue: answer.m.args.queue, messageCount: 0, consumerCount: 0 });
             }
@@ -262,8 +249,8 @@ fakeTest(
           if (!isMethod(input, 'basic.consume')) return false;
           s.sendRaw(
             Buffer.concat([
-              methodBytes(1, 'basic.consume-ok', { consumerTag: 'ctag-y' }),
-              methodBytes(1, 'basic.cancel', { consumerTag: 'ctag-y', nowait: true }),
+              methodFrame(1, 'basic.consume-ok', { consumerTag: 'ctag-y' }),
+              methodFrame(1, 'basic.cancel', { consumerTag: 'ctag-y', nowait: true }),
             ]),
           );
           return true;

@@ -7,18 +7,9 @@ import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import { ClosedError, HeartbeatTimeout } from '../../src/index.js';
 import { FRAME_HEARTBEAT } from '../../src/protocol/generated/constants.js';
-import {
-  assertInstance,
-  countEvents,
-  fakeTest,
-  type Observed,
-  observe,
-  open,
-  playBroker,
-  serve,
-  sleep,
-  within,
-} from './helpers.js';
+import { assertInstance, countEvents, fakeTest, type Observed, observe, open, serve } from './helpers.js';
+import { sleep, within } from '../support/wait.js';
+import { playBroker } from '../support/fake-server.js';
 
 // The three scenarios mostly wait, so they run side by side.
 describe('heartbeats', { concurrency: true }, () => {

@@ -20,13 +20,12 @@ import {
   consumeN,
   deferred,
   drain,
-  eventually,
   readyCount,
   rejection,
   Resources,
   settledReadyCount,
-  within,
 } from '../support/broker.js';
+import { waitFor, within } from '../support/wait.js';
 
 const res = new Resources();
 let conn: Connection;
@@ -63,12 +62,12 @@ describe('basic.qos', () => {
       await c.basicConsume(q, {}, (m) => {
         got.push(m);
       });
-      await eventually(() => got.length === 2, 2000, 'two deliveries');
+      await waitFor(() => got.length === 2, { timeout: 2000, what: 'two deliveries' });
       await sleep(100);
       assert.equal(got.length, 2);
       assert.equal(await readyCount(ch, q), 3);
       assert.equal(got[0]!.ack(), true);
-      await eventually(() => got.length === 3, 2000, 'a third delivery after one ack');
+      await waitFor(() => got.length === 3, { timeout: 2000, what: 'a third delivery after one ack' });
       await sleep(50);
       assert.equal(got.length, 3);
       assert.deepEqual(bodies(got), ['m0', 'm1', 'm2']);
@@ -90,7 +89,7 @@ describe('basic.qos', () => {
       await c.basicConsume(q2, {}, (m) => {
         got.push(m);
       });
-      await eventually(() => got.length === 3, 2000, 'three deliveries');
+      await waitFor(() => got.length === 3, { timeout: 2000, what: 'three deliveries' });
       await sleep(100);
       assert.equal(got.length, 3);
       assert.equal((await readyCount(ch, q1)) + (await readyCount(ch, q2)), 3);
@@ -206,7 +205,10 @@ describe('basic.consume / basic.cancel', () => {
       await sleep(100);
       assert.equal(handled, atCancel, 'deliveries after cancel-ok');
       // Deliveries in flight during the cancel were handled (and acked) or given back.
-      await eventually(async () => (await readyCount(c, q)) + handled === n, 2000, `ready + ${handled} = ${n}`);
+      await waitFor(async () => (await readyCount(c, q)) + handled === n, {
+        timeout: 2000,
+        what: `ready + ${handled} = ${n}`,
+      });
     } finally {
       await c.close();
     }
@@ -225,7 +227,7 @@ describe('basic.consume / basic.cancel', () => {
         high.push(m.body.toString());
       });
       await Promise.all(Array.from({ length: 10 }, (_, i) => ch.basicPublish('', q, Buffer.from(`p${i}`))));
-      await eventually(() => low.length + high.length === 10, 2000, 'ten deliveries');
+      await waitFor(() => low.length + high.length === 10, { timeout: 2000, what: 'ten deliveries' });
       assert.equal(high.length, 10);
       assert.equal(low.length, 0);
     } finally {
@@ -297,7 +299,10 @@ describe('basic.consume / basic.cancel', () => {
       consumer.on('handlerError', (err, m) => errors.push([err, m.body.toString()]));
       await ch.basicPublish('', q, Buffer.from('m0'));
       await ch.basicPublish('', q, Buffer.from('m1'));
-      await eventually(() => seen.length === 2 && errors.length === 1, 2000, 'two deliveries and one error');
+      await waitFor(() => seen.length === 2 && errors.length === 1, {
+        timeout: 2000,
+        what: 'two deliveries and one error',
+      });
       assert.equal((errors[0]![0] as Error).message, 'boom');
       assert.equal(errors[0]![1], 'm0');
       assert.deepEqual(seen, ['m0', 'm1']);
@@ -429,7 +434,7 @@ describe('ack / nack / reject', () => {
       assert.equal(got[1]?.nack({ multiple: true, requeue: true }), true);
       // m0 and m1 are back; m2 is still held by this channel. (RabbitMQ requeues asynchronously: even a
       // passive declare on the same channel may answer before the requeue, so poll.)
-      await eventually(async () => (await readyCount(ch, q)) === 2, 2000, 'two requeued messages');
+      await waitFor(async () => (await readyCount(ch, q)) === 2, { timeout: 2000, what: 'two requeued messages' });
       const again = await drain(ch, q);
       assert.deepEqual(
         again.map((m) => [m.body.toString(), m.redelivered]),
@@ -453,9 +458,9 @@ describe('ack / nack / reject', () => {
       await c.basicConsume(q, {}, (m) => {
         got.push(m);
       });
-      await eventually(() => got.length === 2, 2000, 'two deliveries');
+      await waitFor(() => got.length === 2, { timeout: 2000, what: 'two deliveries' });
       await c.basicRecover({ requeue: true });
-      await eventually(() => got.length === 4, 2000, 'two redeliveries');
+      await waitFor(() => got.length === 4, { timeout: 2000, what: 'two redeliveries' });
       assert.deepEqual(
         got.map((m) => [m.body.toString(), m.redelivered]),
         [
@@ -527,7 +532,7 @@ describe('acknowledgements after the channel is gone', () => {
     const m = await a.basicGet(q);
     await own.close();
     assert.equal(m?.ack(), false);
-    await eventually(async () => (await readyCount(ch, q)) === 1, 2000, 'the message to be requeued');
+    await waitFor(async () => (await readyCount(ch, q)) === 1, { timeout: 2000, what: 'the message to be requeued' });
     assert.equal(await settledReadyCount(ch, q), 1);
   });
 });

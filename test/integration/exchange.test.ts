@@ -21,8 +21,8 @@ import {
   readyCount,
   rejection,
   Resources,
-  within,
 } from '../support/broker.js';
+import { within } from '../support/wait.js';
 
 const res = new Resources();
 let conn: Connection;

@@ -20,16 +20,8 @@ import {
   type ReturnedMessage,
   TypedValue,
 } from '../../src/index.js';
-import {
-  AMQP_URL,
-  deferred,
-  drain,
-  readyCount,
-  rejection,
-  Resources,
-  settledReadyCount,
-  within,
-} from '../support/broker.js';
+import { AMQP_URL, deferred, drain, readyCount, rejection, Resources, settledReadyCount } from '../support/broker.js';
+import { within } from '../support/wait.js';
 
 const res = new Resources();
 let conn: Connection;

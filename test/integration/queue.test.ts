@@ -12,13 +12,12 @@ import {
   ctlTable,
   deferred,
   drain,
-  eventually,
   rabbitmqctlJson,
   readyCount,
   rejection,
   Resources,
-  within,
 } from '../support/broker.js';
+import { waitFor, within } from '../support/wait.js';
 
 const res = new Resources();
 let conn: Connection;
@@ -137,7 +136,10 @@ describe('queue.declare', () => {
     assert.deepEqual(r, { queue: q, messageCount: 2, consumerCount: 1 });
     await c.close();
     // The closed channel's unacked message is requeued asynchronously.
-    await eventually(async () => (await readyCount(ch, q)) === 3, 2000, 'the held message to be requeued');
+    await waitFor(async () => (await readyCount(ch, q)) === 3, {
+      timeout: 2000,
+      what: 'the held message to be requeued',
+    });
     const again = await ch.queueDeclare(q, { passive: true });
     assert.deepEqual(again, { queue: q, messageCount: 3, consumerCount: 0 });
   });

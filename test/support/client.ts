@@ -8,7 +8,6 @@
  */
 import type { EventEmitter } from 'node:events';
 import { after } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, type ClientOptions, createClient } from '../../src/index.js';
 import { AMQP_URL, Resources } from './broker.js';
 import { startProxy, type TcpProxy } from './tcp-proxy.js';
@@ -57,19 +56,6 @@ export function fileFixture(): { clients: Clients; resources: Resources; brokerP
     return proxy;
   };
   return { clients, resources, brokerProxy };
-}
-
-/** Polls `predicate` every `interval` ms until it is true; throws after `timeout` ms naming `what`. */
-export async function waitFor(
-  predicate: () => boolean | Promise<boolean>,
-  { timeout = 10_000, interval = 10, what = 'condition' }: { timeout?: number; interval?: number; what?: string } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await sleep(interval);
-  }
 }
 
 /** Resolves with the arguments of the next `event`; rejects after `timeout` ms. */

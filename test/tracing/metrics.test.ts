@@ -9,8 +9,9 @@ import { metrics as otelMetrics } from '@opentelemetry/api';
 import { configureMetrics, MessageReturned } from '../../src/index.js';
 import { resetMetricsForTests } from '../../src/tracing/metrics.js';
 import { Resources, withChannel } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

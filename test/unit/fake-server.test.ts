@@ -15,9 +15,9 @@ import {
   type FakeServer,
   type HandshakeResult,
   type ReceivedContent,
-  rawFrame,
   startFakeServer,
 } from '../support/fake-server.js';
+import { frame } from '../support/frames.js';
 
 const servers: FakeServer[] = [];
 after(async () => {
@@ -224,7 +224,7 @@ test('sendRaw can feed amqplib a malformed frame', async () => {
   const server = await serve(async (s) => {
     await s.handshake({ heartbeat: 0 });
     await s.acceptChannel();
-    s.sendRaw(rawFrame(9, 0, Buffer.alloc(0))); // frame type 9 does not exist
+    s.sendRaw(frame(9, 0, Buffer.alloc(0))); // frame type 9 does not exist
     await s.closed;
   });
   const conn = await connect(server.url);
