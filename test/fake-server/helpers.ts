@@ -5,8 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, type TestContext, test } from 'node:test';
-import { connect, type Connection, type ConnectionOptions } from '../../src/index.js';
-import { type FakeScript, type FakeServer, type FakeServerOptions, startFakeServer } from '../support/fake-server.js';
+import { ClosedError, connect, type Connection, type ConnectionOptions } from '../../src/index.js';
+import {
+  type BrokerHooks,
+  type FakeScript,
+  type FakeServer,
+  type FakeServerOptions,
+  type HandshakeOptions,
+  playBroker,
+  startFakeServer,
+} from '../support/fake-server.js';
 import { sleep, within } from '../support/wait.js';
 
 // ------------------------------------------------------------------------ unhandled rejections
@@ -63,6 +71,17 @@ export async function serve(script?: FakeScript, options: FakeServerOptions = {}
   return s;
 }
 
+/**
+ * The usual script: a handshake without heartbeats (unless `handshake` says otherwise), then the
+ * ordinary broker, with `hooks` seeing every input first.
+ */
+export function serveBroker(hooks: BrokerHooks = {}, handshake: HandshakeOptions = {}): Promise<FakeServer> {
+  return serve(async (s) => {
+    await s.handshake({ heartbeat: 0, ...handshake });
+    await playBroker(s, hooks);
+  });
+}
+
 /** warren's connect() to a fake server, with heartbeats off unless asked for; closed after the file. */
 export async function open(server: FakeServer, options: ConnectionOptions = {}): Promise<Connection> {
   const conn = await connect(server.url, { heartbeat: 0, connectionTimeout: 3000, ...options });
@@ -106,6 +125,28 @@ export async function rejection(promise: Promise<unknown>, ms = 4000, what = 'th
   const outcome = await within(observe(promise).settled, ms, what);
   if (outcome.ok) assert.fail(`${what} resolved, but it should have rejected`);
   return outcome.error;
+}
+
+/**
+ * Asserts that every pending call rejects within a second, with `cause` itself or a ClosedError
+ * caused by it (`causeName` names it in the message).
+ */
+export async function assertRejectWithCause(
+  pending: [what: string, call: Observed<unknown>][],
+  cause: unknown,
+  causeName: string,
+): Promise<void> {
+  for (const [what, call] of pending) {
+    const outcome = await within(call.settled, 1000, what);
+    assert.equal(outcome.ok, false, `${what} must reject`);
+    if (!outcome.ok) {
+      const e = outcome.error;
+      assert.ok(
+        e === cause || (e instanceof ClosedError && e.cause === cause),
+        `${what} rejects with the ${causeName} (or a ClosedError caused by it), got ${String(e)}`,
+      );
+    }
+  }
 }
 
 /** Asserts `err` is an instance of `type` and returns it typed. */

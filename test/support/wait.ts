@@ -64,3 +64,20 @@ export async function waitFor(
     await sleep(interval);
   }
 }
+
+/** Resolves with the first of the named events `emitter` reports, or rejects after `ms`. */
+export function firstEvent(
+  emitter: NodeJS.EventEmitter,
+  names: string[],
+  ms: number,
+): Promise<{ name: string; arg: unknown }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`none of ${names.join('/')} within ${ms} ms`)), ms);
+    for (const name of names) {
+      emitter.once(name, (arg: unknown) => {
+        clearTimeout(timer);
+        resolve({ name, arg });
+      });
+    }
+  });
+}

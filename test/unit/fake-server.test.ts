@@ -18,6 +18,7 @@ import {
   startFakeServer,
 } from '../support/fake-server.js';
 import { frame } from '../support/frames.js';
+import { firstEvent } from '../support/wait.js';
 
 const servers: FakeServer[] = [];
 after(async () => {
@@ -27,23 +28,6 @@ async function serve(...args: Parameters<typeof startFakeServer>): Promise<FakeS
   const s = await startFakeServer(...args);
   servers.push(s);
   return s;
-}
-
-/** Resolves with the first 'close' or 'error' an emitter reports, or rejects after `ms`. */
-function firstEvent(
-  emitter: NodeJS.EventEmitter,
-  names: string[],
-  ms: number,
-): Promise<{ name: string; arg: unknown }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`none of ${names.join('/')} within ${ms} ms`)), ms);
-    for (const name of names) {
-      emitter.once(name, (arg: unknown) => {
-        clearTimeout(timer);
-        resolve({ name, arg });
-      });
-    }
-  });
 }
 
 test('amqplib connects, opens a channel and publishes through the fake server', async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, test } from 'node:test';
 import { type ChannelModel, connect } from 'amqplib';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { settlesWithin, waitFor } from '../support/wait.js';
+import { settlesWithin, waitFor, firstEvent } from '../support/wait.js';
 
 const BROKER = { host: '127.0.0.1', port: 5672 };
 
@@ -31,22 +31,6 @@ async function open(url: string): Promise<ChannelModel> {
   return c;
 }
 
-/** Resolves with the first of the named events, or rejects after `ms`. */
-function firstEvent(
-  emitter: NodeJS.EventEmitter,
-  names: string[],
-  ms: number,
-): Promise<{ name: string; arg: unknown }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`none of ${names.join('/')} within ${ms} ms`)), ms);
-    for (const name of names) {
-      emitter.once(name, (arg: unknown) => {
-        clearTimeout(timer);
-        resolve({ name, arg });
-      });
-    }
-  });
-}
 test('traffic passes through the proxy, and connections are counted', async () => {
   const p = await proxy();
   assert.match(p.url(), /^amqp:\/\/guest:guest@127\.0\.0\.1:\d+$/);
