@@ -6,6 +6,7 @@
  *   await waitFor(() => got.length === 3, { what: 'three deliveries' });
  *   const r = await settlesWithin(p, 200);                           // { settled: false } after 200 ms
  */
+import type { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export { sleep };
@@ -79,5 +80,24 @@ export function firstEvent(
         resolve({ name, arg });
       });
     }
+  });
+}
+
+/** Resolves with the arguments of the next `event`; rejects after `timeout` ms. */
+export function nextEvent<T extends unknown[] = unknown[]>(
+  emitter: EventEmitter,
+  event: string,
+  timeout = 10_000,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onEvent = (...args: unknown[]) => {
+      clearTimeout(timer);
+      resolve(args as T);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, onEvent);
+      reject(new Error(`no '${event}' event within ${timeout} ms`));
+    }, timeout);
+    emitter.once(event, onEvent);
   });
 }
