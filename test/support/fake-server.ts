@@ -44,6 +44,7 @@ import {
   describeFrame,
   methodPayload,
   ordinaryReply,
+  rabbitServerProperties,
   type ReceivedFrame,
   replyFrame,
 } from './frames.js';
@@ -94,32 +95,6 @@ export interface HandshakeResult {
   startOk: MethodArgsByName['connection.start-ok'];
   tuneOk: MethodArgsByName['connection.tune-ok'];
   open: MethodArgsByName['connection.open'];
-}
-
-/** Capabilities RabbitMQ 3.10 announces in connection.start. */
-export const RABBITMQ_CAPABILITIES: FieldTable = {
-  publisher_confirms: true,
-  exchange_exchange_bindings: true,
-  'basic.nack': true,
-  consumer_cancel_notify: true,
-  'connection.blocked': true,
-  consumer_priorities: true,
-  authentication_failure_close: true,
-  per_consumer_qos: true,
-  direct_reply_to: true,
-};
-
-/** Server properties like RabbitMQ 3.10's. */
-export function rabbitServerProperties(): FieldTable {
-  return {
-    capabilities: { ...RABBITMQ_CAPABILITIES },
-    cluster_name: 'rabbit@fake-server',
-    copyright: 'Copyright (c) 2007-2022 VMware, Inc. or its affiliates.',
-    information: 'Licensed under the MPL 2.0. Website: https://rabbitmq.com',
-    platform: 'Erlang/OTP 24.3.4',
-    product: 'RabbitMQ',
-    version: '3.10.0',
-  };
 }
 
 interface Waiter<T> {

@@ -1,7 +1,8 @@
 /**
  * The broker's side of the wire, shared by every fake broker in the tests (the TCP fake server in
  * fake-server.ts, the in-memory broker of the fuzzers): AMQP frames built as bytes, frames from the
- * client decoded as far as warren's codec goes, and the answers an ordinary broker gives.
+ * client decoded as far as warren's codec goes, and what an ordinary broker says (RabbitMQ 3.10's server
+ * properties, the replies to ordinary methods).
  *
  *   socket.write(Buffer.concat(contentFrames(1, methodPayload('basic.deliver', args), body, 4096)));
  *   const f = decodeFrame(type, channel, payload);        // f.method, f.header, f.methodError
@@ -154,6 +155,32 @@ export function describeFrame(f: ReceivedFrame): string {
 }
 
 // -------------------------------------------------------------------------------------- answers
+
+/** Capabilities RabbitMQ 3.10 announces in connection.start. */
+export const RABBITMQ_CAPABILITIES: FieldTable = {
+  publisher_confirms: true,
+  exchange_exchange_bindings: true,
+  'basic.nack': true,
+  consumer_cancel_notify: true,
+  'connection.blocked': true,
+  consumer_priorities: true,
+  authentication_failure_close: true,
+  per_consumer_qos: true,
+  direct_reply_to: true,
+};
+
+/** Server properties like RabbitMQ 3.10's. */
+export function rabbitServerProperties(): FieldTable {
+  return {
+    capabilities: { ...RABBITMQ_CAPABILITIES },
+    cluster_name: 'rabbit@fake-server',
+    copyright: 'Copyright (c) 2007-2022 VMware, Inc. or its affiliates.',
+    information: 'Licensed under the MPL 2.0. Website: https://rabbitmq.com',
+    platform: 'Erlang/OTP 24.3.4',
+    product: 'RabbitMQ',
+    version: '3.10.0',
+  };
+}
 
 /** A method to send back: its name and arguments. */
 export type Reply = { [N in MethodName]: [N, MethodInputByName[N]] }[MethodName];
