@@ -31,7 +31,7 @@ import type {
 import { credentials } from './credentials.js';
 import { BrokerError, IllegalOperationError } from './errors.js';
 import { type ChannelModel, connect as connectPromise, type SocketOptions } from './model.js';
-import type { ConsumeMessage, GetMessage, HeaderValue, Message, Options, Replies, ServerProperties } from './types.js';
+import type { Options, ServerProperties } from './types.js';
 
 /** A node-style callback: `(null, result)`, or `(err)` with `result` undefined, as in amqplib. */
 export type Callback<T> = (err: Error | null, result: T) => void;
@@ -67,16 +67,127 @@ function settle<T>(promise: Promise<T>, cb: Callback<T> | undefined): void {
   );
 }
 
+/** The promise channel's operation `F` with a trailing `(err, ok)` callback, returning the channel. */
+type WithCallback<F, Self> = F extends (...args: infer A) => Promise<infer R>
+  ? (...args: [...A, cb?: Callback<R>]) => Self
+  : never;
+/** The promise channel's synchronous operation `F`, returning the channel. */
+type Chained<F, Self> = F extends (...args: infer A) => unknown ? (...args: A) => Self : never;
+
+/**
+ * The operations the callback channel runs on the promise channel once it is open, each with the
+ * number of arguments before its callback (the callback goes in that position even when optional
+ * arguments before it are left out, as in amqplib).
+ */
+const CALLBACK_OPERATIONS = {
+  close: 0,
+  assertQueue: 2,
+  checkQueue: 1,
+  deleteQueue: 2,
+  purgeQueue: 1,
+  bindQueue: 4,
+  unbindQueue: 4,
+  assertExchange: 3,
+  checkExchange: 1,
+  deleteExchange: 2,
+  bindExchange: 4,
+  unbindExchange: 4,
+  consume: 3,
+  cancel: 1,
+  get: 2,
+  prefetch: 2,
+  qos: 2,
+  recover: 0,
+} as const satisfies { [K in keyof PromiseChannel]?: number };
+
+/** The synchronous operations, which need the channel open already and return it. */
+const CHAINED_OPERATIONS = ['ack', 'ackAll', 'nack', 'nackAll', 'reject'] as const satisfies (keyof PromiseChannel)[];
+
+type Operation = (...args: unknown[]) => unknown;
+
+// The operations are installed on the prototype from the tables above; this declares their types.
+export interface Channel {
+  /** Closes the channel. */
+  close: WithCallback<PromiseChannel['close'], this>;
+  /** Declares a queue. */
+  assertQueue: WithCallback<PromiseChannel['assertQueue'], this>;
+  /** Checks that a queue exists. */
+  checkQueue: WithCallback<PromiseChannel['checkQueue'], this>;
+  /** Deletes a queue. */
+  deleteQueue: WithCallback<PromiseChannel['deleteQueue'], this>;
+  /** Purges a queue. */
+  purgeQueue: WithCallback<PromiseChannel['purgeQueue'], this>;
+  /** Binds a queue. */
+  bindQueue: WithCallback<PromiseChannel['bindQueue'], this>;
+  /** Unbinds a queue. */
+  unbindQueue: WithCallback<PromiseChannel['unbindQueue'], this>;
+  /** Declares an exchange. */
+  assertExchange: WithCallback<PromiseChannel['assertExchange'], this>;
+  /** Checks that an exchange exists. */
+  checkExchange: WithCallback<PromiseChannel['checkExchange'], this>;
+  /** Deletes an exchange. */
+  deleteExchange: WithCallback<PromiseChannel['deleteExchange'], this>;
+  /** Binds an exchange to another. */
+  bindExchange: WithCallback<PromiseChannel['bindExchange'], this>;
+  /** Removes an exchange binding. */
+  unbindExchange: WithCallback<PromiseChannel['unbindExchange'], this>;
+  /** Starts a consumer; `onMessage` gets `null` when the broker cancels it. */
+  consume: WithCallback<PromiseChannel['consume'], this>;
+  /** Cancels a consumer. */
+  cancel: WithCallback<PromiseChannel['cancel'], this>;
+  /** Fetches one message (`false` when empty). */
+  get: WithCallback<PromiseChannel['get'], this>;
+  /** Sets the prefetch limit. */
+  prefetch: WithCallback<PromiseChannel['prefetch'], this>;
+  /** Same as `prefetch`. */
+  qos: WithCallback<PromiseChannel['qos'], this>;
+  /** Asks for redelivery of unacknowledged messages. */
+  recover: WithCallback<PromiseChannel['recover'], this>;
+  /** Acknowledges a message. */
+  ack: Chained<PromiseChannel['ack'], this>;
+  /** Acknowledges every outstanding message. */
+  ackAll: Chained<PromiseChannel['ackAll'], this>;
+  /** Rejects a message. */
+  nack: Chained<PromiseChannel['nack'], this>;
+  /** Rejects every outstanding message. */
+  nackAll: Chained<PromiseChannel['nackAll'], this>;
+  /** Rejects one message (basic.reject). */
+  reject: Chained<PromiseChannel['reject'], this>;
+}
+
 /**
  * A channel with amqplib's callback API: each operation takes an optional `(err, ok)` callback and
  * returns the channel.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: see the interface above
 export class Channel extends EventEmitter {
   /** @internal */
   protected inner: PromiseChannel | undefined;
   /** @internal Resolves once the channel is open. */
   readonly ready: Promise<PromiseChannel>;
   private readonly model: CallbackModel;
+
+  static {
+    const install = (name: string, value: Operation) =>
+      Object.defineProperty(Channel.prototype, name, { value, writable: true, configurable: true });
+    for (const [name, arity] of Object.entries(CALLBACK_OPERATIONS)) {
+      install(name, function (this: Channel, ...args: unknown[]) {
+        const cb = args[arity] as Callback<unknown> | undefined;
+        return this.run(
+          (ch) =>
+            Reflect.apply(ch[name as keyof PromiseChannel] as Operation, ch, args.slice(0, arity)) as Promise<unknown>,
+          cb,
+        );
+      });
+    }
+    for (const name of CHAINED_OPERATIONS) {
+      install(name, function (this: Channel, ...args: unknown[]) {
+        const ch = this.now();
+        Reflect.apply(ch[name] as Operation, ch, args);
+        return this;
+      });
+    }
+  }
 
   /** @internal Use `conn.createChannel(cb)`. */
   constructor(model: CallbackModel, opening: Promise<PromiseChannel>) {
@@ -113,83 +224,6 @@ export class Channel extends EventEmitter {
     return this.inner;
   }
 
-  /** Closes the channel. */
-  close(cb?: Callback<void>): this {
-    return this.run((ch) => ch.close(), cb);
-  }
-  /** Declares a queue. */
-  assertQueue(queue: string, options?: Options.AssertQueue, cb?: Callback<Replies.AssertQueue>): this {
-    return this.run((ch) => ch.assertQueue(queue, options), cb);
-  }
-  /** Checks that a queue exists. */
-  checkQueue(queue: string, cb?: Callback<Replies.AssertQueue>): this {
-    return this.run((ch) => ch.checkQueue(queue), cb);
-  }
-  /** Deletes a queue. */
-  deleteQueue(queue: string, options?: Options.DeleteQueue, cb?: Callback<Replies.DeleteQueue>): this {
-    return this.run((ch) => ch.deleteQueue(queue, options), cb);
-  }
-  /** Purges a queue. */
-  purgeQueue(queue: string, cb?: Callback<Replies.PurgeQueue>): this {
-    return this.run((ch) => ch.purgeQueue(queue), cb);
-  }
-  /** Binds a queue. */
-  bindQueue(
-    queue: string,
-    source: string,
-    pattern: string,
-    args?: Record<string, HeaderValue>,
-    cb?: Callback<Replies.Empty>,
-  ): this {
-    return this.run((ch) => ch.bindQueue(queue, source, pattern, args), cb);
-  }
-  /** Unbinds a queue. */
-  unbindQueue(
-    queue: string,
-    source: string,
-    pattern: string,
-    args?: Record<string, HeaderValue>,
-    cb?: Callback<Replies.Empty>,
-  ): this {
-    return this.run((ch) => ch.unbindQueue(queue, source, pattern, args), cb);
-  }
-  /** Declares an exchange. */
-  assertExchange(
-    exchange: string,
-    type: string,
-    options?: Options.AssertExchange,
-    cb?: Callback<Replies.AssertExchange>,
-  ): this {
-    return this.run((ch) => ch.assertExchange(exchange, type, options), cb);
-  }
-  /** Checks that an exchange exists. */
-  checkExchange(exchange: string, cb?: Callback<Replies.Empty>): this {
-    return this.run((ch) => ch.checkExchange(exchange), cb);
-  }
-  /** Deletes an exchange. */
-  deleteExchange(exchange: string, options?: Options.DeleteExchange, cb?: Callback<Replies.Empty>): this {
-    return this.run((ch) => ch.deleteExchange(exchange, options), cb);
-  }
-  /** Binds an exchange to another. */
-  bindExchange(
-    destination: string,
-    source: string,
-    pattern: string,
-    args?: Record<string, HeaderValue>,
-    cb?: Callback<Replies.Empty>,
-  ): this {
-    return this.run((ch) => ch.bindExchange(destination, source, pattern, args), cb);
-  }
-  /** Removes an exchange binding. */
-  unbindExchange(
-    destination: string,
-    source: string,
-    pattern: string,
-    args?: Record<string, HeaderValue>,
-    cb?: Callback<Replies.Empty>,
-  ): this {
-    return this.run((ch) => ch.unbindExchange(destination, source, pattern, args), cb);
-  }
   /** Publishes; false means wait for `'drain'`. */
   publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): boolean {
     return this.now().publish(exchange, routingKey, content, options);
@@ -197,60 +231,6 @@ export class Channel extends EventEmitter {
   /** Publishes to a queue. */
   sendToQueue(queue: string, content: Buffer, options?: Options.Publish): boolean {
     return this.now().sendToQueue(queue, content, options);
-  }
-  /** Starts a consumer; `onMessage` gets `null` when the broker cancels it. */
-  consume(
-    queue: string,
-    onMessage: (msg: ConsumeMessage | null) => void,
-    options?: Options.Consume,
-    cb?: Callback<Replies.Consume>,
-  ): this {
-    return this.run((ch) => ch.consume(queue, onMessage, options), cb);
-  }
-  /** Cancels a consumer. */
-  cancel(consumerTag: string, cb?: Callback<Replies.Consume>): this {
-    return this.run((ch) => ch.cancel(consumerTag), cb);
-  }
-  /** Fetches one message (`false` when empty). */
-  get(queue: string, options?: Options.Get, cb?: Callback<GetMessage | false>): this {
-    return this.run((ch) => ch.get(queue, options), cb);
-  }
-  /** Acknowledges a message. */
-  ack(message: Message, allUpTo?: boolean): this {
-    this.now().ack(message, allUpTo);
-    return this;
-  }
-  /** Acknowledges every outstanding message. */
-  ackAll(): this {
-    this.now().ackAll();
-    return this;
-  }
-  /** Rejects a message. */
-  nack(message: Message, allUpTo?: boolean, requeue?: boolean): this {
-    this.now().nack(message, allUpTo, requeue);
-    return this;
-  }
-  /** Rejects every outstanding message. */
-  nackAll(requeue?: boolean): this {
-    this.now().nackAll(requeue);
-    return this;
-  }
-  /** Rejects one message (basic.reject). */
-  reject(message: Message, requeue?: boolean): this {
-    this.now().reject(message, requeue);
-    return this;
-  }
-  /** Sets the prefetch limit. */
-  prefetch(count: number, global?: boolean, cb?: Callback<Replies.Empty>): this {
-    return this.run((ch) => ch.prefetch(count, global), cb);
-  }
-  /** Same as `prefetch`. */
-  qos(count: number, global?: boolean, cb?: Callback<Replies.Empty>): this {
-    return this.prefetch(count, global, cb);
-  }
-  /** Asks for redelivery of unacknowledged messages. */
-  recover(cb?: Callback<Replies.Empty>): this {
-    return this.run((ch) => ch.recover(), cb);
   }
 }
 

@@ -2,35 +2,27 @@
  * amqplib's `Channel` and `ConfirmChannel` on top of warren's channel layer. With recovery on (see
  * `connect`), a channel outlives its connection: it records what it declared, bound, prefetched and
  * consumed, and replays that on a fresh warren channel after a reconnect; publishes made meanwhile
- * wait (bounded), and confirm-mode publishes that were not confirmed are sent again.
+ * wait (bounded), and confirm-mode publishes that were not confirmed are sent again. What is
+ * recorded and replayed lives in topology.ts, the publishing side in publishing.ts, the consumers in
+ * consumers.ts; this file holds the channel's state and amqplib's operations.
  *
  * @module
  */
 import { EventEmitter } from 'node:events';
 import type { Channel as WarrenChannel, ReturnedMessage } from '../channel/channel.js';
-import type { Consumer as WarrenConsumer } from '../channel/consumer.js';
-import type { Message as WarrenMessage } from '../channel/message.js';
 import type { Connection as WarrenConnection } from '../connect.js';
-import { type AMQPError, ChannelClosedByServer, InvalidArgumentError, MessageReturned } from '../errors.js';
-import type { BasicProperties } from '../protocol/generated/properties.js';
-import type { FieldTable } from '../protocol/field-values.js';
-import {
-  amqplibMessage,
-  amqplibProperties,
-  consumeArguments,
-  exchangeArguments,
-  publishProperties,
-  queueArguments,
-  toFieldTable,
-} from './args.js';
+import { type AMQPError, ChannelClosedByServer, InvalidArgumentError } from '../errors.js';
+import { amqplibMessage, amqplibProperties, toFieldTable } from './args.js';
 import { IllegalOperationError, toAmqplibError } from './errors.js';
+import { type ConfirmCallback, Publishing } from './publishing.js';
+import { type ConsumerRecord, Consumers } from './consumers.js';
+import { type BindingEntry, exchangeOptions, queueOptions, Topology } from './topology.js';
 import type { ConsumeMessage, GetMessage, HeaderValue, Message, Options, Replies, ServerProperties } from './types.js';
 
-/**
- * Called with `(null, {})` when the broker confirmed a publish, or with the error alone (and `ok`
- * undefined, as in amqplib) when it did not.
- */
-export type ConfirmCallback = (err: Error | null, ok: Replies.Empty) => void;
+export type { ConfirmCallback };
+
+/** Binding arguments (for a headers exchange, `x-match` and the headers to match). */
+type BindingArgs = Record<string, HeaderValue>;
 
 /** What a channel needs from the model that created it. @internal */
 export interface ChannelOwner {
@@ -60,43 +52,6 @@ export interface ConnectionFacade extends EventEmitter {
   sendMessage(...args: unknown[]): unknown;
 }
 
-interface PendingPublish {
-  seq: number;
-  exchange: string;
-  routingKey: string;
-  content: Buffer;
-  properties: BasicProperties;
-  mandatory: boolean;
-  callback: ConfirmCallback | undefined;
-  settled: boolean;
-  waiters: ((err: Error | null) => void)[];
-}
-
-type TopologyEntry =
-  | { kind: 'exchange'; name: string; type: string; options: Options.AssertExchange }
-  | { kind: 'queue'; name: string; serverNamed: boolean; options: Options.AssertQueue }
-  | { kind: 'bindQueue'; queue: string; source: string; pattern: string; args: FieldTable }
-  | { kind: 'bindExchange'; destination: string; source: string; pattern: string; args: FieldTable }
-  | { kind: 'prefetch'; count: number; global: boolean }
-  | { kind: 'consume'; tag: string; queue: string; options: Options.Consume };
-
-interface ConsumerRecord {
-  queue: string;
-  callback: (msg: ConsumeMessage | null) => void;
-  consumer: WarrenConsumer | undefined;
-}
-
-let publishSeq = 0;
-
-/**
- * As in amqplib, a plain publish that a closing channel drops is not reported; one warren refused to
- * encode (a header value it cannot send, a priority above 255) is, as a warning, since amqplib
- * would have thrown.
- */
-const ignore = (err: unknown): void => {
-  if (err instanceof InvalidArgumentError) process.emitWarning(`warren/amqplib: publish not sent: ${err.message}`);
-};
-
 /**
  * A channel with amqplib's API. Get one with `model.createChannel()`.
  *
@@ -125,16 +80,9 @@ export class Channel extends EventEmitter {
   private warren: WarrenChannel | undefined;
   private state: 'open' | 'recovering' | 'closed' = 'open';
   private reopenWaiters: { resolve(ch: WarrenChannel): void; reject(err: Error): void }[] = [];
-  private readonly topology: TopologyEntry[] = [];
-  private readonly renames = new Map<string, string>();
-  private readonly consumers = new Map<string, ConsumerRecord>();
-  private readonly deliveredOn = new WeakMap<object, WarrenChannel>();
-  /** Confirm-mode publishes not settled yet, for `waitForConfirms`. */
-  private readonly unconfirmed = new Set<PendingPublish>();
-  /** Publishes waiting for the channel to come back. */
-  private offline: PendingPublish[] = [];
-  private closedWithUnconfirmed = false;
-  private drainWanted = false;
+  private readonly topology: Topology;
+  private readonly publishing: Publishing;
+  private readonly consumers: Consumers;
 
   /** @internal Use `model.createChannel()`. */
   constructor(owner: ChannelOwner, confirmMode: boolean) {
@@ -142,6 +90,21 @@ export class Channel extends EventEmitter {
     this.owner = owner;
     this.confirmMode = confirmMode;
     this.connection = owner.connection;
+    this.topology = new Topology(owner.recover);
+    this.consumers = new Consumers({
+      reportHandlerError: (err, event) => this.reportHandlerError(err, event),
+      cancelled: (tag) => this.topology.unrecord((e) => e.kind === 'consume' && e.tag === tag),
+    });
+    this.publishing = new Publishing({
+      confirmMode,
+      maxBuffered: owner.maxBuffered,
+      state: () => this.state,
+      channel: () => this.warren,
+      connection: () => owner.current(),
+      queueName: (name) => this.topology.queueName(name),
+      drain: () => this.emitSafely('drain'),
+      reportHandlerError: (err, event) => this.reportHandlerError(err, event),
+    });
   }
 
   /** @internal Opens the first warren channel. */
@@ -185,14 +148,10 @@ export class Channel extends EventEmitter {
   private finish(err: AMQPError | undefined): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    const closed = new Error('channel closed');
-    const offline = this.offline;
-    this.offline = [];
-    for (const p of offline) this.settle(p, closed);
+    this.publishing.closed();
     const waiters = this.reopenWaiters;
     this.reopenWaiters = [];
     for (const w of waiters) w.reject(new IllegalOperationError('Channel closed'));
-    if (this.unconfirmed.size > 0) this.closedWithUnconfirmed = true;
     this.owner.forget(this);
     if (err !== undefined) {
       const error = toAmqplibError(err);
@@ -228,7 +187,9 @@ export class Channel extends EventEmitter {
     if (this.state !== 'recovering') return;
     const ch = await this.openOn(conn);
     try {
-      for (const entry of [...this.topology]) await this.replay(conn, ch, entry);
+      await this.topology.replay(conn, ch, (on, tag, queue, options) =>
+        this.consumers.restart(on, tag, queue, options),
+      );
     } catch (err) {
       if (err instanceof ChannelClosedByServer) {
         this.warren = ch;
@@ -248,62 +209,7 @@ export class Channel extends EventEmitter {
     const waiters = this.reopenWaiters;
     this.reopenWaiters = [];
     for (const w of waiters) w.resolve(ch);
-    const offline = this.offline.sort((a, b) => a.seq - b.seq);
-    this.offline = [];
-    for (const p of offline) this.send(ch, p);
-    if (this.drainWanted) this.waitDrain();
-  }
-
-  private async replay(conn: WarrenConnection, ch: WarrenChannel, entry: TopologyEntry): Promise<void> {
-    switch (entry.kind) {
-      case 'exchange':
-        await ch.exchangeDeclare(entry.name, entry.type, exchangeOptions(entry.options));
-        return;
-      case 'queue': {
-        if (!entry.serverNamed) {
-          await ch.queueDeclare(entry.name, queueOptions(entry.options));
-          return;
-        }
-        // A server-named queue that survived (not exclusive) is used again, so nothing stays stranded in it.
-        if (!entry.options.exclusive && (await queueExists(conn, entry.name))) return;
-        const { queue } = await ch.queueDeclare('', queueOptions(entry.options));
-        this.renames.set(entry.name, queue);
-        for (const [from, to] of this.renames) if (to === entry.name) this.renames.set(from, queue);
-        entry.name = queue;
-        return;
-      }
-      case 'bindQueue':
-        await ch.queueBind(this.queueName(entry.queue), entry.source, entry.pattern, entry.args);
-        return;
-      case 'bindExchange':
-        await ch.exchangeBind(entry.destination, entry.source, entry.pattern, entry.args);
-        return;
-      case 'prefetch':
-        await ch.basicQos(entry.count, { global: entry.global });
-        return;
-      case 'consume': {
-        const record = this.consumers.get(entry.tag);
-        if (record === undefined) return;
-        record.consumer = await this.startConsumer(ch, this.queueName(entry.queue), {
-          ...entry.options,
-          consumerTag: entry.tag,
-        });
-        return;
-      }
-    }
-  }
-
-  /** The current name of a queue this channel declared with `''` (they change on recovery). */
-  private queueName(name: string): string {
-    return this.renames.get(name) ?? name;
-  }
-
-  private record(entry: TopologyEntry): void {
-    if (this.owner.recover) this.topology.push(entry);
-  }
-
-  private unrecord(match: (entry: TopologyEntry) => boolean): void {
-    for (let i = this.topology.length - 1; i >= 0; i--) if (match(this.topology[i]!)) this.topology.splice(i, 1);
+    this.publishing.resume(ch);
   }
 
   /** The open warren channel, waiting through a recovery; throws once the channel is closed. */
@@ -361,61 +267,51 @@ export class Channel extends EventEmitter {
   async assertQueue(queue?: string, options?: Options.AssertQueue): Promise<Replies.AssertQueue> {
     const opts = options ?? {};
     const requested = queue ?? '';
-    const ok = await this.op('queue.declare', (ch) => ch.queueDeclare(this.queueName(requested), queueOptions(opts)));
-    if (requested === '' || this.topology.every((e) => e.kind !== 'queue' || e.name !== ok.queue)) {
-      this.record({ kind: 'queue', name: ok.queue, serverNamed: requested === '', options: opts });
+    const ok = await this.op('queue.declare', (ch) =>
+      ch.queueDeclare(this.topology.queueName(requested), queueOptions(opts)),
+    );
+    if (requested === '' || !this.topology.hasQueue(ok.queue)) {
+      this.topology.record({ kind: 'queue', name: ok.queue, serverNamed: requested === '', options: opts });
     }
     return { queue: ok.queue, messageCount: ok.messageCount, consumerCount: ok.consumerCount };
   }
 
   /** Checks that a queue exists; a missing queue closes the channel with 404, as in amqplib. */
   async checkQueue(queue: string): Promise<Replies.AssertQueue> {
-    const ok = await this.op('queue.declare', (ch) => ch.queueDeclare(this.queueName(queue), { passive: true }));
+    const ok = await this.op('queue.declare', (ch) =>
+      ch.queueDeclare(this.topology.queueName(queue), { passive: true }),
+    );
     return { queue: ok.queue, messageCount: ok.messageCount, consumerCount: ok.consumerCount };
   }
 
   /** Deletes a queue; resolves with how many messages it held. */
   async deleteQueue(queue: string, options?: Options.DeleteQueue): Promise<Replies.DeleteQueue> {
-    const name = this.queueName(queue);
+    const name = this.topology.queueName(queue);
     const ok = await this.op('queue.delete', (ch) =>
       ch.queueDelete(name, { ifUnused: options?.ifUnused ?? false, ifEmpty: options?.ifEmpty ?? false }),
     );
-    this.unrecord(
-      (e) => (e.kind === 'queue' && e.name === name) || (e.kind === 'bindQueue' && this.queueName(e.queue) === name),
+    this.topology.unrecord(
+      (e) =>
+        (e.kind === 'queue' && e.name === name) ||
+        (e.kind === 'bindQueue' && this.topology.queueName(e.queue) === name),
     );
     return { messageCount: ok.messageCount };
   }
 
   /** Removes every ready message from a queue. */
   async purgeQueue(queue: string): Promise<Replies.PurgeQueue> {
-    const ok = await this.op('queue.purge', (ch) => ch.queuePurge(this.queueName(queue)));
+    const ok = await this.op('queue.purge', (ch) => ch.queuePurge(this.topology.queueName(queue)));
     return { messageCount: ok.messageCount };
   }
 
   /** Binds a queue to an exchange. */
-  async bindQueue(
-    queue: string,
-    source: string,
-    pattern: string,
-    args?: Record<string, HeaderValue>,
-  ): Promise<Replies.Empty> {
-    const table = toFieldTable(args);
-    await this.op('queue.bind', (ch) => ch.queueBind(this.queueName(queue), source, pattern, table));
-    this.record({ kind: 'bindQueue', queue, source, pattern, args: table });
-    return {};
+  bindQueue(queue: string, source: string, pattern: string, args?: BindingArgs): Promise<Replies.Empty> {
+    return this.binding('queue.bind', { kind: 'bindQueue', queue, source, pattern, args: toFieldTable(args) });
   }
 
   /** Removes a queue binding. */
-  async unbindQueue(
-    queue: string,
-    source: string,
-    pattern: string,
-    args?: Record<string, HeaderValue>,
-  ): Promise<Replies.Empty> {
-    const table = toFieldTable(args);
-    await this.op('queue.unbind', (ch) => ch.queueUnbind(this.queueName(queue), source, pattern, table));
-    this.unrecord((e) => e.kind === 'bindQueue' && e.queue === queue && e.source === source && e.pattern === pattern);
-    return {};
+  unbindQueue(queue: string, source: string, pattern: string, args?: BindingArgs): Promise<Replies.Empty> {
+    return this.binding('queue.unbind', { kind: 'bindQueue', queue, source, pattern, args: toFieldTable(args) });
   }
 
   // ------------------------------------------------------------------ exchanges
@@ -430,7 +326,7 @@ export class Channel extends EventEmitter {
     await this.op('exchange.declare', (ch) => ch.exchangeDeclare(exchange, type, exchangeOptions(opts)));
     // The default exchange and amq.* cannot be declared again on recovery (and need not be).
     if (exchange !== '' && !exchange.startsWith('amq.'))
-      this.record({ kind: 'exchange', name: exchange, type, options: opts });
+      this.topology.record({ kind: 'exchange', name: exchange, type, options: opts });
     return { exchange };
   }
 
@@ -443,7 +339,7 @@ export class Channel extends EventEmitter {
   /** Deletes an exchange. */
   async deleteExchange(exchange: string, options?: Options.DeleteExchange): Promise<Replies.Empty> {
     await this.op('exchange.delete', (ch) => ch.exchangeDelete(exchange, { ifUnused: options?.ifUnused ?? false }));
-    this.unrecord(
+    this.topology.unrecord(
       (e) =>
         (e.kind === 'exchange' && e.name === exchange) ||
         (e.kind === 'bindQueue' && e.source === exchange) ||
@@ -453,30 +349,32 @@ export class Channel extends EventEmitter {
   }
 
   /** Binds exchange `destination` to exchange `source`. */
-  async bindExchange(
-    destination: string,
-    source: string,
-    pattern: string,
-    args?: Record<string, HeaderValue>,
-  ): Promise<Replies.Empty> {
-    const table = toFieldTable(args);
-    await this.op('exchange.bind', (ch) => ch.exchangeBind(destination, source, pattern, table));
-    this.record({ kind: 'bindExchange', destination, source, pattern, args: table });
-    return {};
+  bindExchange(destination: string, source: string, pattern: string, args?: BindingArgs): Promise<Replies.Empty> {
+    const entry = { kind: 'bindExchange', destination, source, pattern, args: toFieldTable(args) } as const;
+    return this.binding('exchange.bind', entry);
   }
 
   /** Removes an exchange-to-exchange binding. */
-  async unbindExchange(
-    destination: string,
-    source: string,
-    pattern: string,
-    args?: Record<string, HeaderValue>,
+  unbindExchange(destination: string, source: string, pattern: string, args?: BindingArgs): Promise<Replies.Empty> {
+    const entry = { kind: 'bindExchange', destination, source, pattern, args: toFieldTable(args) } as const;
+    return this.binding('exchange.unbind', entry);
+  }
+
+  /** Runs a bind or unbind, then updates what recovery replays. */
+  private async binding(
+    method: `${'queue' | 'exchange'}.${'bind' | 'unbind'}`,
+    b: BindingEntry,
   ): Promise<Replies.Empty> {
-    const table = toFieldTable(args);
-    await this.op('exchange.unbind', (ch) => ch.exchangeUnbind(destination, source, pattern, table));
-    this.unrecord(
-      (e) => e.kind === 'bindExchange' && e.destination === destination && e.source === source && e.pattern === pattern,
-    );
+    await this.op(method, (ch) => {
+      if (b.kind === 'bindExchange') {
+        const run = method === 'exchange.bind' ? ch.exchangeBind : ch.exchangeUnbind;
+        return run.call(ch, b.destination, b.source, b.pattern, b.args);
+      }
+      const run = method === 'queue.bind' ? ch.queueBind : ch.queueUnbind;
+      return run.call(ch, this.topology.queueName(b.queue), b.source, b.pattern, b.args);
+    });
+    if (method.endsWith('.bind')) this.topology.record(b);
+    else this.topology.unrecordBinding(b);
     return {};
   }
 
@@ -513,111 +411,12 @@ export class Channel extends EventEmitter {
     if (typeof exchange !== 'string' || typeof routingKey !== 'string') {
       throw new TypeError('exchange and routing key must be strings');
     }
-    const ch = this.warren;
-    const direct = !this.confirmMode && this.state === 'open' && ch !== undefined && this.offline.length === 0;
-    if (direct) {
-      // The plain hot path: nothing to remember about the message once it is written.
-      const routed = exchange === '' ? this.queueName(routingKey) : routingKey;
-      ch.basicPublish(exchange, routed, content, publishProperties(options), {
-        mandatory: options?.mandatory === true,
-      }).catch(ignore);
-      return this.writable();
-    }
-    const pending: PendingPublish = {
-      seq: ++publishSeq,
-      exchange,
-      routingKey,
-      content,
-      properties: publishProperties(options),
-      mandatory: options?.mandatory === true,
-      callback,
-      settled: false,
-      waiters: [],
-    };
-    if (this.confirmMode) this.unconfirmed.add(pending);
-    if (this.state !== 'open' || ch === undefined || this.offline.length > 0) {
-      if (this.offline.length >= this.owner.maxBuffered) {
-        this.unconfirmed.delete(pending);
-        throw new IllegalOperationError(
-          `Channel is reconnecting and already holds ${this.offline.length} publishes (recover.maxBuffered); wait for 'drain'`,
-        );
-      }
-      this.offline.push(pending);
-      if (this.offline.length < this.owner.maxBuffered / 2) return true;
-      this.drainWanted = true;
-      return false;
-    }
-    this.send(ch, pending);
-    return this.writable();
-  }
-
-  /** True while the connection's write buffer has room; otherwise arranges one `'drain'`. */
-  private writable(): boolean {
-    const conn = this.owner.current();
-    if (conn === undefined || conn.transport.writable) return true;
-    if (!this.drainWanted) {
-      this.drainWanted = true;
-      this.waitDrain();
-    }
-    return false;
-  }
-
-  private waitDrain(): void {
-    const conn = this.owner.current();
-    if (conn === undefined || this.state !== 'open') return;
-    conn.transport.waitWritable().then(() => {
-      if (this.state !== 'open' || !this.drainWanted) return;
-      this.drainWanted = false;
-      this.emitSafely('drain');
-    });
-  }
-
-  private send(ch: WarrenChannel, p: PendingPublish): void {
-    const routingKey = p.exchange === '' ? this.queueName(p.routingKey) : p.routingKey;
-    const sent = ch.basicPublish(p.exchange, routingKey, p.content, p.properties, { mandatory: p.mandatory });
-    if (!this.confirmMode) {
-      sent.catch(ignore);
-      return;
-    }
-    sent.then(
-      () => this.settle(p, null),
-      (err: AMQPError) => {
-        // Returned-and-confirmed counts as confirmed in amqplib; the return comes through 'return'.
-        if (err instanceof MessageReturned) this.settle(p, null);
-        else if (this.state === 'recovering' && !(err instanceof ChannelClosedByServer)) this.offline.push(p);
-        else
-          this.settle(
-            p,
-            this.state === 'closed' || err instanceof ChannelClosedByServer
-              ? new Error('channel closed')
-              : toAmqplibError(err),
-          );
-      },
-    );
-  }
-
-  private settle(p: PendingPublish, err: Error | null): void {
-    if (p.settled) return;
-    p.settled = true;
-    this.unconfirmed.delete(p);
-    if (err !== null && this.state === 'closed') this.closedWithUnconfirmed = true;
-    if (p.callback !== undefined) {
-      try {
-        p.callback(err, (err === null ? {} : undefined) as Replies.Empty);
-      } catch (e) {
-        this.reportHandlerError(e, 'publish callback');
-      }
-    }
-    for (const w of p.waiters) w(err);
+    return this.publishing.publish({ exchange, routingKey, content, options, callback });
   }
 
   /** @internal Resolves when every publish so far is confirmed; rejects on the first nack or a close. */
   protected confirmsSettled(): Promise<void> {
-    if (this.closedWithUnconfirmed) return Promise.reject(new Error('channel closed'));
-    const waits = [...this.unconfirmed].map(
-      (p) => new Promise<void>((resolve, reject) => p.waiters.push((err) => (err === null ? resolve() : reject(err)))),
-    );
-    return Promise.all(waits).then(() => undefined);
+    return this.publishing.settled();
   }
 
   // ------------------------------------------------------------------ consuming
@@ -634,82 +433,29 @@ export class Channel extends EventEmitter {
     const opts = options ?? {};
     const record: ConsumerRecord = { queue, callback: onMessage, consumer: undefined };
     const consumer = await this.op('basic.consume', (ch) =>
-      this.startConsumer(ch, this.queueName(queue), opts, record),
+      this.consumers.start(ch, this.topology.queueName(queue), opts, record),
     );
     record.consumer = consumer;
-    this.record({ kind: 'consume', tag: consumer.consumerTag, queue, options: opts });
+    this.topology.record({ kind: 'consume', tag: consumer.consumerTag, queue, options: opts });
     return { consumerTag: consumer.consumerTag };
-  }
-
-  private async startConsumer(
-    ch: WarrenChannel,
-    queue: string,
-    options: Options.Consume,
-    fresh?: ConsumerRecord,
-  ): Promise<WarrenConsumer> {
-    let tag = options.consumerTag ?? '';
-    const handler = (m: WarrenMessage) => {
-      const record = this.consumers.get(m.consumerTag ?? tag);
-      if (record === undefined) return;
-      const msg = amqplibMessage(m) as ConsumeMessage;
-      this.deliveredOn.set(msg, ch);
-      try {
-        record.callback(msg);
-      } catch (err) {
-        this.reportHandlerError(err, 'delivery');
-      }
-    };
-    // Registered before consume-ok is handled, so no delivery can arrive unclaimed.
-    const consumer = await ch.basicConsume(
-      queue,
-      {
-        noAck: options.noAck === true,
-        exclusive: options.exclusive === true,
-        noLocal: options.noLocal === true,
-        consumerTag: tag,
-        arguments: consumeArguments(options),
-      },
-      (m) => {
-        if (fresh !== undefined && !this.consumers.has(m.consumerTag ?? '')) {
-          tag = m.consumerTag ?? '';
-          this.consumers.set(tag, fresh);
-        }
-        handler(m);
-      },
-    );
-    tag = consumer.consumerTag;
-    if (fresh !== undefined) this.consumers.set(tag, fresh);
-    consumer.on('cancel', ({ serverCancelled }) => {
-      if (!serverCancelled) return;
-      const record = this.consumers.get(tag);
-      this.consumers.delete(tag);
-      this.unrecord((e) => e.kind === 'consume' && e.tag === tag);
-      if (record === undefined) return;
-      try {
-        record.callback(null);
-      } catch (err) {
-        this.reportHandlerError(err, 'cancel');
-      }
-    });
-    return consumer;
   }
 
   /** Stops a consumer. */
   async cancel(consumerTag: string): Promise<Replies.Consume> {
     await this.op('basic.cancel', (ch) => ch.basicCancel(consumerTag));
-    this.consumers.delete(consumerTag);
-    this.unrecord((e) => e.kind === 'consume' && e.tag === consumerTag);
+    this.consumers.remove(consumerTag);
+    this.topology.unrecord((e) => e.kind === 'consume' && e.tag === consumerTag);
     return { consumerTag };
   }
 
   /** Fetches one message; `false` when the queue is empty. */
   async get(queue: string, options?: Options.Get): Promise<GetMessage | false> {
     const m = await this.op('basic.get', (ch) =>
-      ch.basicGet(this.queueName(queue), { noAck: options?.noAck === true }),
+      ch.basicGet(this.topology.queueName(queue), { noAck: options?.noAck === true }),
     );
     if (m === null) return false;
     const msg = amqplibMessage(m) as GetMessage;
-    if (this.warren !== undefined) this.deliveredOn.set(msg, this.warren);
+    if (this.warren !== undefined) this.consumers.delivered(msg, this.warren);
     return msg;
   }
 
@@ -719,7 +465,7 @@ export class Channel extends EventEmitter {
     const ch = this.warren;
     if (ch === undefined) return undefined;
     if (message !== undefined) {
-      const origin = this.deliveredOn.get(message);
+      const origin = this.consumers.origin(message);
       if (origin !== undefined && origin !== ch) return undefined;
     }
     return ch;
@@ -757,8 +503,8 @@ export class Channel extends EventEmitter {
   async prefetch(count: number, global?: boolean): Promise<Replies.Empty> {
     const n = count || 0;
     await this.op('basic.qos', (ch) => ch.basicQos(n, { global: global === true }));
-    this.unrecord((e) => e.kind === 'prefetch' && e.global === (global === true));
-    this.record({ kind: 'prefetch', count: n, global: global === true });
+    this.topology.unrecord((e) => e.kind === 'prefetch' && e.global === (global === true));
+    this.topology.record({ kind: 'prefetch', count: n, global: global === true });
     return {};
   }
 
@@ -808,24 +554,6 @@ export class ConfirmChannel extends Channel {
   }
 }
 
-function queueOptions(o: Options.AssertQueue) {
-  return {
-    durable: o.durable ?? true,
-    exclusive: o.exclusive === true,
-    autoDelete: o.autoDelete === true,
-    arguments: queueArguments(o),
-  };
-}
-
-function exchangeOptions(o: Options.AssertExchange) {
-  return {
-    durable: o.durable ?? true,
-    internal: o.internal === true,
-    autoDelete: o.autoDelete === true,
-    arguments: exchangeArguments(o),
-  };
-}
-
 /** A returned message in amqplib's shape: the return's fields, the properties, the content. */
 function returnedMessage(r: ReturnedMessage): Message {
   return {
@@ -838,18 +566,4 @@ function returnedMessage(r: ReturnedMessage): Message {
     } as unknown as Message['fields'],
     properties: amqplibProperties(r.properties),
   };
-}
-
-/** Whether a queue exists, asked on a channel of its own (a 404 closes the channel that asks). */
-async function queueExists(conn: WarrenConnection, queue: string): Promise<boolean> {
-  const probe = await conn.openChannel();
-  try {
-    await probe.queueDeclare(queue, { passive: true });
-    return true;
-  } catch (err) {
-    if (err instanceof ChannelClosedByServer && err.replyCode === 404) return false;
-    throw err;
-  } finally {
-    await probe.close().catch(() => {});
-  }
 }

@@ -6,6 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import type { Channel } from '../channel/channel.js';
 import type { Message } from '../channel/message.js';
 import { type Client, createClient } from '../client/client.js';
 import { type Connection, connect } from '../connect.js';
@@ -334,4 +335,29 @@ export function count(n: number, noun: string): string {
 
 export function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
+}
+
+/** Runs `work` on a fresh channel and closes everything afterwards. */
+export async function withChannel<T>(opts: GlobalValues, ctx: Context, work: (ch: Channel) => Promise<T>): Promise<T> {
+  const conn = await open(opts, ctx);
+  try {
+    const ch = await conn.openChannel();
+    const result = await work(ch);
+    await ch.close();
+    return result;
+  } finally {
+    await closeQuietly(conn);
+  }
+}
+
+/** `-n COUNT`: the option of the commands that stop after so many `what`. */
+export function countOption(what: string) {
+  return {
+    type: 'number',
+    short: 'n',
+    integer: true,
+    min: 1,
+    value: 'COUNT',
+    description: `Exit after this many ${what}`,
+  } as const;
 }

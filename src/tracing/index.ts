@@ -281,6 +281,32 @@ export interface PublishSpan {
   end(error?: unknown): void;
 }
 
+/** The attributes a publish ('send') and a delivery ('process') span share. */
+function messageAttributes(
+  type: 'send' | 'process',
+  exchange: string,
+  routingKey: string,
+  body: Uint8Array,
+  p: BasicProperties | undefined,
+  server: ServerInfo | undefined,
+): OtelAttributes {
+  const attributes: OtelAttributes = {
+    'messaging.system': 'rabbitmq',
+    'messaging.operation.type': type,
+    'messaging.operation.name': type === 'send' ? 'publish' : 'process',
+    'messaging.destination.name': exchange,
+    'messaging.message.body.size': body.length,
+  };
+  if (routingKey !== '') attributes['messaging.rabbitmq.destination.routing_key'] = routingKey;
+  if (p?.messageId !== undefined) attributes['messaging.message.id'] = p.messageId;
+  if (p?.correlationId !== undefined) attributes['messaging.message.conversation_id'] = p.correlationId;
+  if (server !== undefined) {
+    attributes['server.address'] = server.host;
+    attributes['server.port'] = server.port;
+  }
+  return attributes;
+}
+
 /**
  * Starts a PRODUCER span for a publish (`publish <exchange>`) and returns the properties to send,
  * with the trace context in their headers; `undefined` when tracing is not active, in which case
@@ -297,20 +323,7 @@ export function startPublishSpan(info: PublishSpanInfo): PublishSpan | undefined
   const otel = state === 'ready' ? api : ensure();
   if (otel === undefined || tracer === undefined) return undefined;
   const p = info.properties;
-  const attributes: OtelAttributes = {
-    'messaging.system': 'rabbitmq',
-    'messaging.operation.type': 'send',
-    'messaging.operation.name': 'publish',
-    'messaging.destination.name': info.exchange,
-    'messaging.message.body.size': info.body.length,
-  };
-  if (info.routingKey !== '') attributes['messaging.rabbitmq.destination.routing_key'] = info.routingKey;
-  if (p?.messageId !== undefined) attributes['messaging.message.id'] = p.messageId;
-  if (p?.correlationId !== undefined) attributes['messaging.message.conversation_id'] = p.correlationId;
-  if (info.server !== undefined) {
-    attributes['server.address'] = info.server.host;
-    attributes['server.port'] = info.server.port;
-  }
+  const attributes = messageAttributes('send', info.exchange, info.routingKey, info.body, p, info.server);
   let span: OtelSpan;
   let headers: FieldTable;
   try {
@@ -393,23 +406,10 @@ export function traceProcess<R>(msg: Message, queue: string, handler: () => R, s
   const otel = state === 'ready' ? api : ensure();
   if (otel === undefined || tracer === undefined) return handler();
   const p = msg.properties;
-  const attributes: OtelAttributes = {
-    'messaging.system': 'rabbitmq',
-    'messaging.operation.type': 'process',
-    'messaging.operation.name': 'process',
-    'messaging.destination.name': msg.exchange,
-    'messaging.message.body.size': msg.body.length,
-    'messaging.rabbitmq.message.delivery_tag': msg.deliveryTag,
-  };
+  const attributes = messageAttributes('process', msg.exchange, msg.routingKey, msg.body, p, server);
+  attributes['messaging.rabbitmq.message.delivery_tag'] = msg.deliveryTag;
   if (queue !== '') attributes['messaging.destination.subscription.name'] = queue;
-  if (msg.routingKey !== '') attributes['messaging.rabbitmq.destination.routing_key'] = msg.routingKey;
-  if (p.messageId !== undefined) attributes['messaging.message.id'] = p.messageId;
-  if (p.correlationId !== undefined) attributes['messaging.message.conversation_id'] = p.correlationId;
   if (msg.consumerTag !== undefined) attributes['messaging.consumer.id'] = msg.consumerTag;
-  if (server !== undefined) {
-    attributes['server.address'] = server.host;
-    attributes['server.port'] = server.port;
-  }
   let span: OtelSpan;
   let spanContext: OtelContext | undefined;
   try {

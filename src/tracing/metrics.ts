@@ -94,6 +94,27 @@ export interface GaugeSource {
 
 const BASE = { 'messaging.system': 'rabbitmq' } as const;
 
+/** The counters: name, description and unit. */
+const COUNTERS = {
+  sent: [
+    'messaging.client.sent.messages',
+    'Messages published (each publish() call once, resends not counted)',
+    '{message}',
+  ],
+  publishOutcomes: [
+    'warren.publish.outcomes',
+    'Settled publishes by outcome: confirmed, nacked, returned, failed, sent (without confirms)',
+    '{message}',
+  ],
+  consumed: ['messaging.client.consumed.messages', 'Messages delivered to subscriptions', '{message}'],
+  consumeOutcomes: [
+    'warren.consume.outcomes',
+    'Handled messages by outcome: ack, or nack when the handler threw',
+    '{message}',
+  ],
+  reconnects: ['warren.client.reconnects', 'Connections after the first one', '{connection}'],
+} as const satisfies Record<string, readonly [name: string, description: string, unit: string]>;
+
 function errorType(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code !== '') return code;
@@ -106,84 +127,62 @@ function errorType(error: unknown): string {
  * @internal
  */
 export class ClientMetrics {
-  private readonly sent: OtelCounter;
+  private readonly counters: { [K in keyof typeof COUNTERS]: OtelCounter };
   private readonly publishDuration: OtelHistogram;
-  private readonly publishOutcomes: OtelCounter;
-  private readonly consumed: OtelCounter;
   private readonly processDuration: OtelHistogram;
-  private readonly consumeOutcomes: OtelCounter;
-  private readonly reconnectCounter: OtelCounter;
   private readonly gauges: [OtelObservable, (r: OtelObservableResult) => void][] = [];
   /** Attribute objects per destination, so that recording allocates nothing. */
   private readonly byExchange = new Map<string, OtelMetricAttributes>();
   private readonly byQueue = new Map<string, OtelMetricAttributes>();
 
   constructor(meter: OtelMeter, source: GaugeSource) {
-    this.sent = meter.createCounter('messaging.client.sent.messages', {
-      description: 'Messages published (each publish() call once, resends not counted)',
-      unit: '{message}',
-    });
+    const counters: Partial<Record<keyof typeof COUNTERS, OtelCounter>> = {};
+    for (const [key, [name, description, unit]] of Object.entries(COUNTERS)) {
+      counters[key as keyof typeof COUNTERS] = meter.createCounter(name, { description, unit });
+    }
+    this.counters = counters as { [K in keyof typeof COUNTERS]: OtelCounter };
     this.publishDuration = meter.createHistogram('messaging.client.operation.duration', {
       description: 'Time from publish() to its confirm (or failure)',
       unit: 's',
       advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] },
     });
-    this.publishOutcomes = meter.createCounter('warren.publish.outcomes', {
-      description: 'Settled publishes by outcome: confirmed, nacked, returned, failed, sent (without confirms)',
-      unit: '{message}',
-    });
-    this.consumed = meter.createCounter('messaging.client.consumed.messages', {
-      description: 'Messages delivered to subscriptions',
-      unit: '{message}',
-    });
     this.processDuration = meter.createHistogram('messaging.process.duration', {
       description: 'Time a message handler took',
       unit: 's',
     });
-    this.consumeOutcomes = meter.createCounter('warren.consume.outcomes', {
-      description: 'Handled messages by outcome: ack, or nack when the handler threw',
-      unit: '{message}',
-    });
-    this.reconnectCounter = meter.createCounter('warren.client.reconnects', {
-      description: 'Connections after the first one',
-      unit: '{connection}',
-    });
-    this.gauge(meter, 'warren.publish.in_flight', 'Publishes sent and not yet confirmed', (r) => {
-      r.observe(source.publishers().inFlight, BASE);
-    });
-    this.gauge(meter, 'warren.publish.pending', 'Publishes not yet settled (waiting or in flight)', (r) => {
-      r.observe(source.publishers().pending, BASE);
-    });
-    this.gauge(meter, 'warren.consume.running', 'Message handlers running', (r) => {
-      for (const c of source.consumers()) r.observe(c.running, this.queueAttributes(c.queue));
-    });
-    this.gauge(meter, 'warren.consume.buffered', 'Deliveries waiting for a handler', (r) => {
-      for (const c of source.consumers()) r.observe(c.buffered, this.queueAttributes(c.queue));
-    });
-  }
-
-  private gauge(meter: OtelMeter, name: string, description: string, read: (r: OtelObservableResult) => void): void {
-    const gauge = meter.createObservableGauge(name, { description, unit: '{message}' });
-    gauge.addCallback(read);
-    this.gauges.push([gauge, read]);
+    const perClient = (pick: (p: ReturnType<GaugeSource['publishers']>) => number) => (r: OtelObservableResult) =>
+      r.observe(pick(source.publishers()), BASE);
+    const perQueue =
+      (pick: (c: ReturnType<GaugeSource['consumers']>[number]) => number) => (r: OtelObservableResult) => {
+        for (const c of source.consumers()) r.observe(pick(c), this.queueAttributes(c.queue));
+      };
+    const gauges: [name: string, description: string, read: (r: OtelObservableResult) => void][] = [
+      ['warren.publish.in_flight', 'Publishes sent and not yet confirmed', perClient((p) => p.inFlight)],
+      ['warren.publish.pending', 'Publishes not yet settled (waiting or in flight)', perClient((p) => p.pending)],
+      ['warren.consume.running', 'Message handlers running', perQueue((c) => c.running)],
+      ['warren.consume.buffered', 'Deliveries waiting for a handler', perQueue((c) => c.buffered)],
+    ];
+    for (const [name, description, read] of gauges) {
+      const gauge = meter.createObservableGauge(name, { description, unit: '{message}' });
+      gauge.addCallback(read);
+      this.gauges.push([gauge, read]);
+    }
   }
 
   private exchangeAttributes(exchange: string): OtelMetricAttributes {
-    let attributes = this.byExchange.get(exchange);
-    if (attributes === undefined) {
-      attributes = { ...BASE, 'messaging.operation.name': 'publish', 'messaging.destination.name': exchange };
-      if (this.byExchange.size < 1000) this.byExchange.set(exchange, attributes);
-    }
-    return attributes;
+    return cached(this.byExchange, exchange, () => ({
+      ...BASE,
+      'messaging.operation.name': 'publish',
+      'messaging.destination.name': exchange,
+    }));
   }
 
   private queueAttributes(queue: string): OtelMetricAttributes {
-    let attributes = this.byQueue.get(queue);
-    if (attributes === undefined) {
-      attributes = { ...BASE, 'messaging.operation.name': 'process', 'messaging.destination.subscription.name': queue };
-      if (this.byQueue.size < 1000) this.byQueue.set(queue, attributes);
-    }
-    return attributes;
+    return cached(this.byQueue, queue, () => ({
+      ...BASE,
+      'messaging.operation.name': 'process',
+      'messaging.destination.subscription.name': queue,
+    }));
   }
 
   /**
@@ -198,7 +197,7 @@ export class ClientMetrics {
   ): { properties: P | PublishSpan['properties']; end(error?: unknown): void } {
     const attributes = this.exchangeAttributes(exchange);
     const started = performance.now();
-    this.guard(() => this.sent.add(1, attributes));
+    this.guard(() => this.counters.sent.add(1, attributes));
     let ended = false;
     return {
       properties: span === undefined ? properties : span.properties,
@@ -209,7 +208,7 @@ export class ClientMetrics {
         const seconds = (performance.now() - started) / 1000;
         const outcome = error === undefined ? (confirm ? 'confirmed' : 'sent') : publishFailure(error);
         this.guard(() => {
-          this.publishOutcomes.add(1, { ...attributes, 'warren.outcome': outcome });
+          this.counters.publishOutcomes.add(1, { ...attributes, 'warren.outcome': outcome });
           this.publishDuration.record(
             seconds,
             error === undefined ? attributes : { ...attributes, 'error.type': errorType(error) },
@@ -221,7 +220,7 @@ export class ClientMetrics {
 
   /** A delivery reached a subscription. */
   delivered(queue: string): void {
-    this.guard(() => this.consumed.add(1, this.queueAttributes(queue)));
+    this.guard(() => this.counters.consumed.add(1, this.queueAttributes(queue)));
   }
 
   /** A handler finished after `seconds`, threw `error` if `failed`. */
@@ -229,12 +228,12 @@ export class ClientMetrics {
     const attributes = this.queueAttributes(queue);
     this.guard(() => {
       this.processDuration.record(seconds, failed ? { ...attributes, 'error.type': errorType(error) } : attributes);
-      this.consumeOutcomes.add(1, { ...attributes, 'warren.outcome': failed ? 'nack' : 'ack' });
+      this.counters.consumeOutcomes.add(1, { ...attributes, 'warren.outcome': failed ? 'nack' : 'ack' });
     });
   }
 
   reconnected(): void {
-    this.guard(() => this.reconnectCounter.add(1, BASE));
+    this.guard(() => this.counters.reconnects.add(1, BASE));
   }
 
   /** The client closed: the gauges stop reading it. */
@@ -251,6 +250,20 @@ export class ClientMetrics {
       reportUserCodeError(SDK, err);
     }
   }
+}
+
+/** The attributes for `key`, made once and kept (up to 1000 destinations, so that odd names cannot grow it). */
+function cached(
+  cache: Map<string, OtelMetricAttributes>,
+  key: string,
+  make: () => OtelMetricAttributes,
+): OtelMetricAttributes {
+  let attributes = cache.get(key);
+  if (attributes === undefined) {
+    attributes = make();
+    if (cache.size < 1000) cache.set(key, attributes);
+  }
+  return attributes;
 }
 
 function publishFailure(error: unknown): string {

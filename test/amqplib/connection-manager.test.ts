@@ -13,6 +13,7 @@ import type * as Amqplib from 'amqplib';
 import { connect as warrenConnect } from '../../src/index.js';
 import { AMQP_URL, rabbitmqctl, uniqueName } from '../support/broker.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { nextEvent } from '../support/wait.js';
 
 const require = createRequire(import.meta.url);
 const warrenEntry = fileURLToPath(new URL('../../src/amqplib/index.ts', import.meta.url));
@@ -32,16 +33,6 @@ interface Wrapper extends EventEmitter {
   waitForConnect(): Promise<void>;
   sendToQueue(queue: string, content: Buffer, options?: Amqplib.Options.Publish): Promise<boolean>;
   close(): Promise<void>;
-}
-
-function when(emitter: EventEmitter, event: string, ms = 10_000): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    emitter.once(event, (...args: unknown[]) => {
-      clearTimeout(timer);
-      resolve(args);
-    });
-  });
 }
 
 describe('amqp-connection-manager on warren/amqplib', () => {
@@ -112,7 +103,7 @@ describe('amqp-connection-manager on warren/amqplib', () => {
       assert.deepEqual(got, ['one']);
       await sleep(300); // let the ack of 'one' pass the proxy, or the cut gets it redelivered (at least once)
 
-      const reconnected = when(manager, 'connect');
+      const reconnected = nextEvent(manager, 'connect');
       proxy.cutAll();
       // Sent while down: amqp-connection-manager holds it and publishes it on the new channel.
       const during = wrapper.sendToQueue(queue, Buffer.from('during'));

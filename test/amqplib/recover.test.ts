@@ -6,30 +6,12 @@
  * Without `recover` the model closes as amqplib's does.
  */
 import assert from 'node:assert/strict';
-import type { EventEmitter } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type ChannelModel, type ConsumeMessage } from '../../src/amqplib/index.js';
 import { AMQP_URL, uniqueName } from '../support/broker.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
-
-function when(emitter: EventEmitter, event: string, ms = 10_000): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    emitter.once(event, (...args: unknown[]) => {
-      clearTimeout(timer);
-      resolve(args);
-    });
-  });
-}
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+import { waitFor, nextEvent } from '../support/wait.js';
 
 describe('warren/amqplib recover', () => {
   let proxy: TcpProxy;
@@ -65,13 +47,13 @@ describe('warren/amqplib recover', () => {
 
     const confirmed: (Error | null)[] = [];
     pub.publish(ex, 'k', Buffer.from('before'), {}, (err) => confirmed.push(err));
-    await until(() => got.length === 1, 5000, 'the first delivery');
+    await waitFor(() => got.length === 1, { timeout: 5000, what: 'the first delivery' });
     const beforeCut = got[0]!;
 
     proxy.cutAll();
     // Published while the channel is down: held, then sent on the new channel.
     pub.publish(ex, 'k', Buffer.from('during'), {}, (err) => confirmed.push(err));
-    await when(conn, 'reconnect');
+    await nextEvent(conn, 'reconnect');
     // The ack of a message from the dead connection is dropped (the broker requeued it), not sent
     // on the new channel where its tag would be unknown (406).
     ch.ack(beforeCut);
@@ -80,11 +62,11 @@ describe('warren/amqplib recover', () => {
     assert.deepEqual(confirmed, [null, null, null]);
 
     // prefetch(1) came back: one unacked delivery at a time.
-    await until(() => got.length === 2, 5000, 'a delivery after the reconnect');
+    await waitFor(() => got.length === 2, { timeout: 5000, what: 'a delivery after the reconnect' });
     await sleep(150);
     assert.equal(got.length, 2, 'prefetch 1 is in force again');
     ch.ack(got[1]!);
-    await until(() => got.length === 3, 5000, 'the third delivery');
+    await waitFor(() => got.length === 3, { timeout: 5000, what: 'the third delivery' });
     ch.ack(got[2]!);
     // 'before' was unacked in the old exclusive queue, which the broker deleted with the connection.
     assert.deepEqual(
@@ -116,7 +98,7 @@ describe('warren/amqplib recover', () => {
     await sleep(50);
     proxy.cutAll();
     const declared = ch.assertQueue(uniqueName('recover-during'), { exclusive: true });
-    await when(conn, 'reconnect');
+    await nextEvent(conn, 'reconnect');
     assert.match((await declared).queue, /recover-during/);
     // Not exclusive, so it outlived the connection: the same queue, with its message, not a new one.
     assert.equal((await ch.checkQueue(queue)).queue, queue);
@@ -131,8 +113,8 @@ describe('warren/amqplib recover', () => {
     const conn = await amqp.connect(proxy.url());
     models.push(conn);
     const ch = await conn.createChannel();
-    const chClosed = when(ch, 'close');
-    const closed = when(conn, 'close');
+    const chClosed = nextEvent(ch, 'close');
+    const closed = nextEvent(conn, 'close');
     proxy.cutAll();
     const [err] = await closed;
     await chClosed;
@@ -149,8 +131,8 @@ describe('warren/amqplib recover', () => {
     const ch = await conn.createChannel();
     await proxy.refuse(true, 'reset');
     proxy.cutAll();
-    await when(conn, 'disconnect');
-    const chClosed = when(ch, 'close');
+    await nextEvent(conn, 'disconnect');
+    const chClosed = nextEvent(ch, 'close');
     await conn.close();
     await chClosed;
     await proxy.refuse(false);

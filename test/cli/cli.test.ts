@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { connectionPid, rabbitmqctl } from '../support/broker.js';
-import { AMQP_URL, startWarren, uniqueName, waitFor, warren } from './helpers.js';
+import { AMQP_URL, startWarren, uniqueName, waitForOutput, warren } from './helpers.js';
 
 const created: string[] = [];
 function queueName(prefix: string): string {
@@ -141,7 +141,7 @@ describe('warren CLI', { concurrency: 4 }, () => {
     const q = queueName('sigint');
     assert.equal((await warren(['publish', '-q', q, '--declare', 'first'])).code, 0);
     const run = startWarren(['consume', '-q', q]);
-    await waitFor(run.stdout, /first\n/);
+    await waitForOutput(run.stdout, /first\n/);
     run.child.kill('SIGINT');
     const r = await run.result;
     assert.equal(r.code, 0, r.stderr);
@@ -165,12 +165,12 @@ describe('warren CLI', { concurrency: 4 }, () => {
     assert.equal((await warren(['publish', '-q', q, '--declare', 'before'])).code, 0);
     const run = startWarren(['consume', '-q', q, '--name', name], { timeoutMs: 60_000 });
     try {
-      await waitFor(run.stdout, /before\n/);
+      await waitForOutput(run.stdout, /before\n/);
       await rabbitmqctl('close_connection', await connectionPid(name), 'test: forced close');
-      await waitFor(run.stderr, /connection lost \(CONNECTION_CLOSED_BY_SERVER\), reconnecting/);
-      await waitFor(run.stderr, /reconnected/);
+      await waitForOutput(run.stderr, /connection lost \(CONNECTION_CLOSED_BY_SERVER\), reconnecting/);
+      await waitForOutput(run.stderr, /reconnected/);
       assert.equal((await warren(['publish', '-q', q, 'after'])).code, 0);
-      await waitFor(run.stdout, /before\nafter\n/);
+      await waitForOutput(run.stdout, /before\nafter\n/);
     } finally {
       run.child.kill('SIGINT');
     }
@@ -279,7 +279,7 @@ describe('warren CLI', { concurrency: 4 }, () => {
   test('rpc-server --echo answers rpc, then exits after -n requests', async () => {
     const q = queueName('rpc');
     const server = startWarren(['rpc-server', '-q', q, '--echo', '-n', '2']);
-    await waitFor(server.stderr, /answering requests/);
+    await waitForOutput(server.stderr, /answering requests/);
     const r = await warren(['rpc', '-q', q, 'ping']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'ping\n');
@@ -296,7 +296,7 @@ describe('warren CLI', { concurrency: 4 }, () => {
   test('rpc-server --exec replies with the output of a command', async () => {
     const q = queueName('rpc-exec');
     const server = startWarren(['rpc-server', '-q', q, '--exec', 'tr a-z A-Z', '-n', '1']);
-    await waitFor(server.stderr, /answering requests/);
+    await waitForOutput(server.stderr, /answering requests/);
     const r = await warren(['rpc', '-q', q, 'shout']);
     assert.equal(r.stdout, 'SHOUT\n');
     assert.equal((await server.result).code, 0);

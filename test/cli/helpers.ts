@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../support/wait.js';
 
 export const root = resolve(fileURLToPath(import.meta.url), '../../..');
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -98,10 +99,11 @@ export function uniqueName(prefix: string): string {
 }
 
 /** Resolves when `read()` matches `pattern`, polling; rejects after `timeoutMs`. */
-export async function waitFor(read: () => string, pattern: RegExp, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!pattern.test(read())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${pattern} in:\n${read()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export function waitForOutput(read: () => string, pattern: RegExp, timeoutMs = 15_000): Promise<void> {
+  return waitFor(() => pattern.test(read()), {
+    timeout: timeoutMs,
+    interval: 50,
+    what: String(pattern),
+    state: () => `output so far:\n${read()}`,
+  });
 }

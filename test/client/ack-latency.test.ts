@@ -5,16 +5,11 @@
  * before the block must not be among them.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { Resources } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { describe, test } from 'node:test';
+import { fileFixture } from '../support/client.js';
+import { waitFor } from '../support/wait.js';
 
-const clients = new Clients();
-const resources = new Resources();
-after(async () => {
-  await clients.closeAll();
-  await resources.cleanup();
-});
+const { clients, resources } = fileFixture();
 
 /** Blocks the event loop, as a CPU-bound handler does. */
 function blockFor(ms: number): void {

@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Clients, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startFakeServer } from '../support/fake-server.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 

@@ -9,9 +9,10 @@ import type { Socket } from 'node:net';
 import { after, afterEach, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClosedError, type Connection, connect } from '../../src/index.js';
-import { Resources, rejection, within } from '../support/broker.js';
+import { Resources, rejection } from '../support/broker.js';
 import { Clients } from '../support/client.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { within } from '../support/wait.js';
 
 const SLACK_MS = 300;
 const clients = new Clients();

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { type Codec, CodecRegistry, type Decoded, InvalidArgumentError, type Message } from '../../src/index.js';
 import { uniqueName } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 after(() => clients.closeAll());

@@ -4,18 +4,14 @@
  * cancel (queue deleted) with and without resubscribing, and the iterator's ack-on-next rules.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, ConsumerCancelled, type Message } from '../../src/index.js';
-import { Resources, withChannel } from '../support/broker.js';
-import { AckAudit, Clients, nextEvent, waitFor } from '../support/client.js';
+import { withChannel } from '../support/broker.js';
+import { AckAudit, type Clients, fileFixture } from '../support/client.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
-const clients = new Clients();
-const resources = new Resources();
-after(async () => {
-  await clients.closeAll();
-  await resources.cleanup();
-});
+const { clients, resources } = fileFixture();
 
 const fast = { backoff: { initialDelay: 20, maxDelay: 200 } };
 

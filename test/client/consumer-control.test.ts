@@ -4,19 +4,15 @@
  * resume after the last message handled across forced cuts (every message handled exactly once).
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError } from '../../src/index.js';
-import { type CtlTable, ctlTable, rabbitmqctlJson, Resources, withChannel } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { type CtlTable, ctlTable, rabbitmqctlJson, withChannel } from '../support/broker.js';
+import { fileFixture } from '../support/client.js';
 import { startProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
-const clients = new Clients();
-const resources = new Resources();
-after(async () => {
-  await clients.closeAll();
-  await resources.cleanup();
-});
+const { clients, resources } = fileFixture();
 
 const fast = { backoff: { initialDelay: 20, maxDelay: 200 } };
 

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { AbortError, type Channel, type Connection, connect, TimeoutError } from '../../src/index.js';
 import { AMQP_URL, Resources, rejection, withChannel } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

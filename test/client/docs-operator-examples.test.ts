@@ -4,24 +4,10 @@
  * broker, and must exit with status 0.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { readmeSection, runExamples } from '../support/readme-examples.js';
 
-const root = resolve(fileURLToPath(import.meta.url), '../../..');
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
-const start = readme.indexOf('\n## Deadlines, credentials and limits\n');
-const doc = readme.slice(start, readme.indexOf('\n## ', start + 1));
-const dir = mkdtempSync(join(tmpdir(), 'warren-docs-ops-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-const blocks = [...doc.matchAll(/^### (.+)\n[\s\S]*?```ts\n([\s\S]*?)```/gm)].map((m) => ({
-  title: m[1]!,
-  code: m[2]!,
-}));
+const { start, blocks } = readmeSection('Deadlines, credentials and limits');
 
 test('the section has its four examples', () => {
   assert.ok(start > 0, 'the README has the section');
@@ -31,15 +17,4 @@ test('the section has its four examples', () => {
   );
 });
 
-for (const { title, code } of blocks) {
-  test(`docs example runs: ${title}`, { timeout: 60_000 }, async () => {
-    const file = join(dir, `${title.replace(/\W+/g, '-').toLowerCase()}.mts`);
-    writeFileSync(file, code.replaceAll("from 'warren'", `from '${join(root, 'src/index.ts')}'`));
-    const { code: status, output } = await new Promise<{ code: number | null; output: string }>((done) => {
-      execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 50_000 }, (err, stdout, stderr) =>
-        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
-      );
-    });
-    assert.equal(status, 0, output);
-  });
-}
+runExamples(blocks, 'warren-docs-ops-');

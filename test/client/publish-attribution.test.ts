@@ -6,17 +6,12 @@
  * stored. The named-exchange fast path (404 for a missing exchange) is checked alongside.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ChannelClosedByServer } from '../../src/index.js';
-import { drain, Resources, withChannel } from '../support/broker.js';
-import { Clients } from '../support/client.js';
+import { drain, withChannel } from '../support/broker.js';
+import { fileFixture } from '../support/client.js';
 
-const clients = new Clients();
-const resources = new Resources();
-after(async () => {
-  await clients.closeAll();
-  await resources.cleanup();
-});
+const { clients, resources } = fileFixture();
 
 const INNOCENTS = 900;
 /** Positions of the culprits in the burst. */

@@ -10,8 +10,9 @@ import { after, afterEach, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError, PublisherFullError, TimeoutError } from '../../src/index.js';
 import { drain, Resources, rejection, withChannel } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

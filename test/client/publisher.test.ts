@@ -4,7 +4,7 @@
  * close, ClosedError after close, `await using`, and isolation of a failing declare.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortError,
@@ -15,15 +15,11 @@ import {
   MessageReturned,
   PublishNacked,
 } from '../../src/index.js';
-import { Resources, withChannel } from '../support/broker.js';
-import { AMQP_URL, Clients, nextEvent, waitFor } from '../support/client.js';
+import { withChannel } from '../support/broker.js';
+import { AMQP_URL, fileFixture } from '../support/client.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
-const clients = new Clients();
-const resources = new Resources();
-after(async () => {
-  await clients.closeAll();
-  await resources.cleanup();
-});
+const { clients, resources } = fileFixture();
 
 async function readyCount(queue: string): Promise<number> {
   return withChannel(async (ch) => (await ch.queueDeclare(queue, { passive: true })).messageCount);

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { ClosedError, ConnectionAttemptsExhausted, createClient, SocketError } from '../../src/index.js';
 import { Resources, rejection } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

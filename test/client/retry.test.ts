@@ -8,8 +8,9 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message } from '../../src/index.js';
 import { withChannel } from '../support/broker.js';
-import { fileFixture, nextEvent, waitFor } from '../support/client.js';
+import { fileFixture } from '../support/client.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
 const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy | undefined;

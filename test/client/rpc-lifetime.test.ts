@@ -4,7 +4,7 @@
  * the backoff policy's bounds.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   AbortError,
   AuthenticationError,
@@ -15,15 +15,10 @@ import {
   MessageReturned,
   TimeoutError,
 } from '../../src/index.js';
-import { Resources } from '../support/broker.js';
-import { Clients, nextEvent, waitFor } from '../support/client.js';
+import { fileFixture } from '../support/client.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
-const clients = new Clients();
-const resources = new Resources();
-after(async () => {
-  await clients.closeAll();
-  await resources.cleanup();
-});
+const { clients, resources } = fileFixture();
 
 describe('rpc', () => {
   test('rpc() gets the reply of rpcServer(); concurrent calls are matched by correlation id', async () => {

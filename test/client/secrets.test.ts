@@ -22,8 +22,9 @@ import {
   redactUrl,
   SocketError,
 } from '../../src/index.js';
-import { errorText, rejection, within } from '../support/broker.js';
+import { errorText, rejection } from '../support/broker.js';
 import { type FakeConnection, type FakeServer, startFakeServer } from '../support/fake-server.js';
+import { within } from '../support/wait.js';
 
 /** A password with an unencoded '@'; its tail is what a first-'@' split used to take for the host. */
 const SECRET = 'top@secret-Zq9x';

@@ -4,18 +4,14 @@
  * instead of process warnings; a throwing logger is contained.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { UserCodeError } from '../../src/index.js';
-import { Resources, withChannel } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { withChannel } from '../support/broker.js';
+import { fileFixture } from '../support/client.js';
 import { startProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
-const clients = new Clients();
-const resources = new Resources();
-after(async () => {
-  await clients.closeAll();
-  await resources.cleanup();
-});
+const { clients, resources } = fileFixture();
 
 const fast = { backoff: { initialDelay: 20, maxDelay: 200 } };
 

@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { connect, FrameError, type Message, MessageReturned } from '../../src/index.js';
 import { Resources, withChannel } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startRecordingProxy } from '../support/recording-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 const resources = new Resources();
 const clients = new Clients();

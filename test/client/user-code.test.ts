@@ -15,10 +15,11 @@ import {
   USER_CODE_ERROR_CODE,
   UserCodeError,
 } from '../../src/index.js';
-import { AMQP_URL, openConnection, rejection, withChannel, within } from '../support/broker.js';
-import { fileFixture, waitFor } from '../support/client.js';
+import { AMQP_URL, openConnection, rejection, withChannel } from '../support/broker.js';
+import { fileFixture } from '../support/client.js';
 import { startFakeServer } from '../support/fake-server.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor, within } from '../support/wait.js';
 
 const backoff = { initialDelay: 10, maxDelay: 50 };
 const { clients, resources, brokerProxy } = fileFixture();

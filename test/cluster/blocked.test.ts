@@ -9,9 +9,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from '../../src/index.js';
 import { WireAudit } from '../support/audit.js';
-import { within } from '../support/broker.js';
 import { type Cluster, startCluster, stopAllExtraNodes } from '../support/broker-nodes.js';
-import { waitFor } from '../support/client.js';
+import { waitFor, within } from '../support/wait.js';
 
 let node: Cluster;
 

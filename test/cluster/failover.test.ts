@@ -17,6 +17,7 @@ import { after, afterEach, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AMQPError, type Client, type Connection, connect, createClient } from '../../src/index.js';
 import { type Cluster, startCluster, stopAllExtraNodes } from '../support/broker-nodes.js';
+import { waitFor } from '../support/wait.js';
 
 const TOTAL = Number(process.env.WARREN_FAILOVER_MESSAGES ?? 20_000);
 const BACKOFF = { initialDelay: 100, maxDelay: 1000 };
@@ -47,22 +48,6 @@ after(async () => {
   await Promise.allSettled(connections.map((c) => c.close()));
   await cluster?.stop();
 });
-
-/** Polls `check`; on timeout the error names `what` and, if given, the `state` of the test at that moment. */
-async function waitFor(
-  what: string,
-  ms: number,
-  check: () => boolean | Promise<boolean>,
-  state?: () => string,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${state ? `; ${state()}` : ''}`);
-    }
-    await sleep(50);
-  }
-}
 
 /** Index of the cluster node a (redacted) URL points at. */
 function nodeOf(url: string): number {
@@ -139,14 +124,24 @@ test(`failover: ${TOTAL} confirmed messages through a node stop and restart, non
   })();
 
   // Stop the node the client is on a fifth of the way in, start it again at two fifths.
-  await waitFor('a fifth of the publishes confirmed', 120_000, () => confirmed >= TOTAL / 5, state);
+  await waitFor(() => confirmed >= TOTAL / 5, {
+    timeout: 120_000,
+    interval: 50,
+    what: 'a fifth of the publishes confirmed',
+    state,
+  });
   const victim = connects.at(-1)!.node;
   const stoppedAt = Date.now();
   const connectsBefore = connects.length;
   await cluster.stopNode(victim);
   stopped.add(victim);
   t.diagnostic(`stopped node ${victim + 1} at ${confirmed} confirmed, ${seen.size} consumed`);
-  await waitFor('a reconnect to another node', 60_000, () => connects.length > connectsBefore, state);
+  await waitFor(() => connects.length > connectsBefore, {
+    timeout: 60_000,
+    interval: 50,
+    what: 'a reconnect to another node',
+    state,
+  });
   const moved = connects[connectsBefore]!;
   assert.notEqual(moved.node, victim, 'reconnected to the stopped node');
   const lost = disconnects.find((d) => d.at >= stoppedAt);
@@ -155,7 +150,12 @@ test(`failover: ${TOTAL} confirmed messages through a node stop and restart, non
   t.diagnostic(`disconnect (${lost.error.code}) → connect to node ${moved.node + 1}: ${gap} ms`);
   assert.ok(gap <= BACKOFF.maxDelay + RECONNECT_SLACK_MS, `reconnect took ${gap} ms`);
 
-  await waitFor('more publishes confirmed on the new node', 120_000, () => confirmed >= (2 * TOTAL) / 5, state);
+  await waitFor(() => confirmed >= (2 * TOTAL) / 5, {
+    timeout: 120_000,
+    interval: 50,
+    what: 'more publishes confirmed on the new node',
+    state,
+  });
   await cluster.startNode(victim);
   stopped.delete(victim);
   t.diagnostic(`node ${victim + 1} back at ${confirmed} confirmed, ${seen.size} consumed`);
@@ -175,7 +175,12 @@ test(`failover: ${TOTAL} confirmed messages through a node stop and restart, non
   ]);
   assert.deepEqual(failures, [], 'every publish resolves');
   assert.equal(confirmed, TOTAL);
-  await waitFor(`all ${TOTAL} ids consumed`, 120_000, () => seen.size === TOTAL, state);
+  await waitFor(() => seen.size === TOTAL, {
+    timeout: 120_000,
+    interval: 50,
+    what: `all ${TOTAL} ids consumed`,
+    state,
+  });
   const missing = Array.from({ length: TOTAL }, (_, i) => i).filter((i) => !seen.has(i));
   assert.deepEqual(missing, []);
   t.diagnostic(
@@ -247,17 +252,23 @@ test('a consumer on a quorum queue keeps receiving on the same connection after 
     }
   })();
 
-  await waitFor('deliveries before the stop', 30_000, () => received.size >= 50);
+  await waitFor(() => received.size >= 50, { timeout: 30_000, interval: 50, what: 'deliveries before the stop' });
   await cluster.stopNode(leader);
   stopped.add(leader);
   const idAtStop = next;
   t.diagnostic(`stopped the leader at id ${idAtStop}, ${received.size} received`);
-  await waitFor('deliveries of messages published after the stop', 60_000, () =>
-    [...received].some((id) => id >= idAtStop + 50),
-  );
+  await waitFor(() => [...received].some((id) => id >= idAtStop + 50), {
+    timeout: 60_000,
+    interval: 50,
+    what: 'deliveries of messages published after the stop',
+  });
   publishing = false;
   await publisher;
-  await waitFor('every confirmed message', 60_000, () => confirmed.every((id) => received.has(id)));
+  await waitFor(() => confirmed.every((id) => received.has(id)), {
+    timeout: 60_000,
+    interval: 50,
+    what: 'every confirmed message',
+  });
   assert.equal(consumerClosed, undefined, 'the consumer connection stayed open');
   assert.equal(ch.isOpen, true, 'the consumer channel stayed open');
   const newLeader = (

@@ -21,9 +21,10 @@ import {
   connect,
   createClient,
 } from '../../src/index.js';
-import { rejection, within } from '../support/broker.js';
+import { rejection } from '../support/broker.js';
 import { type OAuthNode, startOAuthNode } from '../support/broker-nodes.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { within } from '../support/wait.js';
 
 const KEY_ID = 'warren-key';
 const signingKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -32,9 +32,11 @@ import {
   SocketError,
 } from '../../src/index.js';
 import { Connection as RawConnection } from '../../src/connect.js';
-import { MemoryBroker, methodFrame } from '../fuzz/memory-broker.js';
-import { errorText, rejection, within } from '../support/broker.js';
+import { MemoryBroker } from '../fuzz/memory-broker.js';
+import { errorText, rejection } from '../support/broker.js';
 import { startTlsNode, stopAllExtraNodes, type TlsNode } from '../support/broker-nodes.js';
+import { within } from '../support/wait.js';
+import { methodFrame } from '../support/frames.js';
 
 let node: TlsNode;
 const opened: Connection[] = [];

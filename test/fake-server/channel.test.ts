@@ -17,23 +17,10 @@ import {
 } from '../../src/index.js';
 import type { MethodArgsByName, MethodInputByName } from '../../src/protocol/generated/methods.js';
 import type { FakeConnection } from '../support/fake-server.js';
-import {
-  assertInstance,
-  contentBytes,
-  countEvents,
-  methodBytes,
-  fakeTest,
-  framesAfter,
-  type Input,
-  nextInput,
-  type Observed,
-  observe,
-  open,
-  playBroker,
-  serve,
-  sleep,
-  within,
-} from './helpers.js';
+import { assertInstance, countEvents, fakeTest, type Observed, observe, open, serve, serveBroker } from './helpers.js';
+import { sleep, within } from '../support/wait.js';
+import { contentBytes, methodFrame } from '../support/frames.js';
+import { framesAfter, type Input, playBroker } from '../support/fake-server.js';
 
 /** Publishes `n` messages and records the order in which their promises settle. */
 function publishMany(
@@ -66,19 +53,16 @@ function isMethod<N extends keyof MethodArgsByName>(
 // ------------------------------------------------------------------------------------- confirms
 
 fakeTest('confirms: ack 3 multiple, nack 5, ack 4 → 1–3 resolve, 4 resolves, 5 rejects PublishNacked', async () => {
-  const server = await serve(async (s) => {
-    await s.handshake({ heartbeat: 0 });
-    let published = 0;
-    await playBroker(s, {
-      onInput: (input) => {
-        if (input.kind === 'publish' && ++published === 5) {
-          s.send(1, 'basic.ack', { deliveryTag: 3, multiple: true });
-          s.send(1, 'basic.nack', { deliveryTag: 5, multiple: false, requeue: false });
-          s.send(1, 'basic.ack', { deliveryTag: 4, multiple: false });
-        }
-        return false;
-      },
-    });
+  let published = 0;
+  const server = await serveBroker({
+    onInput: (input, s) => {
+      if (input.kind === 'publish' && ++published === 5) {
+        s.send(1, 'basic.ack', { deliveryTag: 3, multiple: true });
+        s.send(1, 'basic.nack', { deliveryTag: 5, multiple: false, requeue: false });
+        s.send(1, 'basic.ack', { deliveryTag: 4, multiple: false });
+      }
+      return false;
+    },
   });
   const conn = await open(server);
   const ch = await conn.openChannel();
@@ -99,23 +83,20 @@ fakeTest('confirms: ack 3 multiple, nack 5, ack 4 → 1–3 resolve, 4 resolves,
 });
 
 fakeTest('confirms: out-of-order single acks, a stale duplicate, then a multiple nack', async () => {
-  const server = await serve(async (s) => {
-    await s.handshake({ heartbeat: 0 });
-    let published = 0;
-    await playBroker(s, {
-      onInput: (input) => {
-        if (input.kind !== 'publish') return false;
-        published++;
-        if (published === 4) {
-          for (const tag of [3, 1, 4, 2]) s.send(1, 'basic.ack', { deliveryTag: tag, multiple: false });
-          s.send(1, 'basic.ack', { deliveryTag: 1, multiple: false }); // stale: already confirmed
-        } else if (published === 7) {
-          s.send(1, 'basic.nack', { deliveryTag: 6, multiple: true, requeue: false });
-          s.send(1, 'basic.ack', { deliveryTag: 7, multiple: false });
-        }
-        return false;
-      },
-    });
+  let published = 0;
+  const server = await serveBroker({
+    onInput: (input, s) => {
+      if (input.kind !== 'publish') return false;
+      published++;
+      if (published === 4) {
+        for (const tag of [3, 1, 4, 2]) s.send(1, 'basic.ack', { deliveryTag: tag, multiple: false });
+        s.send(1, 'basic.ack', { deliveryTag: 1, multiple: false }); // stale: already confirmed
+      } else if (published === 7) {
+        s.send(1, 'basic.nack', { deliveryTag: 6, multiple: true, requeue: false });
+        s.send(1, 'basic.ack', { deliveryTag: 7, multiple: false });
+      }
+      return false;
+    },
   });
   const conn = await open(server);
   const ch = await conn.openChannel();
@@ -151,30 +132,27 @@ fakeTest(
       headers: { 'x-attempt': 2, source: 'test' },
       deliveryMode: 2,
     };
-    const server = await serve(async (s) => {
-      await s.handshake({ heartbeat: 0 });
-      let published = 0;
-      await playBroker(s, {
-        onInput: (input) => {
-          if (input.kind !== 'publish') return false;
-          published++;
-          if (published === 1) {
-            // RabbitMQ: basic.return first, then the ack for the same message.
-            const c = input.c;
-            s.sendContent(
-              1,
-              'basic.return',
-              { replyCode: 312, replyText: 'NO_ROUTE', exchange: c.args.exchange, routingKey: c.args.routingKey },
-              c.properties,
-              c.body,
-            );
-            s.send(1, 'basic.ack', { deliveryTag: 1, multiple: false });
-          } else if (published === 2) {
-            s.send(1, 'basic.ack', { deliveryTag: 2, multiple: false });
-          }
-          return false;
-        },
-      });
+    let published = 0;
+    const server = await serveBroker({
+      onInput: (input, s) => {
+        if (input.kind !== 'publish') return false;
+        published++;
+        if (published === 1) {
+          // RabbitMQ: basic.return first, then the ack for the same message.
+          const c = input.c;
+          s.sendContent(
+            1,
+            'basic.return',
+            { replyCode: 312, replyText: 'NO_ROUTE', exchange: c.args.exchange, routingKey: c.args.routingKey },
+            c.properties,
+            c.body,
+          );
+          s.send(1, 'basic.ack', { deliveryTag: 1, multiple: false });
+        } else if (published === 2) {
+          s.send(1, 'basic.ack', { deliveryTag: 2, multiple: false });
+        }
+        return false;
+      },
     });
     const conn = await open(server);
     const ch = await conn.openChannel();
@@ -211,21 +189,18 @@ for (const nowait of [false, true]) {
     `a server-sent basic.cancel (nowait ${nowait}) ends the consumer with serverCancelled; cancel-ok ${nowait ? 'is not' : 'is'} sent`,
     async () => {
       let answer: Input | undefined;
-      const server = await serve(async (s) => {
-        await s.handshake({ heartbeat: 0 });
-        await playBroker(s, {
-          onInput: async (input) => {
-            if (!isMethod(input, 'queue.declare') || input.m.args.queue !== 'consuming') return false;
-            // The client has its consumer: cancel it, as RabbitMQ does when the queue is deleted.
-            s.send(1, 'queue.declare-ok', { queue: 'consuming', messageCount: 0, consumerCount: 1 });
-            s.send(1, 'basic.cancel', { consumerTag: 'ctag-x', nowait });
-            answer = await nextInput(s); // cancel-ok, or (nowait) the queue.declare the test sends next
-            if (isMethod(answer, 'queue.declare')) {
-              s.send(1, 'queue.declare-ok', { queue: answer.m.args.queue, messageCount: 0, consumerCount: 0 });
-            }
-            return true;
-          },
-        });
+      const server = await serveBroker({
+        onInput: async (input, s) => {
+          if (!isMethod(input, 'queue.declare') || input.m.args.queue !== 'consuming') return false;
+          // The client has its consumer: cancel it, as RabbitMQ does when the queue is deleted.
+          s.send(1, 'queue.declare-ok', { queue: 'consuming', messageCount: 0, consumerCount: 1 });
+          s.send(1, 'basic.cancel', { consumerTag: 'ctag-x', nowait });
+          answer = await s.recvInput(); // cancel-ok, or (nowait) the queue.declare the test sends next
+          if (isMethod(answer, 'queue.declare')) {
+            s.send(1, 'queue.declare-ok', { queue: answer.m.args.queue, messageCount: 0, consumerCount: 0 });
+          }
+          return true;
+        },
       });
       const conn = await open(server);
       const ch = await conn.openChannel();
@@ -255,20 +230,17 @@ for (const nowait of [false, true]) {
 fakeTest(
   'a basic.cancel that arrives together with consume-ok: basicConsume resolves with a consumer already cancelled',
   async () => {
-    const server = await serve(async (s) => {
-      await s.handshake({ heartbeat: 0 });
-      await playBroker(s, {
-        onInput: (input) => {
-          if (!isMethod(input, 'basic.consume')) return false;
-          s.sendRaw(
-            Buffer.concat([
-              methodBytes(1, 'basic.consume-ok', { consumerTag: 'ctag-y' }),
-              methodBytes(1, 'basic.cancel', { consumerTag: 'ctag-y', nowait: true }),
-            ]),
-          );
-          return true;
-        },
-      });
+    const server = await serveBroker({
+      onInput: (input, s) => {
+        if (!isMethod(input, 'basic.consume')) return false;
+        s.sendRaw(
+          Buffer.concat([
+            methodFrame(1, 'basic.consume-ok', { consumerTag: 'ctag-y' }),
+            methodFrame(1, 'basic.cancel', { consumerTag: 'ctag-y', nowait: true }),
+          ]),
+        );
+        return true;
+      },
     });
     const conn = await open(server);
     const ch = await conn.openChannel();
@@ -288,19 +260,16 @@ fakeTest(
 
 fakeTest('server channel.flow(false) then (true): warren answers flow-ok and emits flow', async () => {
   const flowOks: boolean[] = [];
-  const server = await serve(async (s) => {
-    await s.handshake({ heartbeat: 0 });
-    await playBroker(s, {
-      onInput: (input) => {
-        if (isMethod(input, 'queue.declare')) {
-          s.send(1, 'queue.declare-ok', { queue: input.m.args.queue, messageCount: 0, consumerCount: 0 });
-          s.send(1, 'channel.flow', { active: input.m.args.queue !== 'stop' });
-          return true;
-        }
-        if (isMethod(input, 'channel.flow-ok')) flowOks.push(input.m.args.active);
-        return false;
-      },
-    });
+  const server = await serveBroker({
+    onInput: (input, s) => {
+      if (isMethod(input, 'queue.declare')) {
+        s.send(1, 'queue.declare-ok', { queue: input.m.args.queue, messageCount: 0, consumerCount: 0 });
+        s.send(1, 'channel.flow', { active: input.m.args.queue !== 'stop' });
+        return true;
+      }
+      if (isMethod(input, 'channel.flow-ok')) flowOks.push(input.m.args.active);
+      return false;
+    },
   });
   const conn = await open(server);
   const ch = await conn.openChannel();
@@ -409,17 +378,14 @@ fakeTest(
 );
 
 fakeTest('connection.blocked and unblocked: events and isBlocked', async () => {
-  const server = await serve(async (s) => {
-    await s.handshake({ heartbeat: 0 });
-    await playBroker(s, {
-      onInput: (input) => {
-        if (!isMethod(input, 'queue.declare')) return false;
-        s.send(1, 'queue.declare-ok', { queue: input.m.args.queue, messageCount: 0, consumerCount: 0 });
-        if (input.m.args.queue === 'block') s.send(0, 'connection.blocked', { reason: 'low on memory' });
-        else s.send(0, 'connection.unblocked', {});
-        return true;
-      },
-    });
+  const server = await serveBroker({
+    onInput: (input, s) => {
+      if (!isMethod(input, 'queue.declare')) return false;
+      s.send(1, 'queue.declare-ok', { queue: input.m.args.queue, messageCount: 0, consumerCount: 0 });
+      if (input.m.args.queue === 'block') s.send(0, 'connection.blocked', { reason: 'low on memory' });
+      else s.send(0, 'connection.unblocked', {});
+      return true;
+    },
   });
   const conn = await open(server);
   const ch = await conn.openChannel();
@@ -438,24 +404,21 @@ fakeTest('connection.blocked and unblocked: events and isBlocked', async () => {
 
 fakeTest('server connection.close 320: ConnectionClosedByServer, close-ok sent, pending calls rejected', async () => {
   let afterCloseOk = -1;
-  const server = await serve(async (s) => {
-    await s.handshake({ heartbeat: 0 });
-    await playBroker(s, {
-      onInput: async (input) => {
-        if (isMethod(input, 'queue.declare')) return true; // left unanswered
-        if (input.kind !== 'publish') return false;
-        s.send(0, 'connection.close', {
-          replyCode: 320,
-          replyText: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'",
-          classId: 0,
-          methodId: 0,
-        });
-        await s.recvMethod('connection.close-ok');
-        await within(s.closed, 3000, 'warren closing the socket');
-        afterCloseOk = framesAfter(s, 'connection.close-ok').length;
-        return 'stop';
-      },
-    });
+  const server = await serveBroker({
+    onInput: async (input, s) => {
+      if (isMethod(input, 'queue.declare')) return true; // left unanswered
+      if (input.kind !== 'publish') return false;
+      s.send(0, 'connection.close', {
+        replyCode: 320,
+        replyText: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'",
+        classId: 0,
+        methodId: 0,
+      });
+      await s.recvMethod('connection.close-ok');
+      await within(s.closed, 3000, 'warren closing the socket');
+      afterCloseOk = framesAfter(s, 'connection.close-ok').length;
+      return 'stop';
+    },
   });
   const conn = await open(server);
   const closes = countEvents(conn, 'close');
@@ -512,10 +475,9 @@ fakeTest(
       appId: 'fake',
     };
     let lastAck: MethodArgsByName['basic.ack'] | undefined;
-    const server = await serve(async (s) => {
-      await s.handshake({ heartbeat: 0, frameMax: FRAME_MAX });
-      await playBroker(s, {
-        onInput: async (input) => {
+    const server = await serveBroker(
+      {
+        onInput: async (input, s) => {
           if (isMethod(input, 'basic.ack')) {
             lastAck = input.m.args;
             return true;
@@ -540,8 +502,9 @@ fakeTest(
           }
           return true;
         },
-      });
-    });
+      },
+      { frameMax: FRAME_MAX },
+    );
     const conn = await open(server);
     assert.equal(conn.frameMax, FRAME_MAX);
     const ch = await conn.openChannel();

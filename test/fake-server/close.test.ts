@@ -6,20 +6,10 @@
 import assert from 'node:assert/strict';
 import { ClosedError, ConnectionClosedByServer } from '../../src/index.js';
 import type { MethodArgsByName } from '../../src/protocol/generated/methods.js';
-import { describeFrame } from '../support/fake-server.js';
-import {
-  assertInstance,
-  countEvents,
-  fakeTest,
-  framesAfter,
-  observe,
-  open,
-  playBroker,
-  rejection,
-  serve,
-  sleep,
-  within,
-} from './helpers.js';
+import { assertInstance, countEvents, fakeTest, observe, open, rejection, serve, serveBroker } from './helpers.js';
+import { sleep, within } from '../support/wait.js';
+import { describeFrame } from '../support/frames.js';
+import { framesAfter, playBroker } from '../support/fake-server.js';
 
 fakeTest(
   'close() sends connection.close 200 and resolves once close-ok arrives; pending calls reject ClosedError',
@@ -120,10 +110,7 @@ fakeTest('close() after the server closed the connection resolves at once', asyn
 fakeTest(
   'after close: openChannel, channel methods and publishes reject ClosedError; channel.close() resolves',
   async () => {
-    const server = await serve(async (s) => {
-      await s.handshake({ heartbeat: 0 });
-      await playBroker(s);
-    });
+    const server = await serveBroker({});
     const conn = await open(server);
     const ch = await conn.openChannel();
     await conn.close();

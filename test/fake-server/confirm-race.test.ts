@@ -11,7 +11,9 @@ import { createClient } from '../../src/index.js';
 import type { Client } from '../../src/index.js';
 import { FrameEncoder } from '../../src/protocol/frame-encoder.js';
 import type { FakeConnection } from '../support/fake-server.js';
-import { fakeTest, playBroker, serve, sleep, within } from './helpers.js';
+import { fakeTest, serve } from './helpers.js';
+import { sleep, within } from '../support/wait.js';
+import { playBroker } from '../support/fake-server.js';
 
 const WINDOW = 500;
 const clients: Client[] = [];

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { CredentialsRefreshError, connect, TimeoutError } from '../../src/index.js';
 import { jwtExpiry } from '../../src/connection/credentials.js';
-import { assertInstance, fakeTest, open, rejection, serve, within } from './helpers.js';
+import { assertInstance, fakeTest, open, rejection, serve } from './helpers.js';
+import { within } from '../support/wait.js';
 
 function plainPassword(response: string | Buffer): string {
   return response.toString().split('\0')[2] ?? '';

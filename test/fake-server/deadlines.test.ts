@@ -13,7 +13,8 @@ import {
   ConnectionClosedByServer,
   TimeoutError,
 } from '../../src/index.js';
-import { assertInstance, fakeTest, open, rejection, serve, within } from './helpers.js';
+import { assertInstance, fakeTest, open, rejection, serve } from './helpers.js';
+import { within } from '../support/wait.js';
 
 fakeTest(
   'a declare that gets no reply rejects with TimeoutError, its channel is closed, the others go on',

@@ -16,17 +16,10 @@ import { FRAME_BODY } from '../../src/protocol/generated/constants.js';
 import type { FieldTable } from '../../src/protocol/field-values.js';
 import { Reader } from '../../src/protocol/reader.js';
 import type { FakeConnection, HandshakeResult, ReceivedContent } from '../support/fake-server.js';
-import {
-  assertInstance,
-  fakeTest,
-  methodBytes,
-  observe,
-  open,
-  playBroker,
-  rejection,
-  serve,
-  within,
-} from './helpers.js';
+import { assertInstance, fakeTest, observe, open, rejection, serve } from './helpers.js';
+import { within } from '../support/wait.js';
+import { methodFrame } from '../support/frames.js';
+import { playBroker } from '../support/fake-server.js';
 
 function sendStart(s: FakeConnection, mechanisms = 'PLAIN AMQPLAIN'): void {
   s.send(0, 'connection.start', {
@@ -405,8 +398,8 @@ fakeTest(
       await s.recvMethod('connection.open');
       s.sendRaw(
         Buffer.concat([
-          methodBytes(0, 'connection.open-ok', { knownHosts: '' }),
-          methodBytes(0, 'connection.close', {
+          methodFrame(0, 'connection.open-ok', { knownHosts: '' }),
+          methodFrame(0, 'connection.close', {
             replyCode: 320,
             replyText: 'CONNECTION_FORCED - shutdown',
             classId: 0,

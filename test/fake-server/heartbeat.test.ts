@@ -5,20 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { ClosedError, HeartbeatTimeout } from '../../src/index.js';
+import { HeartbeatTimeout } from '../../src/index.js';
 import { FRAME_HEARTBEAT } from '../../src/protocol/generated/constants.js';
-import {
-  assertInstance,
-  countEvents,
-  fakeTest,
-  type Observed,
-  observe,
-  open,
-  playBroker,
-  serve,
-  sleep,
-  within,
-} from './helpers.js';
+import { assertInstance, countEvents, fakeTest, observe, open, serve, assertRejectWithCause } from './helpers.js';
+import { sleep, within } from '../support/wait.js';
+import { playBroker } from '../support/fake-server.js';
 
 // The three scenarios mostly wait, so they run side by side.
 describe('heartbeats', { concurrency: true }, () => {
@@ -52,20 +43,14 @@ describe('heartbeats', { concurrency: true }, () => {
       assert.equal(hb.recoverable, true);
       assert.ok(elapsed >= 1500 && elapsed <= 3500, `declared dead ${elapsed} ms after the server went silent`);
 
-      for (const [what, pending] of [
-        ['queueDeclare', declare],
-        ['the confirm-mode publish', publish],
-      ] as [string, Observed<unknown>][]) {
-        const outcome = await within(pending.settled, 1000, what);
-        assert.equal(outcome.ok, false, `${what} must reject`);
-        if (!outcome.ok) {
-          const e = outcome.error;
-          assert.ok(
-            e === hb || (e instanceof ClosedError && e.cause === hb),
-            `${what} rejects with the HeartbeatTimeout (or a ClosedError caused by it), got ${String(e)}`,
-          );
-        }
-      }
+      await assertRejectWithCause(
+        [
+          ['queueDeclare', declare],
+          ['the confirm-mode publish', publish],
+        ],
+        hb,
+        'HeartbeatTimeout',
+      );
       await server.done();
       await sleep(20);
       assert.equal(closes.count, 1);

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { ChannelClosedByServer, type Client, createClient } from '../../src/index.js';
 import type { FakeConnection } from '../support/fake-server.js';
-import { fakeTest, playBroker, serve, within } from './helpers.js';
+import { fakeTest, serve } from './helpers.js';
+import { within } from '../support/wait.js';
+import { playBroker } from '../support/fake-server.js';
 
 const clients: Client[] = [];
 after(async () => {

@@ -12,8 +12,9 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { AbortError, ClosedError } from '../../src/index.js';
 import { readyCount, withChannel } from '../support/broker.js';
-import { fileFixture, nextEvent } from '../support/client.js';
+import { fileFixture } from '../support/client.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { nextEvent } from '../support/wait.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

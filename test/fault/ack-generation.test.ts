@@ -9,8 +9,9 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AMQPError, Message } from '../../src/index.js';
 import { withChannel } from '../support/broker.js';
-import { AckAudit, fileFixture, nextEvent, waitFor } from '../support/client.js';
+import { AckAudit, fileFixture } from '../support/client.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
 const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy | undefined;

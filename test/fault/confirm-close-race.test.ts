@@ -6,10 +6,11 @@
  * unconfirmed when its connection closed.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectionPid, rabbitmqctl, Resources, uniqueName, withConnection } from '../support/broker.js';
-import { Clients, nextEvent } from '../support/client.js';
+import { connectionPid, rabbitmqctl, uniqueName, withConnection } from '../support/broker.js';
+import { fileFixture } from '../support/client.js';
+import { nextEvent } from '../support/wait.js';
 
 /** Messages published at full speed while waiting for the close. */
 const FULL_SPEED = 45_000;
@@ -17,12 +18,7 @@ const FULL_SPEED = 45_000;
 const AFTER_CLOSE = 3000;
 /** Connections closed by the broker during the burst, one after the other. */
 const CLOSES = 2;
-const clients = new Clients();
-const resources = new Resources();
-after(async () => {
-  await clients.closeAll();
-  await resources.cleanup();
-});
+const { clients, resources } = fileFixture();
 
 /** Follows the publisher's confirms in a frame trace: which ids were acked, and which were sent again after that. */
 class ConfirmAudit {

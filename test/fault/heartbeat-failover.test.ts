@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { type AMQPError, HeartbeatTimeout } from '../../src/index.js';
 import { Resources } from '../support/broker.js';
-import { Clients, nextEvent, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

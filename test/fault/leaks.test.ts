@@ -9,8 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Client } from '../../src/index.js';
-import { fileFixture, nextEvent, waitFor } from '../support/client.js';
+import { fileFixture } from '../support/client.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

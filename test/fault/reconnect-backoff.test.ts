@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileFixture, nextEvent } from '../support/client.js';
+import { fileFixture } from '../support/client.js';
+import { nextEvent } from '../support/wait.js';
 
 const { clients, resources, brokerProxy } = fileFixture();
 

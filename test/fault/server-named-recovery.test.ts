@@ -11,8 +11,9 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { QueueDeclareOptions } from '../../src/index.js';
 import { Resources, rabbitmqctlJson, withChannel } from '../support/broker.js';
-import { Clients, nextEvent, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

@@ -11,8 +11,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type AMQPError, ConnectionClosedByServer } from '../../src/index.js';
 import { connectionPid, rabbitmqctl, uniqueName, withChannel } from '../support/broker.js';
-import { fileFixture, nextEvent, waitFor } from '../support/client.js';
+import { fileFixture } from '../support/client.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
 const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy | undefined;

@@ -10,8 +10,9 @@ import { before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AMQPError, ChannelClosedByServer } from '../../src/index.js';
 import { withChannel, withConnection } from '../support/broker.js';
-import { AckAudit, fileFixture, waitFor } from '../support/client.js';
+import { AckAudit, fileFixture } from '../support/client.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 const TOTAL = 20_000;
 const CUT_EVERY_MS = 300;

@@ -17,7 +17,7 @@ import { METHOD_NAMES, type MethodInputByName, type MethodName } from '../../src
 import type { BasicProperties } from '../../src/protocol/generated/properties.js';
 import type { FieldTable } from '../../src/protocol/field-values.js';
 import { MAX_HEADER_FRAME_SIZE as MAX_HEADER_FRAME } from '../../src/protocol/frame-decoder.js';
-import { contentFrames, frame, headerPayload, methodFrame, methodPayload, tableBytes } from './memory-broker.js';
+import { contentFrames, frame, headerPayload, methodFrame, methodPayload, tableBytes } from '../support/frames.js';
 
 /** The channels the fuzzed connection has open when the injected traffic starts. */
 export const CONSUMER_CHANNEL = 1;

@@ -44,8 +44,10 @@ import {
   ROUTING_KEY,
   SPEC_CODES,
 } from './cases.js';
-import { frame, MemoryBroker, methodPayload } from './memory-broker.js';
+import { MemoryBroker } from './memory-broker.js';
 import { cut, describe, runBatches, settings, Watch } from './run.js';
+import { within } from '../support/wait.js';
+import { frame, methodPayload } from '../support/frames.js';
 
 /** Frames in CI: about 10 s of CPU. */
 const CI_FRAMES = 100_000;
@@ -84,16 +86,6 @@ const FAULT_KINDS: readonly Fault['kind'][] = [
   'randomBytes',
   'mutated',
 ];
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`hang: ${what} did not settle within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** Remembers whether a promise settled, without leaving a rejection unhandled. */
 function track<T>(promise: Promise<T>, into: { settled: boolean }[]): void {

@@ -14,8 +14,8 @@ import fc from 'fast-check';
 import { FrameError } from '../../src/errors.js';
 import { FrameDecoder, MAX_HEADER_FRAME_SIZE } from '../../src/protocol/frame-decoder.js';
 import { FRAME_END } from '../../src/protocol/generated/constants.js';
-import { frame } from './memory-broker.js';
 import { cut, runBatches, settings, Watch } from './run.js';
+import { frame } from '../support/frames.js';
 
 const s = settings(200_000, 30);
 let framesFed = 0;

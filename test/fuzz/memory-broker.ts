@@ -1,5 +1,6 @@
 /**
- * Building blocks of the fuzzers: AMQP frames as bytes, and a tiny broker on an in-memory socket
+ * Building blocks of the fuzzers: AMQP frames as bytes (from test/support/frames.ts, which the TCP
+ * fake server shares), and a tiny broker on an in-memory socket
  * that runs the handshake, answers the client's synchronous methods and records what the client
  * sends, so that a real `Connection` can be driven frame by frame with no network and no timers.
  *
@@ -9,85 +10,16 @@
  *   broker.closeFromClient;                           // the connection.close the client sent, if any
  */
 import type { Duplex } from 'node:stream';
-import { decodeContentHeader, encodeContentHeader } from '../../src/protocol/content-header.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
-import {
-  FRAME_BODY,
-  FRAME_END,
-  FRAME_HEADER,
-  FRAME_METHOD,
-  PROTOCOL_HEADER,
-} from '../../src/protocol/generated/constants.js';
-import {
-  type AMQPMethod,
-  decodeMethod,
-  METHOD_ENCODERS,
-  type MethodArgsByName,
-  type MethodInputByName,
-  type MethodName,
+import { FRAME_METHOD, PROTOCOL_HEADER } from '../../src/protocol/generated/constants.js';
+import type {
+  AMQPMethod,
+  MethodArgsByName,
+  MethodInputByName,
+  MethodName,
 } from '../../src/protocol/generated/methods.js';
-import { BASIC_CLASS_ID, type BasicProperties } from '../../src/protocol/generated/properties.js';
-import type { FieldTable } from '../../src/protocol/field-values.js';
-import { Reader } from '../../src/protocol/reader.js';
-import { Writer } from '../../src/protocol/writer.js';
 import { memorySocketPair } from '../../src/transport/memory.js';
-
-// ------------------------------------------------------------------------------------------- frames
-
-/** One whole frame: type, channel, payload and frame-end. */
-export function frame(type: number, channel: number, payload: Buffer, end = FRAME_END): Buffer {
-  const out = Buffer.allocUnsafe(payload.length + 8);
-  out[0] = type;
-  out.writeUInt16BE(channel, 1);
-  out.writeUInt32BE(payload.length, 3);
-  payload.copy(out, 7);
-  out[out.length - 1] = end;
-  return out;
-}
-
-/** The payload of a method frame. */
-export function methodPayload<N extends MethodName>(name: N, args: MethodInputByName[N]): Buffer {
-  const w = new Writer(256);
-  (METHOD_ENCODERS[name] as (w: Writer, a: MethodInputByName[N]) => void)(w, args);
-  return Buffer.from(w.buf.subarray(0, w.pos));
-}
-
-export function methodFrame<N extends MethodName>(channel: number, name: N, args: MethodInputByName[N]): Buffer {
-  return frame(FRAME_METHOD, channel, methodPayload(name, args));
-}
-
-/** The payload of a content header frame. */
-export function headerPayload(bodySize: number, properties: BasicProperties = {}, classId = BASIC_CLASS_ID): Buffer {
-  const w = new Writer(256);
-  encodeContentHeader(w, bodySize, properties, classId);
-  return Buffer.from(w.buf.subarray(0, w.pos));
-}
-
-/** The frames of a whole message: `method`, its content header and the body cut at frameMax − 8. */
-export function contentFrames(
-  channel: number,
-  method: Buffer,
-  body: Buffer,
-  frameMax: number,
-  properties: BasicProperties = {},
-): Buffer[] {
-  const out = [
-    frame(FRAME_METHOD, channel, method),
-    frame(FRAME_HEADER, channel, headerPayload(body.length, properties)),
-  ];
-  const max = frameMax - 8;
-  for (let off = 0; off < body.length; off += max) {
-    out.push(frame(FRAME_BODY, channel, body.subarray(off, Math.min(body.length, off + max))));
-  }
-  return out;
-}
-
-/** A field table's bytes (length prefix included), for hand-made malformed tables. */
-export function tableBytes(table: FieldTable): Buffer {
-  const w = new Writer(256);
-  w.table(table);
-  return Buffer.from(w.buf.subarray(0, w.pos));
-}
+import { decodeFrame, methodFrame, ordinaryReply, replyFrame } from '../support/frames.js';
 
 // ------------------------------------------------------------------------------------------- broker
 
@@ -115,10 +47,9 @@ export interface ClientMethod {
 }
 
 /**
- * The broker's end of an in-memory socket. It answers connection.start-ok, connection.open,
- * channel.open, basic.qos, basic.consume, confirm.select, basic.recover, basic.get (always empty),
- * channel.close and connection.close, counts basic.publish per channel, and keeps every method the
- * client sent. Bytes the client sends that are not valid AMQP are recorded in `clientStreamError`.
+ * The broker's end of an in-memory socket. It answers connection.start-ok, connection.open and
+ * connection.close itself and everything else as `ordinaryReply` does, counts basic.publish per
+ * channel, and keeps every method the client sent. Bytes the client sends that are not valid AMQP are recorded in `clientStreamError`.
  */
 export class MemoryBroker {
   /** Give this to `Connection.overStream`. */
@@ -141,7 +72,6 @@ export class MemoryBroker {
   private headerSeen = 0;
   private readonly options: Required<Omit<MemoryBrokerOptions, 'onClient'>>;
   private readonly onClient: ((what: 'header' | ClientMethod) => void) | undefined;
-  private contentPending = 0;
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.options = {
@@ -221,25 +151,13 @@ export class MemoryBroker {
 
   private onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void {
     if (this.closeFromClient !== undefined) this.framesAfterClose++;
-    if (type === FRAME_HEADER || type === FRAME_BODY) {
-      // Content of a basic.publish: the header says how much body follows.
-      if (type === FRAME_HEADER) {
-        this.contentPending = decodeContentHeader(new Reader(buf, start, end)).bodySize;
-      } else {
-        this.contentPending -= end - start;
-      }
-      return;
-    }
+    // Content frames (of a basic.publish) need no answer; only methods are decoded and answered.
     if (type !== FRAME_METHOD) return;
-    let m: AMQPMethod | undefined;
-    try {
-      m = decodeMethod(new Reader(buf, start, end));
-    } catch (err) {
-      this.clientStreamError ??= err instanceof Error ? err : new Error(String(err));
-      return;
-    }
+    const f = decodeFrame(type, channel, Buffer.from(buf.subarray(start, end)));
+    const m = f.method;
     if (m === undefined) {
-      this.clientStreamError ??= new Error(`client sent an unknown method id ${buf.readUInt32BE(start)}`);
+      this.clientStreamError ??=
+        f.methodError ?? new Error(`client sent an unknown method id ${buf.readUInt32BE(start)}`);
       return;
     }
     const received = { channel, method: m };
@@ -261,35 +179,13 @@ export class MemoryBroker {
         this.closeFromClient = m.args;
         this.send(0, 'connection.close-ok', {});
         return;
-      case 'channel.open':
-        this.send(channel, 'channel.open-ok', {});
-        return;
-      case 'channel.close':
-        this.send(channel, 'channel.close-ok', {});
-        return;
-      case 'basic.qos':
-        this.send(channel, 'basic.qos-ok', {});
-        return;
-      case 'basic.consume':
-        this.send(channel, 'basic.consume-ok', { consumerTag: m.args.consumerTag || this.options.consumerTag });
-        return;
-      case 'basic.cancel':
-        if (!m.args.nowait) this.send(channel, 'basic.cancel-ok', { consumerTag: m.args.consumerTag });
-        return;
-      case 'confirm.select':
-        this.send(channel, 'confirm.select-ok', {});
-        return;
-      case 'basic.recover':
-        this.send(channel, 'basic.recover-ok', {});
-        return;
-      case 'basic.get':
-        this.send(channel, 'basic.get-empty', {});
-        return;
       case 'basic.publish':
         this.published.set(channel, (this.published.get(channel) ?? 0) + 1);
         return;
-      default:
-        return;
+      default: {
+        const reply = ordinaryReply(m, () => this.options.consumerTag);
+        if (reply !== undefined) this.inject([replyFrame(channel, reply)], 1);
+      }
     }
   }
 }

@@ -20,7 +20,8 @@ import {
   InvalidArgumentError,
   TypedValue,
 } from '../../src/index.js';
-import { AMQP_URL, drain, rejection, Resources, within } from '../support/broker.js';
+import { AMQP_URL, drain, rejection, Resources } from '../support/broker.js';
+import { within } from '../support/wait.js';
 
 const res = new Resources();
 let conn: Connection;

@@ -16,8 +16,8 @@ import {
   rabbitmqctl,
   rejection,
   uniqueName,
-  within,
 } from '../support/broker.js';
+import { within } from '../support/wait.js';
 
 describe('what the broker sees', () => {
   const tuned = uniqueName('tuned');

@@ -15,7 +15,8 @@ import {
   SocketError,
   TimeoutError,
 } from '../../src/index.js';
-import { AMQP_URL, deferred, errorText, rejection, uniqueName, withChannel, within } from '../support/broker.js';
+import { AMQP_URL, deferred, errorText, rejection, uniqueName, withChannel } from '../support/broker.js';
+import { within } from '../support/wait.js';
 
 const base = new URL(AMQP_URL);
 const HOST = base.hostname;

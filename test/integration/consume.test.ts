@@ -5,11 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   type Channel,
   ChannelClosedByServer,
-  type Connection,
   ConnectionClosedByServer,
   connect,
   type FieldTable,
@@ -20,34 +19,21 @@ import {
   consumeN,
   deferred,
   drain,
-  eventually,
   readyCount,
   rejection,
-  Resources,
   settledReadyCount,
-  within,
+  brokerFixture,
 } from '../support/broker.js';
+import { waitFor, within } from '../support/wait.js';
 
-const res = new Resources();
-let conn: Connection;
-/** A confirm-mode channel used to publish and inspect. */
-let ch: Channel;
-
-before(async () => {
-  conn = await connect(AMQP_URL);
-  ch = await conn.openChannel();
-  await ch.confirmSelect();
-});
-
-after(async () => {
-  await conn.close();
-  await res.cleanup();
-});
+/** One connection and a confirm-mode channel `fx.ch` for the whole file, to set up and inspect. */
+const fx = brokerFixture();
+const { res } = fx;
 
 async function queueWith(n: number, args: FieldTable = {}): Promise<string> {
   const q = res.queue();
-  await ch.queueDeclare(q, { arguments: args });
-  await Promise.all(Array.from({ length: n }, (_, i) => ch.basicPublish('', q, Buffer.from(`m${i}`))));
+  await fx.ch.queueDeclare(q, { arguments: args });
+  await Promise.all(Array.from({ length: n }, (_, i) => fx.ch.basicPublish('', q, Buffer.from(`m${i}`))));
   return q;
 }
 
@@ -56,19 +42,19 @@ const bodies = (msgs: readonly Message[]) => msgs.map((m) => m.body.toString());
 describe('basic.qos', () => {
   test('prefetch 2: a consumer that does not ack receives exactly 2, and one more per ack', async () => {
     const q = await queueWith(5);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.basicQos(2);
       const got: Message[] = [];
       await c.basicConsume(q, {}, (m) => {
         got.push(m);
       });
-      await eventually(() => got.length === 2, 2000, 'two deliveries');
+      await waitFor(() => got.length === 2, { timeout: 2000, what: 'two deliveries' });
       await sleep(100);
       assert.equal(got.length, 2);
-      assert.equal(await readyCount(ch, q), 3);
+      assert.equal(await readyCount(fx.ch, q), 3);
       assert.equal(got[0]!.ack(), true);
-      await eventually(() => got.length === 3, 2000, 'a third delivery after one ack');
+      await waitFor(() => got.length === 3, { timeout: 2000, what: 'a third delivery after one ack' });
       await sleep(50);
       assert.equal(got.length, 3);
       assert.deepEqual(bodies(got), ['m0', 'm1', 'm2']);
@@ -80,7 +66,7 @@ describe('basic.qos', () => {
   test('global prefetch limits the channel as a whole across consumers', async () => {
     const q1 = await queueWith(3);
     const q2 = await queueWith(3);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.basicQos(3, { global: true });
       const got: Message[] = [];
@@ -90,10 +76,10 @@ describe('basic.qos', () => {
       await c.basicConsume(q2, {}, (m) => {
         got.push(m);
       });
-      await eventually(() => got.length === 3, 2000, 'three deliveries');
+      await waitFor(() => got.length === 3, { timeout: 2000, what: 'three deliveries' });
       await sleep(100);
       assert.equal(got.length, 3);
-      assert.equal((await readyCount(ch, q1)) + (await readyCount(ch, q2)), 3);
+      assert.equal((await readyCount(fx.ch, q1)) + (await readyCount(fx.ch, q2)), 3);
     } finally {
       await c.close();
     }
@@ -103,7 +89,7 @@ describe('basic.qos', () => {
 describe('basic.consume / basic.cancel', () => {
   test('delivers with the right fields; cancel stops delivery and a second consumer gets the rest', async () => {
     const q = await queueWith(3);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const first = await consumeN(c, q, 3);
       assert.deepEqual(bodies(first), ['m0', 'm1', 'm2']);
@@ -132,13 +118,13 @@ describe('basic.consume / basic.cancel', () => {
       assert.deepEqual(await consumer.cancelled, { serverCancelled: false, error: undefined });
       assert.equal((await cancelEvent.promise).serverCancelled, false);
       await consumer.cancel(); // idempotent
-      await Promise.all(['n0', 'n1', 'n2'].map((b) => ch.basicPublish('', q, Buffer.from(b))));
+      await Promise.all(['n0', 'n1', 'n2'].map((b) => fx.ch.basicPublish('', q, Buffer.from(b))));
       await sleep(100);
       assert.equal(late.length, 0);
-      assert.equal(await readyCount(ch, q), 3);
+      assert.equal(await readyCount(fx.ch, q), 3);
       const second = await consumeN(c, q, 3);
       assert.deepEqual(bodies(second), ['n0', 'n1', 'n2']);
-      assert.equal(await readyCount(ch, q), 0);
+      assert.equal(await readyCount(fx.ch, q), 0);
     } finally {
       await c.close();
     }
@@ -146,7 +132,7 @@ describe('basic.consume / basic.cancel', () => {
 
   test('noAck consumer: messages need no ack (ack() is a no-op) and leave the queue at once', async () => {
     const q = await queueWith(2);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const got: Message[] = [];
       const done = deferred<void>();
@@ -159,7 +145,7 @@ describe('basic.consume / basic.cancel', () => {
       assert.equal(got[0]!.ack(), false);
       await consumer.cancel();
       await c.close(); // nothing unacked to requeue
-      assert.equal(await settledReadyCount(ch, q), 0);
+      assert.equal(await settledReadyCount(fx.ch, q), 0);
     } finally {
       await c.close();
     }
@@ -167,8 +153,8 @@ describe('basic.consume / basic.cancel', () => {
 
   test("an exclusive consumer blocks others: 403 ACCESS_REFUSED with method 'basic.consume'", async () => {
     const q = await queueWith(0);
-    const a = await conn.openChannel();
-    const b = await conn.openChannel();
+    const a = await fx.conn.openChannel();
+    const b = await fx.conn.openChannel();
     try {
       await a.basicConsume(q, { exclusive: true }, () => {});
       const err = await rejection(b.basicConsume(q, {}, () => {}));
@@ -178,7 +164,7 @@ describe('basic.consume / basic.cancel', () => {
       assert.equal(b.isOpen, false);
       assert.equal(a.isOpen, true);
       // And the other way round: an exclusive consumer cannot join a queue that has one.
-      const d = await conn.openChannel();
+      const d = await fx.conn.openChannel();
       const err2 = await rejection(d.basicConsume(q, { exclusive: true }, () => {}));
       assert.ok(err2 instanceof ChannelClosedByServer);
       assert.equal(err2.replyCode, 403);
@@ -190,7 +176,7 @@ describe('basic.consume / basic.cancel', () => {
   test('cancelling mid-stream loses nothing: every message was handled or is still in the queue', async () => {
     const n = 2000;
     const q = await queueWith(n);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.basicQos(50);
       let handled = 0;
@@ -206,7 +192,10 @@ describe('basic.consume / basic.cancel', () => {
       await sleep(100);
       assert.equal(handled, atCancel, 'deliveries after cancel-ok');
       // Deliveries in flight during the cancel were handled (and acked) or given back.
-      await eventually(async () => (await readyCount(c, q)) + handled === n, 2000, `ready + ${handled} = ${n}`);
+      await waitFor(async () => (await readyCount(c, q)) + handled === n, {
+        timeout: 2000,
+        what: `ready + ${handled} = ${n}`,
+      });
     } finally {
       await c.close();
     }
@@ -214,7 +203,7 @@ describe('basic.consume / basic.cancel', () => {
 
   test('consumer priority (x-priority argument) reaches the broker', async () => {
     const q = await queueWith(0);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const low: string[] = [];
       const high: string[] = [];
@@ -224,8 +213,8 @@ describe('basic.consume / basic.cancel', () => {
       await c.basicConsume(q, { noAck: true, arguments: { 'x-priority': 10 } }, (m) => {
         high.push(m.body.toString());
       });
-      await Promise.all(Array.from({ length: 10 }, (_, i) => ch.basicPublish('', q, Buffer.from(`p${i}`))));
-      await eventually(() => low.length + high.length === 10, 2000, 'ten deliveries');
+      await Promise.all(Array.from({ length: 10 }, (_, i) => fx.ch.basicPublish('', q, Buffer.from(`p${i}`))));
+      await waitFor(() => low.length + high.length === 10, { timeout: 2000, what: 'ten deliveries' });
       assert.equal(high.length, 10);
       assert.equal(low.length, 0);
     } finally {
@@ -235,7 +224,7 @@ describe('basic.consume / basic.cancel', () => {
 
   test('closing the channel stops its consumers: cancelled resolves without error', async () => {
     const q = await queueWith(0);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     const consumer = await c.basicConsume(q, {}, () => {});
     await c.close();
     assert.deepEqual(await within(consumer.cancelled, 1000, 'cancelled'), { serverCancelled: false, error: undefined });
@@ -245,7 +234,7 @@ describe('basic.consume / basic.cancel', () => {
 
   test('a channel error stops its consumers with that error', async () => {
     const q = await queueWith(0);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     const consumer = await c.basicConsume(q, {}, () => {});
     const err = await rejection(c.queueDeclare(res.queue('missing'), { passive: true }));
     assert.ok(err instanceof ChannelClosedByServer);
@@ -255,7 +244,7 @@ describe('basic.consume / basic.cancel', () => {
   });
 
   test('consuming from a missing queue: 404', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     const err = await rejection(c.basicConsume(res.queue('missing'), {}, () => {}));
     assert.ok(err instanceof ChannelClosedByServer, String(err));
     assert.equal(err.replyCode, 404);
@@ -264,12 +253,12 @@ describe('basic.consume / basic.cancel', () => {
 
   test('server-side cancel: deleting the queue from another channel cancels the consumer', async () => {
     const q = await queueWith(0);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const consumer = await c.basicConsume(q, {}, () => {});
       const cancelEvent = deferred<{ serverCancelled: boolean; error: unknown }>();
       consumer.on('cancel', (info) => cancelEvent.resolve(info));
-      await ch.queueDelete(q);
+      await fx.ch.queueDelete(q);
       const info = await within(cancelEvent.promise, 2000, 'the cancel event');
       assert.deepEqual(info, { serverCancelled: true, error: undefined });
       assert.deepEqual(await consumer.cancelled, info);
@@ -285,7 +274,7 @@ describe('basic.consume / basic.cancel', () => {
 
   test('a handler that throws is reported as handlerError with the message; the consumer goes on', async () => {
     const q = await queueWith(0);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const errors: [unknown, string][] = [];
       const seen: string[] = [];
@@ -295,9 +284,12 @@ describe('basic.consume / basic.cancel', () => {
         if (m.body.toString() === 'm0') throw new Error('boom');
       });
       consumer.on('handlerError', (err, m) => errors.push([err, m.body.toString()]));
-      await ch.basicPublish('', q, Buffer.from('m0'));
-      await ch.basicPublish('', q, Buffer.from('m1'));
-      await eventually(() => seen.length === 2 && errors.length === 1, 2000, 'two deliveries and one error');
+      await fx.ch.basicPublish('', q, Buffer.from('m0'));
+      await fx.ch.basicPublish('', q, Buffer.from('m1'));
+      await waitFor(() => seen.length === 2 && errors.length === 1, {
+        timeout: 2000,
+        what: 'two deliveries and one error',
+      });
       assert.equal((errors[0]![0] as Error).message, 'boom');
       assert.equal(errors[0]![1], 'm0');
       assert.deepEqual(seen, ['m0', 'm1']);
@@ -308,7 +300,7 @@ describe('basic.consume / basic.cancel', () => {
 
   test('handlerError can be observed for the very first deliveries of a consumer on a non-empty queue', async () => {
     const q = await queueWith(1);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const errors: unknown[] = [];
       const consumer = await c.basicConsume(q, {}, (m) => {
@@ -327,9 +319,9 @@ describe('basic.consume / basic.cancel', () => {
 describe('basic.get', () => {
   test('null when empty; messageCount counts what is left; fields are set', async () => {
     const q = await queueWith(0);
-    assert.equal(await ch.basicGet(q), null);
-    await Promise.all(['a', 'b', 'c'].map((b) => ch.basicPublish('', q, Buffer.from(b), { messageId: b })));
-    const c = await conn.openChannel();
+    assert.equal(await fx.ch.basicGet(q), null);
+    await Promise.all(['a', 'b', 'c'].map((b) => fx.ch.basicPublish('', q, Buffer.from(b), { messageId: b })));
+    const c = await fx.conn.openChannel();
     try {
       const m1 = await c.basicGet(q);
       assert.ok(m1);
@@ -352,13 +344,13 @@ describe('basic.get', () => {
     } finally {
       await c.close();
     }
-    assert.equal(await settledReadyCount(ch, q), 0);
+    assert.equal(await settledReadyCount(fx.ch, q), 0);
   });
 
   test('a JSON body parses with json()', async () => {
     const q = await queueWith(0);
-    await ch.basicPublish('', q, Buffer.from(JSON.stringify({ a: [1, 'x'] })));
-    const m = await ch.basicGet(q, { noAck: true });
+    await fx.ch.basicPublish('', q, Buffer.from(JSON.stringify({ a: [1, 'x'] })));
+    const m = await fx.ch.basicGet(q, { noAck: true });
     assert.deepEqual(m?.json(), { a: [1, 'x'] });
   });
 });
@@ -366,7 +358,7 @@ describe('basic.get', () => {
 describe('ack / nack / reject', () => {
   test('ack removes the message; a second ack is a no-op', async () => {
     const q = await queueWith(1);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     const m = await c.basicGet(q);
     assert.ok(m);
     assert.equal(m.ack(), true);
@@ -374,16 +366,16 @@ describe('ack / nack / reject', () => {
     assert.equal(m.ack(), false);
     assert.equal(m.nack(), false);
     await c.close(); // unacked messages would be requeued here
-    assert.equal(await settledReadyCount(ch, q), 0);
+    assert.equal(await settledReadyCount(fx.ch, q), 0);
   });
 
   for (const kind of ['nack', 'reject'] as const) {
     test(`${kind} with requeue: the message comes back with redelivered set`, async () => {
       const q = await queueWith(1);
-      const m = await ch.basicGet(q);
+      const m = await fx.ch.basicGet(q);
       assert.equal(m?.redelivered, false);
       assert.equal(kind === 'nack' ? m?.nack({ requeue: true }) : m?.reject({ requeue: true }), true);
-      const again = await ch.basicGet(q);
+      const again = await fx.ch.basicGet(q);
       assert.equal(again?.body.toString(), 'm0');
       assert.equal(again?.redelivered, true);
       again?.ack();
@@ -393,13 +385,13 @@ describe('ack / nack / reject', () => {
       const dlq = await queueWith(0);
       const q = await queueWith(1, { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq });
       const plain = await queueWith(1);
-      const m = await ch.basicGet(q);
+      const m = await fx.ch.basicGet(q);
       assert.equal(kind === 'nack' ? m?.nack({ requeue: false }) : m?.reject({ requeue: false }), true);
-      const p = await ch.basicGet(plain);
+      const p = await fx.ch.basicGet(plain);
       assert.equal(kind === 'nack' ? p?.nack({ requeue: false }) : p?.reject({ requeue: false }), true);
-      assert.equal(await ch.basicGet(plain), null);
-      assert.equal(await ch.basicGet(q), null);
-      const dead = await ch.basicGet(dlq, { noAck: true });
+      assert.equal(await fx.ch.basicGet(plain), null);
+      assert.equal(await fx.ch.basicGet(q), null);
+      const dead = await fx.ch.basicGet(dlq, { noAck: true });
       assert.equal(dead?.body.toString(), 'm0');
       const xDeath = dead?.properties.headers?.['x-death'];
       assert.ok(Array.isArray(xDeath), `x-death is ${String(xDeath)}`);
@@ -414,23 +406,23 @@ describe('ack / nack / reject', () => {
 
   test('ack with multiple settles every earlier delivery', async () => {
     const q = await queueWith(3);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     const got = [await c.basicGet(q), await c.basicGet(q), await c.basicGet(q)];
     assert.equal(got[2]?.ack({ multiple: true }), true);
     await c.close();
-    assert.equal(await settledReadyCount(ch, q), 0);
+    assert.equal(await settledReadyCount(fx.ch, q), 0);
   });
 
   test('nack with multiple and requeue returns every earlier delivery', async () => {
     const q = await queueWith(3);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const got = [await c.basicGet(q), await c.basicGet(q), await c.basicGet(q)];
       assert.equal(got[1]?.nack({ multiple: true, requeue: true }), true);
       // m0 and m1 are back; m2 is still held by this channel. (RabbitMQ requeues asynchronously: even a
       // passive declare on the same channel may answer before the requeue, so poll.)
-      await eventually(async () => (await readyCount(ch, q)) === 2, 2000, 'two requeued messages');
-      const again = await drain(ch, q);
+      await waitFor(async () => (await readyCount(fx.ch, q)) === 2, { timeout: 2000, what: 'two requeued messages' });
+      const again = await drain(fx.ch, q);
       assert.deepEqual(
         again.map((m) => [m.body.toString(), m.redelivered]),
         [
@@ -442,20 +434,20 @@ describe('ack / nack / reject', () => {
     } finally {
       await c.close();
     }
-    assert.equal(await settledReadyCount(ch, q), 0);
+    assert.equal(await settledReadyCount(fx.ch, q), 0);
   });
 
   test('basic.recover redelivers unacknowledged messages to the consumer, flagged redelivered', async () => {
     const q = await queueWith(2);
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const got: Message[] = [];
       await c.basicConsume(q, {}, (m) => {
         got.push(m);
       });
-      await eventually(() => got.length === 2, 2000, 'two deliveries');
+      await waitFor(() => got.length === 2, { timeout: 2000, what: 'two deliveries' });
       await c.basicRecover({ requeue: true });
-      await eventually(() => got.length === 4, 2000, 'two redeliveries');
+      await waitFor(() => got.length === 4, { timeout: 2000, what: 'two redeliveries' });
       assert.deepEqual(
         got.map((m) => [m.body.toString(), m.redelivered]),
         [
@@ -470,14 +462,14 @@ describe('ack / nack / reject', () => {
     } finally {
       await c.close();
     }
-    assert.equal(await settledReadyCount(ch, q), 0);
+    assert.equal(await settledReadyCount(fx.ch, q), 0);
   });
 });
 
 describe('acknowledgements after the channel is gone', () => {
   test('msg.ack() returns false, throws nothing, and the broker redelivers to another consumer', async () => {
     const q = await queueWith(1);
-    const a = await conn.openChannel();
+    const a = await fx.conn.openChannel();
     const held = deferred<Message>();
     await a.basicConsume(q, {}, (m) => held.resolve(m));
     const m = await within(held.promise, 2000, 'the delivery');
@@ -486,7 +478,7 @@ describe('acknowledgements after the channel is gone', () => {
     assert.equal(m.nack(), false);
     assert.equal(m.reject(), false);
 
-    const b = await conn.openChannel();
+    const b = await fx.conn.openChannel();
     try {
       const [again] = await consumeN(b, q, 1);
       assert.equal(again?.body.toString(), 'm0');
@@ -527,8 +519,11 @@ describe('acknowledgements after the channel is gone', () => {
     const m = await a.basicGet(q);
     await own.close();
     assert.equal(m?.ack(), false);
-    await eventually(async () => (await readyCount(ch, q)) === 1, 2000, 'the message to be requeued');
-    assert.equal(await settledReadyCount(ch, q), 1);
+    await waitFor(async () => (await readyCount(fx.ch, q)) === 1, {
+      timeout: 2000,
+      what: 'the message to be requeued',
+    });
+    assert.equal(await settledReadyCount(fx.ch, q), 1);
   });
 });
 

@@ -5,15 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AuthenticationError, connect } from '../../src/index.js';
-import {
-  AMQP_URL,
-  eventually,
-  rabbitmqctl,
-  rabbitmqctlWithInput,
-  rejection,
-  uniqueName,
-  withChannel,
-} from '../support/broker.js';
+import { AMQP_URL, rabbitmqctl, rabbitmqctlWithInput, rejection, uniqueName, withChannel } from '../support/broker.js';
+import { waitFor } from '../support/wait.js';
 
 const base = new URL(AMQP_URL);
 const HOST = base.hostname;
@@ -34,7 +27,7 @@ describe('a user and vhost with characters that need percent-encoding', () => {
       permissions: [{ user, vhost, configure: '.*', write: '.*', read: '.*' }],
     };
     await rabbitmqctlWithInput(JSON.stringify(definitions), 'import_definitions'); // no path: stdin
-    await eventually(
+    await waitFor(
       async () => {
         try {
           await (await connect(url)).close();
@@ -43,8 +36,7 @@ describe('a user and vhost with characters that need percent-encoding', () => {
           return false;
         }
       },
-      15_000,
-      'the imported user and vhost',
+      { timeout: 15_000, what: 'the imported user and vhost' },
     );
   });
 

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Channel, type Connection, connect, InvalidArgumentError } from '../../src/index.js';
 import { AMQP_URL, type CtlTable, ctlTable, rabbitmqctlJson, Resources } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
 import { startProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
 const res = new Resources();
 const clients = new Clients();

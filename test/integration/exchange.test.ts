@@ -3,12 +3,11 @@
  * delete (ifUnused), exchange-to-exchange bind and unbind, internal and auto-delete behaviour.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   type Channel,
   ChannelClosedByServer,
   ClosedError,
-  type Connection,
   ConnectionClosedByServer,
   connect,
 } from '../../src/index.js';
@@ -20,30 +19,19 @@ import {
   rabbitmqctlJson,
   readyCount,
   rejection,
-  Resources,
-  within,
+  brokerFixture,
 } from '../support/broker.js';
+import { within } from '../support/wait.js';
 
-const res = new Resources();
-let conn: Connection;
-let ch: Channel;
-
-before(async () => {
-  conn = await connect(AMQP_URL);
-  ch = await conn.openChannel();
-  await ch.confirmSelect();
-});
-
-after(async () => {
-  await conn.close();
-  await res.cleanup();
-});
+/** One connection and a confirm-mode channel `fx.ch` for the whole file, to set up and inspect. */
+const fx = brokerFixture();
+const { res } = fx;
 
 /** Declares a queue that `res` deletes, bound to `exchange` with `routingKey`. */
 async function boundQueue(exchange: string, routingKey = ''): Promise<string> {
   const q = res.queue();
-  await ch.queueDeclare(q);
-  await ch.queueBind(q, exchange, routingKey);
+  await fx.ch.queueDeclare(q);
+  await fx.ch.queueBind(q, exchange, routingKey);
   return q;
 }
 
@@ -72,7 +60,7 @@ interface CtlExchange {
 describe('exchange.declare', () => {
   test('every type and flag combination as the broker lists it', async () => {
     const alt = res.exchange('alt');
-    await ch.exchangeDeclare(alt, 'fanout');
+    await fx.ch.exchangeDeclare(alt, 'fanout');
     const cases = [
       { name: res.exchange('direct'), type: 'direct', durable: false, autoDelete: false, internal: false },
       { name: res.exchange('fanout'), type: 'fanout', durable: true, autoDelete: false, internal: false },
@@ -80,7 +68,7 @@ describe('exchange.declare', () => {
       { name: res.exchange('headers'), type: 'headers', durable: true, autoDelete: true, internal: true },
     ];
     for (const c of cases) {
-      await ch.exchangeDeclare(c.name, c.type, {
+      await fx.ch.exchangeDeclare(c.name, c.type, {
         durable: c.durable,
         autoDelete: c.autoDelete,
         internal: c.internal,
@@ -120,13 +108,13 @@ describe('exchange.declare', () => {
 
   test('redeclaring with the same attributes is fine; passive on an existing exchange is fine', async () => {
     const x = res.exchange();
-    await ch.exchangeDeclare(x, 'topic', { durable: false });
-    await ch.exchangeDeclare(x, 'topic', { durable: false });
-    await ch.exchangeDeclare(x, 'ignored-when-passive', { passive: true });
+    await fx.ch.exchangeDeclare(x, 'topic', { durable: false });
+    await fx.ch.exchangeDeclare(x, 'topic', { durable: false });
+    await fx.ch.exchangeDeclare(x, 'ignored-when-passive', { passive: true });
   });
 
   test('passive on a missing exchange: 404, that channel closes, another channel works', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     await closedWith(
       c,
       c.exchangeDeclare(res.exchange('missing'), 'direct', { passive: true }),
@@ -135,21 +123,21 @@ describe('exchange.declare', () => {
     );
     const later = await rejection(c.exchangeDeclare('amq.direct', 'direct', { passive: true }));
     assert.ok(later instanceof ClosedError, String(later));
-    assert.equal(conn.isOpen, true);
-    const other = await conn.openChannel();
+    assert.equal(fx.conn.isOpen, true);
+    const other = await fx.conn.openChannel();
     await other.exchangeDeclare('amq.direct', 'direct', { passive: true });
     await other.close();
   });
 
   test('redeclaring with another type: 406 PRECONDITION_FAILED', async () => {
     const x = res.exchange();
-    await ch.exchangeDeclare(x, 'direct');
-    const c = await conn.openChannel();
+    await fx.ch.exchangeDeclare(x, 'direct');
+    const c = await fx.conn.openChannel();
     await closedWith(c, c.exchangeDeclare(x, 'fanout'), 406, 'exchange.declare');
   });
 
   test("a name with the reserved 'amq.' prefix: 403 ACCESS_REFUSED", async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     await closedWith(c, c.exchangeDeclare(`amq.${res.exchange()}`, 'direct'), 403, 'exchange.declare');
   });
 
@@ -169,19 +157,19 @@ describe('exchange.declare', () => {
 
   test('internal: publishing to it directly is refused (403)', async () => {
     const x = res.exchange('internal');
-    await ch.exchangeDeclare(x, 'fanout', { internal: true });
-    const c = await conn.openChannel();
+    await fx.ch.exchangeDeclare(x, 'fanout', { internal: true });
+    const c = await fx.conn.openChannel();
     await c.confirmSelect();
     await closedWith(c, c.basicPublish(x, '', Buffer.from('no')), 403, 'basic.publish');
   });
 
   test('autoDelete: the exchange goes away when its last binding is removed', async () => {
     const x = res.exchange('auto');
-    await ch.exchangeDeclare(x, 'direct', { autoDelete: true });
+    await fx.ch.exchangeDeclare(x, 'direct', { autoDelete: true });
     const q = await boundQueue(x, 'k');
-    await ch.exchangeDeclare(x, 'direct', { passive: true });
-    await ch.queueUnbind(q, x, 'k');
-    const c = await conn.openChannel();
+    await fx.ch.exchangeDeclare(x, 'direct', { passive: true });
+    await fx.ch.queueUnbind(q, x, 'k');
+    const c = await fx.conn.openChannel();
     await closedWith(c, c.exchangeDeclare(x, 'direct', { passive: true }), 404, 'exchange.declare');
   });
 });
@@ -189,22 +177,22 @@ describe('exchange.declare', () => {
 describe('exchange.delete', () => {
   test('deletes; a passive declare then gets 404', async () => {
     const x = res.exchange();
-    await ch.exchangeDeclare(x, 'direct');
-    await ch.exchangeDelete(x);
-    const c = await conn.openChannel();
+    await fx.ch.exchangeDeclare(x, 'direct');
+    await fx.ch.exchangeDelete(x);
+    const c = await fx.conn.openChannel();
     await closedWith(c, c.exchangeDeclare(x, 'direct', { passive: true }), 404, 'exchange.declare');
   });
 
   test('ifUnused on an exchange with a binding: 406 and the exchange stays; without bindings it goes', async () => {
     const x = res.exchange();
-    await ch.exchangeDeclare(x, 'direct');
+    await fx.ch.exchangeDeclare(x, 'direct');
     const q = await boundQueue(x, 'k');
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     await closedWith(c, c.exchangeDelete(x, { ifUnused: true }), 406, 'exchange.delete');
-    await ch.exchangeDeclare(x, 'direct', { passive: true });
-    await ch.queueUnbind(q, x, 'k');
-    await ch.exchangeDelete(x, { ifUnused: true });
-    const d = await conn.openChannel();
+    await fx.ch.exchangeDeclare(x, 'direct', { passive: true });
+    await fx.ch.queueUnbind(q, x, 'k');
+    await fx.ch.exchangeDelete(x, { ifUnused: true });
+    const d = await fx.conn.openChannel();
     await closedWith(d, d.exchangeDeclare(x, 'direct', { passive: true }), 404, 'exchange.declare');
   });
 });
@@ -213,47 +201,47 @@ describe('exchange.bind / exchange.unbind', () => {
   test('a message routed through an exchange-to-exchange binding arrives; after unbind it does not', async () => {
     const source = res.exchange('src');
     const dest = res.exchange('dst');
-    await ch.exchangeDeclare(source, 'direct');
-    await ch.exchangeDeclare(dest, 'fanout');
+    await fx.ch.exchangeDeclare(source, 'direct');
+    await fx.ch.exchangeDeclare(dest, 'fanout');
     const q = await boundQueue(dest);
-    await ch.exchangeBind(dest, source, 'k');
+    await fx.ch.exchangeBind(dest, source, 'k');
 
-    await ch.basicPublish(source, 'k', Buffer.from('routed'));
-    await ch.basicPublish(source, 'other', Buffer.from('not routed'));
-    const first = await ch.basicGet(q, { noAck: true });
+    await fx.ch.basicPublish(source, 'k', Buffer.from('routed'));
+    await fx.ch.basicPublish(source, 'other', Buffer.from('not routed'));
+    const first = await fx.ch.basicGet(q, { noAck: true });
     assert.equal(first?.body.toString(), 'routed');
     assert.equal(first?.exchange, source);
     assert.equal(first?.routingKey, 'k');
-    assert.equal(await readyCount(ch, q), 0);
+    assert.equal(await readyCount(fx.ch, q), 0);
 
-    await ch.exchangeUnbind(dest, source, 'k');
-    await ch.basicPublish(source, 'k', Buffer.from('after unbind'));
-    assert.equal(await readyCount(ch, q), 0);
-    assert.equal(await ch.basicGet(q), null);
+    await fx.ch.exchangeUnbind(dest, source, 'k');
+    await fx.ch.basicPublish(source, 'k', Buffer.from('after unbind'));
+    assert.equal(await readyCount(fx.ch, q), 0);
+    assert.equal(await fx.ch.basicGet(q), null);
   });
 
   test('binding arguments reach the broker: headers exchange with x-match', async () => {
     const source = res.exchange('hsrc');
     const dest = res.exchange('hdst');
-    await ch.exchangeDeclare(source, 'headers');
-    await ch.exchangeDeclare(dest, 'fanout');
+    await fx.ch.exchangeDeclare(source, 'headers');
+    await fx.ch.exchangeDeclare(dest, 'fanout');
     const q = await boundQueue(dest);
-    await ch.exchangeBind(dest, source, '', { 'x-match': 'all', color: 'red', size: 3 });
-    await ch.basicPublish(source, '', Buffer.from('red3'), { headers: { color: 'red', size: 3 } });
-    await ch.basicPublish(source, '', Buffer.from('red4'), { headers: { color: 'red', size: 4 } });
-    await ch.basicPublish(source, '', Buffer.from('blue3'), { headers: { color: 'blue', size: 3 } });
-    const got = await ch.basicGet(q, { noAck: true });
+    await fx.ch.exchangeBind(dest, source, '', { 'x-match': 'all', color: 'red', size: 3 });
+    await fx.ch.basicPublish(source, '', Buffer.from('red3'), { headers: { color: 'red', size: 3 } });
+    await fx.ch.basicPublish(source, '', Buffer.from('red4'), { headers: { color: 'red', size: 4 } });
+    await fx.ch.basicPublish(source, '', Buffer.from('blue3'), { headers: { color: 'blue', size: 3 } });
+    const got = await fx.ch.basicGet(q, { noAck: true });
     assert.equal(got?.body.toString(), 'red3');
-    assert.equal(await ch.basicGet(q), null);
-    await ch.exchangeUnbind(dest, source, '', { 'x-match': 'all', color: 'red', size: 3 });
-    await ch.basicPublish(source, '', Buffer.from('red3 again'), { headers: { color: 'red', size: 3 } });
-    assert.equal(await ch.basicGet(q), null);
+    assert.equal(await fx.ch.basicGet(q), null);
+    await fx.ch.exchangeUnbind(dest, source, '', { 'x-match': 'all', color: 'red', size: 3 });
+    await fx.ch.basicPublish(source, '', Buffer.from('red3 again'), { headers: { color: 'red', size: 3 } });
+    assert.equal(await fx.ch.basicGet(q), null);
   });
 
   test('binding to a missing source exchange: 404', async () => {
     const dest = res.exchange();
-    await ch.exchangeDeclare(dest, 'fanout');
-    const c = await conn.openChannel();
+    await fx.ch.exchangeDeclare(dest, 'fanout');
+    const c = await fx.conn.openChannel();
     await closedWith(c, c.exchangeBind(dest, res.exchange('missing')), 404, 'exchange.bind');
   });
 });

@@ -19,37 +19,34 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type * as Amqplib from 'amqplib';
 import { connect as amqplibConnect } from 'amqplib';
-import {
-  type BasicProperties,
-  type Channel,
-  type Connection,
-  connect,
-  Decimal,
-  type FieldTable,
-  fieldTypeOf,
-  TypedValue,
-} from '../../src/index.js';
+import { type BasicProperties, Decimal, type FieldTable, fieldTypeOf, TypedValue } from '../../src/index.js';
 import { untyped } from '../support/arbitraries.js';
-import { AMQP_URL, Resources } from '../support/broker.js';
+import { AMQP_URL, brokerFixture } from '../support/broker.js';
 
-const res = new Resources();
-let conn: Connection;
-let ch: Channel;
 let model: Amqplib.ChannelModel;
 let ach: Amqplib.Channel;
 
+// Registered before the fixture, so that amqplib's connection closes first.
 before(async () => {
-  conn = await connect(AMQP_URL);
-  ch = await conn.openChannel();
-  await ch.confirmSelect();
   model = await amqplibConnect(AMQP_URL);
   ach = await model.createChannel();
 });
 
 after(async () => {
   await model.close();
-  await conn.close();
-  await res.cleanup();
+});
+
+const fx = brokerFixture();
+const { res } = fx;
+
+/** The header values both libraries represent alike: bytes, void, nested tables and arrays (fresh each call). */
+const containers = () => ({
+  buffer: Buffer.from([0, 0xff, 0x10]),
+  nothing: null,
+  nested: { a: { b: [1, 'two', { three: 3 }] } },
+  array: [1, 'a', true, null, 2.5, [1, [2]], { k: 'v' }, Buffer.from('b')],
+  emptyArray: [],
+  emptyTable: {},
 });
 
 const seconds = Math.floor(Date.now() / 1000);
@@ -57,7 +54,7 @@ const when = new Date(seconds * 1000);
 
 async function newQueue(): Promise<string> {
   const q = res.queue();
-  await ch.queueDeclare(q);
+  await fx.ch.queueDeclare(q);
   return q;
 }
 
@@ -107,12 +104,7 @@ describe('warren → amqplib', () => {
       decimal: new Decimal(2, 12345),
       negativeDecimal: new Decimal(3, -12345),
       date: when,
-      buffer: Buffer.from([0, 0xff, 0x10]),
-      nothing: null,
-      nested: { a: { b: [1, 'two', { three: 3 }] } },
-      array: [1, 'a', true, null, 2.5, [1, [2]], { k: 'v' }, Buffer.from('b')],
-      emptyArray: [],
-      emptyTable: {},
+      ...containers(),
     };
     const props: BasicProperties = {
       contentType: 'application/json',
@@ -131,7 +123,7 @@ describe('warren → amqplib', () => {
       clusterId: 'cluster-1',
     };
     const body = randomBytes(1000);
-    await ch.basicPublish('', q, body, props);
+    await fx.ch.basicPublish('', q, body, props);
     const m = await amqplibGet(q);
     assert.ok(m.content.equals(body));
     assert.equal(m.fields.routingKey, q);
@@ -160,12 +152,7 @@ describe('warren → amqplib', () => {
         decimal: { '!': 'decimal', value: { places: 2, digits: 12345 } },
         negativeDecimal: { '!': 'decimal', value: { places: 3, digits: 2 ** 32 - 12345 } }, // amqplib: unsigned
         date: { '!': 'timestamp', value: seconds },
-        buffer: Buffer.from([0, 0xff, 0x10]),
-        nothing: null,
-        nested: { a: { b: [1, 'two', { three: 3 }] } },
-        array: [1, 'a', true, null, 2.5, [1, [2]], { k: 'v' }, Buffer.from('b')],
-        emptyArray: [],
-        emptyTable: {},
+        ...containers(),
       },
       deliveryMode: 2,
       priority: 7,
@@ -183,7 +170,7 @@ describe('warren → amqplib', () => {
 
   test('no properties: amqplib sees none', async () => {
     const q = await newQueue();
-    await ch.basicPublish('', q, Buffer.alloc(0));
+    await fx.ch.basicPublish('', q, Buffer.alloc(0));
     const m = await amqplibGet(q);
     assert.equal(m.content.length, 0);
     assert.deepEqual(defined(m.properties), {});
@@ -192,7 +179,7 @@ describe('warren → amqplib', () => {
   test('bodies of 0 B, 1 B, one and two frames, and 1 MiB arrive identical', async () => {
     const q = await newQueue();
     const bodies = [0, 1, 131064, 131065, 1024 * 1024].map((n) => randomBytes(n));
-    for (const b of bodies) await ch.basicPublish('', q, b);
+    for (const b of bodies) await fx.ch.basicPublish('', q, b);
     for (const b of bodies) {
       const m = await amqplibGet(q);
       assert.ok(m.content.equals(b), `body of ${b.length} bytes differs`);
@@ -226,12 +213,7 @@ describe('amqplib → warren', () => {
         int64Min: { '!': 'int64', value: -(2n ** 63n) },
         timestamp: { '!': 'timestamp', value: seconds },
         decimal: { '!': 'decimal', value: { places: 2, digits: 12345 } },
-        buffer: Buffer.from([0, 0xff, 0x10]),
-        nothing: null,
-        nested: { a: { b: [1, 'two', { three: 3 }] } },
-        array: [1, 'a', true, null, 2.5, [1, [2]], { k: 'v' }, Buffer.from('b')],
-        emptyArray: [],
-        emptyTable: {},
+        ...containers(),
       },
       deliveryMode: 2,
       priority: 3,
@@ -244,7 +226,7 @@ describe('amqplib → warren', () => {
       userId: 'guest',
       appId: 'amqplib-tests',
     });
-    const m = await ch.basicGet(q, { noAck: true });
+    const m = await fx.ch.basicGet(q, { noAck: true });
     assert.ok(m);
     assert.ok(m.body.equals(body));
     // The wire types JS loses are kept for forwarding (see fieldTypeOf); the values read naturally.
@@ -282,12 +264,7 @@ describe('amqplib → warren', () => {
           int64Min: -(2n ** 63n),
           timestamp: when,
           decimal: new Decimal(2, 12345),
-          buffer: Buffer.from([0, 0xff, 0x10]),
-          nothing: null,
-          nested: { a: { b: [1, 'two', { three: 3 }] } },
-          array: [1, 'a', true, null, 2.5, [1, [2]], { k: 'v' }, Buffer.from('b')],
-          emptyArray: [],
-          emptyTable: {},
+          ...containers(),
         },
         deliveryMode: 2,
         priority: 3,
@@ -306,7 +283,7 @@ describe('amqplib → warren', () => {
   test('no options: amqplib still sends an empty headers table', async () => {
     const q = await newQueue();
     await amqplibPublish(q, Buffer.from('x'), {});
-    const m = await ch.basicGet(q, { noAck: true });
+    const m = await fx.ch.basicGet(q, { noAck: true });
     assert.deepEqual(m?.properties, { headers: {} });
   });
 
@@ -318,7 +295,7 @@ describe('amqplib → warren', () => {
     await confirm.waitForConfirms();
     await confirm.close();
     for (const b of bodies) {
-      const m = await ch.basicGet(q, { noAck: true });
+      const m = await fx.ch.basicGet(q, { noAck: true });
       assert.ok(m?.body.equals(b), `body of ${b.length} bytes differs`);
     }
   });
@@ -326,7 +303,7 @@ describe('amqplib → warren', () => {
   test('what amqplib cannot express: a Date header arrives as an empty table; bigint and negative decimals throw', async () => {
     const q = await newQueue();
     await amqplibPublish(q, Buffer.from('d'), { headers: { when: new Date() } });
-    const m = await ch.basicGet(q, { noAck: true });
+    const m = await fx.ch.basicGet(q, { noAck: true });
     assert.deepEqual(untyped(m?.properties.headers), { when: {} });
     const probe = await model.createChannel();
     try {

@@ -6,12 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   type BasicProperties,
-  type Channel,
-  type Connection,
-  connect,
   Decimal,
   type FieldTable,
   fieldTypeOf,
@@ -19,22 +16,11 @@ import {
   TypedValue,
 } from '../../src/index.js';
 import { untyped } from '../support/arbitraries.js';
-import { AMQP_URL, consumeN, drain, rejection, Resources } from '../support/broker.js';
+import { consumeN, drain, rejection, brokerFixture } from '../support/broker.js';
 
-const res = new Resources();
-let conn: Connection;
-let ch: Channel;
-
-before(async () => {
-  conn = await connect(AMQP_URL);
-  ch = await conn.openChannel();
-  await ch.confirmSelect();
-});
-
-after(async () => {
-  await conn.close();
-  await res.cleanup();
-});
+/** One connection and a confirm-mode channel `fx.ch` for the whole file, to set up and inspect. */
+const fx = brokerFixture();
+const { res } = fx;
 
 const when = new Date(Math.floor(Date.now() / 1000) * 1000);
 const earlier = new Date(1_000_000_000_000);
@@ -170,9 +156,9 @@ function assertReadBack(actual: BasicProperties | undefined): void {
 describe('every property and header type reads back identical', () => {
   test('through the default exchange, basic.get', async () => {
     const q = res.queue();
-    await ch.queueDeclare(q);
-    await ch.basicPublish('', q, Buffer.from('props'), sentProperties);
-    const m = await ch.basicGet(q, { noAck: true });
+    await fx.ch.queueDeclare(q);
+    await fx.ch.basicPublish('', q, Buffer.from('props'), sentProperties);
+    const m = await fx.ch.basicGet(q, { noAck: true });
     assert.ok(m);
     assertReadBack(m.properties);
     assert.equal(m.body.toString(), 'props');
@@ -181,16 +167,16 @@ describe('every property and header type reads back identical', () => {
   test('through a headers exchange (the broker decodes and routes on the header), consumer', async () => {
     const x = res.exchange();
     const q = res.queue();
-    await ch.exchangeDeclare(x, 'headers');
-    await ch.queueDeclare(q);
-    await ch.queueBind(q, x, '', { 'x-match': 'all', string: 'ünïcødé ✓ text', tB: 255 });
-    await ch.basicPublish(x, '', Buffer.from('props'), sentProperties);
-    const [m] = await consumeN(ch, q, 1);
+    await fx.ch.exchangeDeclare(x, 'headers');
+    await fx.ch.queueDeclare(q);
+    await fx.ch.queueBind(q, x, '', { 'x-match': 'all', string: 'ünïcødé ✓ text', tB: 255 });
+    await fx.ch.basicPublish(x, '', Buffer.from('props'), sentProperties);
+    const [m] = await consumeN(fx.ch, q, 1);
     assertReadBack(m?.properties);
   });
 
   test('in a basic.return', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.confirmSelect();
       const err = await rejection(
@@ -205,12 +191,12 @@ describe('every property and header type reads back identical', () => {
 
   test('no properties, empty properties and undefined properties all read back as {}', async () => {
     const q = res.queue();
-    await ch.queueDeclare(q);
-    await ch.basicPublish('', q, Buffer.from('a'));
-    await ch.basicPublish('', q, Buffer.from('b'), {});
-    await ch.basicPublish('', q, Buffer.from('c'), { contentType: undefined, headers: undefined });
-    await ch.basicPublish('', q, Buffer.from('d'), { headers: {} });
-    const got = await drain(ch, q);
+    await fx.ch.queueDeclare(q);
+    await fx.ch.basicPublish('', q, Buffer.from('a'));
+    await fx.ch.basicPublish('', q, Buffer.from('b'), {});
+    await fx.ch.basicPublish('', q, Buffer.from('c'), { contentType: undefined, headers: undefined });
+    await fx.ch.basicPublish('', q, Buffer.from('d'), { headers: {} });
+    const got = await drain(fx.ch, q);
     assert.deepEqual(
       got.map((m) => m.properties),
       [{}, {}, {}, { headers: {} }],
@@ -219,27 +205,27 @@ describe('every property and header type reads back identical', () => {
 
   test('timestamps are sent with one-second precision', async () => {
     const q = res.queue();
-    await ch.queueDeclare(q);
-    await ch.basicPublish('', q, Buffer.from('t'), { timestamp: new Date(1_700_000_000_999) });
-    const m = await ch.basicGet(q, { noAck: true });
+    await fx.ch.queueDeclare(q);
+    await fx.ch.basicPublish('', q, Buffer.from('t'), { timestamp: new Date(1_700_000_000_999) });
+    const m = await fx.ch.basicGet(q, { noAck: true });
     assert.deepEqual(m?.properties.timestamp, new Date(1_700_000_000_000));
   });
 
   test('empty strings in every short-string property survive', async () => {
     const q = res.queue();
-    await ch.queueDeclare(q);
+    await fx.ch.queueDeclare(q);
     const props: BasicProperties = { contentType: '', correlationId: '', messageId: '', type: '', appId: '' };
-    await ch.basicPublish('', q, Buffer.from('e'), props);
-    const m = await ch.basicGet(q, { noAck: true });
+    await fx.ch.basicPublish('', q, Buffer.from('e'), props);
+    const m = await fx.ch.basicGet(q, { noAck: true });
     assert.deepEqual(m?.properties, props);
   });
 
   test('255-byte property and header key (the short-string maximum) survive', async () => {
     const q = res.queue();
-    await ch.queueDeclare(q);
+    await fx.ch.queueDeclare(q);
     const long = 'k'.repeat(255);
-    await ch.basicPublish('', q, Buffer.from('l'), { messageId: long, headers: { [long]: long } });
-    const m = await ch.basicGet(q, { noAck: true });
+    await fx.ch.basicPublish('', q, Buffer.from('l'), { messageId: long, headers: { [long]: long } });
+    const m = await fx.ch.basicGet(q, { noAck: true });
     assert.equal(m?.properties.messageId, long);
     assert.deepEqual(m?.properties.headers, { [long]: long });
   });
@@ -248,11 +234,11 @@ describe('every property and header type reads back identical', () => {
 describe('properties the broker acts on', () => {
   test('priority: a priority queue delivers the higher priority first', async () => {
     const q = res.queue();
-    await ch.queueDeclare(q, { arguments: { 'x-max-priority': 10 } });
-    await ch.basicPublish('', q, Buffer.from('low'), { priority: 1 });
-    await ch.basicPublish('', q, Buffer.from('high'), { priority: 9 });
-    await ch.basicPublish('', q, Buffer.from('none'));
-    const got = await drain(ch, q);
+    await fx.ch.queueDeclare(q, { arguments: { 'x-max-priority': 10 } });
+    await fx.ch.basicPublish('', q, Buffer.from('low'), { priority: 1 });
+    await fx.ch.basicPublish('', q, Buffer.from('high'), { priority: 9 });
+    await fx.ch.basicPublish('', q, Buffer.from('none'));
+    const got = await drain(fx.ch, q);
     assert.deepEqual(
       got.map((m) => [m.body.toString(), m.properties.priority]),
       [
@@ -265,11 +251,11 @@ describe('properties the broker acts on', () => {
 
   test('expiration: an expired message is never delivered, a live one is', async () => {
     const q = res.queue();
-    await ch.queueDeclare(q);
-    await ch.basicPublish('', q, Buffer.from('short'), { expiration: '1' });
-    await ch.basicPublish('', q, Buffer.from('long'), { expiration: '600000' });
+    await fx.ch.queueDeclare(q);
+    await fx.ch.basicPublish('', q, Buffer.from('short'), { expiration: '1' });
+    await fx.ch.basicPublish('', q, Buffer.from('long'), { expiration: '600000' });
     await sleep(30);
-    const got = await drain(ch, q);
+    const got = await drain(fx.ch, q);
     assert.deepEqual(
       got.map((m) => m.body.toString()),
       ['long'],

@@ -5,13 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   AbortError,
-  type Channel,
   ChannelClosedByServer,
   ClosedError,
-  type Connection,
   ConnectionClosedByServer,
   connect,
   InvalidArgumentError,
@@ -26,37 +24,25 @@ import {
   drain,
   readyCount,
   rejection,
-  Resources,
   settledReadyCount,
-  within,
+  brokerFixture,
 } from '../support/broker.js';
+import { within } from '../support/wait.js';
 
-const res = new Resources();
-let conn: Connection;
-/** A confirm-mode channel used to set up and inspect. */
-let ch: Channel;
-
-before(async () => {
-  conn = await connect(AMQP_URL);
-  ch = await conn.openChannel();
-  await ch.confirmSelect();
-});
-
-after(async () => {
-  await conn.close();
-  await res.cleanup();
-});
+/** One connection and a confirm-mode channel `fx.ch` for the whole file, to set up and inspect. */
+const fx = brokerFixture();
+const { res } = fx;
 
 async function newQueue(args = {}): Promise<string> {
   const q = res.queue();
-  await ch.queueDeclare(q, { arguments: args });
+  await fx.ch.queueDeclare(q, { arguments: args });
   return q;
 }
 
 describe('publisher confirms', () => {
   test('confirmSelect: publishes resolve once confirmed; confirmSelect twice is fine', async () => {
     const q = await newQueue();
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       assert.equal(c.confirmMode, false);
       await c.confirmSelect();
@@ -74,7 +60,7 @@ describe('publisher confirms', () => {
 
   test('10 000 publishes with confirms all resolve and the queue holds 10 000', async () => {
     const q = await newQueue();
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.confirmSelect();
       const n = 10_000;
@@ -94,7 +80,7 @@ describe('publisher confirms', () => {
 
   test('a publish the broker refuses (x-overflow reject-publish) rejects with PublishNacked; others resolve', async () => {
     const q = await newQueue({ 'x-max-length': 1, 'x-overflow': 'reject-publish' });
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.confirmSelect();
       const results = await Promise.allSettled([
@@ -118,7 +104,7 @@ describe('publisher confirms', () => {
 
   test('an already aborted signal rejects the publish with AbortError', async () => {
     const q = await newQueue();
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.confirmSelect();
       const err = await rejection(c.basicPublish('', q, Buffer.from('x'), {}, { signal: AbortSignal.abort() }));
@@ -133,9 +119,9 @@ describe('mandatory and basic.return', () => {
   test('confirm mode: an unroutable mandatory publish rejects with MessageReturned carrying the message', async () => {
     const q = await newQueue();
     const x = res.exchange();
-    await ch.exchangeDeclare(x, 'direct');
-    await ch.queueBind(q, x, 'routed');
-    const c = await conn.openChannel();
+    await fx.ch.exchangeDeclare(x, 'direct');
+    await fx.ch.queueBind(q, x, 'routed');
+    const c = await fx.conn.openChannel();
     try {
       await c.confirmSelect();
       const returns: ReturnedMessage[] = [];
@@ -168,7 +154,7 @@ describe('mandatory and basic.return', () => {
   });
 
   test('without confirm mode: the publish resolves and the channel emits return', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const returned = deferred<ReturnedMessage>();
       c.on('return', (r) => returned.resolve(r));
@@ -187,7 +173,7 @@ describe('mandatory and basic.return', () => {
   });
 
   test('an unroutable publish without mandatory is silently dropped (resolves, no return)', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.confirmSelect();
       let returns = 0;
@@ -203,7 +189,7 @@ describe('mandatory and basic.return', () => {
 
 describe('errors that close the channel', () => {
   test('confirm mode: publish to a missing exchange rejects with 404, the channel closes, the connection lives', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     await c.confirmSelect();
     const closeEvent = deferred<unknown>();
     c.on('close', (e) => closeEvent.resolve(e));
@@ -216,14 +202,14 @@ describe('errors that close the channel', () => {
     const later = await rejection(c.basicPublish('', 'q', Buffer.from('x')));
     assert.ok(later instanceof ClosedError, String(later));
     assert.equal(later.cause, err);
-    assert.equal(conn.isOpen, true);
+    assert.equal(fx.conn.isOpen, true);
     const q = await newQueue();
-    await ch.basicPublish('', q, Buffer.from('still fine'));
-    assert.equal(await readyCount(ch, q), 1);
+    await fx.ch.basicPublish('', q, Buffer.from('still fine'));
+    assert.equal(await readyCount(fx.ch, q), 1);
   });
 
   test('without confirm mode: the publish resolves (written) and the channel then closes with 404', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     const closeEvent = deferred<unknown>();
     c.on('close', (e) => closeEvent.resolve(e));
     await c.basicPublish(res.exchange('missing'), 'k', Buffer.from('x'));
@@ -234,7 +220,7 @@ describe('errors that close the channel', () => {
   });
 
   test('unconfirmed publishes and pending calls reject with the error that closed the channel', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     await c.confirmSelect();
     const q = await newQueue();
     // Confirmed before the error. (A publish still unconfirmed when the channel dies is rejected even
@@ -250,11 +236,11 @@ describe('errors that close the channel', () => {
       assert.ok(reason instanceof ChannelClosedByServer, String(reason));
       assert.equal(reason.replyCode, 404);
     }
-    assert.equal(await settledReadyCount(ch, q), 1);
+    assert.equal(await settledReadyCount(fx.ch, q), 1);
   });
 
   test('userId that is not the connection user: 406 PRECONDITION_FAILED', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     await c.confirmSelect();
     const err = await rejection(c.basicPublish('', 'q', Buffer.from('x'), { userId: 'someone-else' }));
     assert.ok(err instanceof ChannelClosedByServer, String(err));
@@ -266,15 +252,15 @@ describe('errors that close the channel', () => {
 describe('transactions', () => {
   test('a rolled-back publish never arrives; a committed one does', async () => {
     const q = await newQueue();
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.txSelect();
       await c.basicPublish('', q, Buffer.from('rolled back'));
-      assert.equal(await readyCount(ch, q), 0); // not visible before commit
+      assert.equal(await readyCount(fx.ch, q), 0); // not visible before commit
       await c.txRollback();
       await c.basicPublish('', q, Buffer.from('committed'));
       await c.txCommit();
-      const got = await drain(ch, q);
+      const got = await drain(fx.ch, q);
       assert.deepEqual(
         got.map((m) => m.body.toString()),
         ['committed'],
@@ -286,8 +272,8 @@ describe('transactions', () => {
 
   test('acks are transactional too: a rolled-back ack leaves the message unacked', async () => {
     const q = await newQueue();
-    await ch.basicPublish('', q, Buffer.from('keep me'));
-    const c = await conn.openChannel();
+    await fx.ch.basicPublish('', q, Buffer.from('keep me'));
+    const c = await fx.conn.openChannel();
     await c.txSelect();
     const m = await c.basicGet(q);
     assert.equal(m?.ack(), true);
@@ -296,7 +282,7 @@ describe('transactions', () => {
     const again = await within(
       (async () => {
         for (;;) {
-          const got = await ch.basicGet(q, { noAck: true });
+          const got = await fx.ch.basicGet(q, { noAck: true });
           if (got) return got;
           await sleep(10);
         }
@@ -309,7 +295,7 @@ describe('transactions', () => {
   });
 
   test('tx.commit without tx.select: 406 PRECONDITION_FAILED', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     const err = await rejection(c.txCommit());
     assert.ok(err instanceof ChannelClosedByServer, String(err));
     assert.equal(err.replyCode, 406);
@@ -317,7 +303,7 @@ describe('transactions', () => {
   });
 
   test('tx.select on a confirm-mode channel: 406', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     await c.confirmSelect();
     const err = await rejection(c.txSelect());
     assert.ok(err instanceof ChannelClosedByServer, String(err));
@@ -327,7 +313,7 @@ describe('transactions', () => {
 
 describe('channel.flow', () => {
   test('flow(true) is answered with active=true', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       assert.equal(await c.flow(true), true);
       assert.equal(c.isOpen, true);
@@ -354,7 +340,7 @@ describe('channel.flow', () => {
 
 describe('use after close', () => {
   test('a closed channel rejects every call with ClosedError; close() is idempotent', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     const closeEvent = deferred<unknown>();
     c.on('close', (e) => closeEvent.resolve(e));
     await c.close();
@@ -383,7 +369,7 @@ describe('use after close', () => {
   });
 
   test('calls queued behind close() are rejected, calls before it complete', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     const before = c.queueDeclare('', { exclusive: true });
     const closing = c.close();
     const after = rejection(c.queueDeclare('', { exclusive: true }));
@@ -433,7 +419,7 @@ describe('invalid arguments are refused before anything is written', () => {
 
   test('a body that is not a Buffer: InvalidArgumentError, the channel still works', async () => {
     const q = await newQueue();
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.confirmSelect();
       for (const body of ['a string', null, 42, new Uint8Array([1, 2]), { a: 1 }]) {
@@ -453,7 +439,7 @@ describe('invalid arguments are refused before anything is written', () => {
 
   test('a 300-byte routing key: InvalidArgumentError, nothing sent, the channel still works', async () => {
     const q = await newQueue();
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.confirmSelect();
       const err = await rejection(c.basicPublish('', 'r'.repeat(300), Buffer.from('x')));
@@ -464,7 +450,7 @@ describe('invalid arguments are refused before anything is written', () => {
       // publish gone out, the confirm numbering would be off by one and this would never resolve.
       await within(c.basicPublish('', q, Buffer.from('after')), 2000, 'the next confirm');
       assert.equal(c.isOpen, true);
-      assert.equal(conn.isOpen, true);
+      assert.equal(fx.conn.isOpen, true);
       assert.equal(await readyCount(c, q), 1);
     } finally {
       await c.close();
@@ -472,7 +458,7 @@ describe('invalid arguments are refused before anything is written', () => {
   });
 
   test('multi-byte characters count as bytes: 128 × "é" is 256 bytes, too long', async () => {
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       const err = await rejection(c.basicPublish('', 'é'.repeat(128), Buffer.from('x')));
       assert.ok(err instanceof InvalidArgumentError, String(err));
@@ -485,7 +471,7 @@ describe('invalid arguments are refused before anything is written', () => {
 
   test('oversize names, properties and header values in synchronous methods and publishes', async () => {
     const q = await newQueue();
-    const c = await conn.openChannel();
+    const c = await fx.conn.openChannel();
     try {
       await c.confirmSelect();
       const long = 'n'.repeat(256);

@@ -29,8 +29,9 @@ import {
   type Message,
   TypedValue,
 } from '../../src/index.js';
-import { deferred, Resources, within } from '../support/broker.js';
+import { deferred, Resources } from '../support/broker.js';
 import { startRecordingProxy } from '../support/recording-proxy.js';
+import { within } from '../support/wait.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./hostile.py', import.meta.url));

@@ -22,9 +22,7 @@ import {
 import { Reader } from '../../src/protocol/reader.js';
 import { Writer } from '../../src/protocol/writer.js';
 import { untyped } from '../support/arbitraries.js';
-
-const SEED = Number(process.env.FC_SEED ?? 0x9091);
-const runs = (numRuns: number) => ({ seed: SEED, numRuns });
+import { runs, SEED } from '../support/spec.js';
 
 const ALL_TAGS: readonly FieldTypeTag[] = [
   't',

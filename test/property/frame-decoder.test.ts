@@ -9,9 +9,7 @@ import fc from 'fast-check';
 import { FrameError } from '../../src/errors.js';
 import { FRAME_OVERHEAD, FrameDecoder, MAX_HEADER_FRAME_SIZE } from '../../src/protocol/frame-decoder.js';
 import { FRAME_END } from '../../src/protocol/generated/constants.js';
-
-const SEED = Number(process.env.FC_SEED ?? 0x9091);
-const runs = (numRuns: number) => ({ seed: SEED, numRuns });
+import { runs } from '../support/spec.js';
 
 const FRAME_TYPES = [1, 2, 3, 8] as const;
 

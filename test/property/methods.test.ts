@@ -7,10 +7,7 @@
  * spec rules (bits packed LSB first into shared octets, a new octet after 8 or after any non-bit).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { FrameError, InvalidArgumentError } from '../../src/errors.js';
 import {
@@ -26,34 +23,9 @@ import type { FieldTable } from '../../src/protocol/field-values.js';
 import { Reader } from '../../src/protocol/reader.js';
 import { Writer } from '../../src/protocol/writer.js';
 import { roundTripTable, wholeSecondDate } from '../support/arbitraries.js';
-
-const SEED = Number(process.env.FC_SEED ?? 0x9091);
-const runs = (numRuns: number) => ({ seed: SEED, numRuns });
+import { camel, loadSpec, runs, SEED, type SpecArgument } from '../support/spec.js';
 
 // ------------------------------------------------------------------------------------------ spec
-interface SpecArgument {
-  name: string;
-  type?: string;
-  domain?: string;
-  'default-value'?: unknown;
-}
-interface SpecMethod {
-  id: number;
-  name: string;
-  synchronous?: boolean;
-  content?: boolean;
-  arguments: SpecArgument[];
-}
-interface SpecClass {
-  id: number;
-  name: string;
-  methods: SpecMethod[];
-}
-interface Spec {
-  domains: [string, string][];
-  classes: SpecClass[];
-}
-
 type Primitive = 'bit' | 'octet' | 'short' | 'long' | 'longlong' | 'shortstr' | 'longstr' | 'table' | 'timestamp';
 const PRIMITIVES: readonly string[] = [
   'bit',
@@ -81,9 +53,7 @@ interface MethodInfo {
   args: ArgInfo[];
 }
 
-const root = resolve(fileURLToPath(import.meta.url), '../../..');
-const specPath = resolve(root, process.env.WARREN_SPEC ?? '../shared/spec/amqp-rabbitmq-0.9.1.json');
-const spec = JSON.parse(readFileSync(specPath, 'utf8')) as Spec;
+const spec = loadSpec();
 const domains = new Map(spec.domains);
 
 function primitiveOf(arg: SpecArgument): Primitive {
@@ -93,12 +63,6 @@ function primitiveOf(arg: SpecArgument): Primitive {
   if (!PRIMITIVES.includes(t)) throw new Error(`argument ${arg.name} resolves to unknown type ${t}`);
   return t as Primitive;
 }
-
-const camel = (s: string): string =>
-  s
-    .split('-')
-    .map((p, i) => (i === 0 ? p : p.charAt(0).toUpperCase() + p.slice(1)))
-    .join('');
 
 const isMethodName = (n: string): n is MethodName => Object.hasOwn(METHOD_ENCODERS, n);
 

@@ -3,10 +3,7 @@
  * word and field order match the spec, and bad input is refused with typed errors.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { FrameError, InvalidArgumentError } from '../../src/errors.js';
 import {
@@ -19,21 +16,9 @@ import type { FieldTable } from '../../src/protocol/field-values.js';
 import { Reader } from '../../src/protocol/reader.js';
 import { Writer } from '../../src/protocol/writer.js';
 import { roundTripTable, wholeSecondDate } from '../support/arbitraries.js';
+import { camel, loadSpec, runs } from '../support/spec.js';
 
-const SEED = Number(process.env.FC_SEED ?? 0x9091);
-const runs = (numRuns: number) => ({ seed: SEED, numRuns });
-
-interface SpecClass {
-  name: string;
-  properties?: { name: string; type?: string; domain?: string }[];
-}
-const root = resolve(fileURLToPath(import.meta.url), '../../..');
-const specPath = resolve(root, process.env.WARREN_SPEC ?? '../shared/spec/amqp-rabbitmq-0.9.1.json');
-const basicSpec = (JSON.parse(readFileSync(specPath, 'utf8')) as { classes: SpecClass[] }).classes.find(
-  (c) => c.name === 'basic',
-)!;
-const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-/** Wire type of each property, from the spec. */
+const basicSpec = loadSpec().classes.find((c) => c.name === 'basic')!;
 const WIRE_TYPE = new Map((basicSpec.properties ?? []).map((p) => [camel(p.name), p.type ?? p.domain ?? '']));
 
 // ----------------------------------------------------------------------------------- arbitraries

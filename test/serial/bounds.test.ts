@@ -16,9 +16,10 @@ import { before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '../../src/index.js';
 import { WireAudit } from '../support/audit.js';
-import { AMQP_URL, within } from '../support/broker.js';
-import { fileFixture, waitFor } from '../support/client.js';
+import { AMQP_URL } from '../support/broker.js';
+import { fileFixture } from '../support/client.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor, within } from '../support/wait.js';
 
 const { clients, resources, brokerProxy } = fileFixture();
 let proxy: TcpProxy;

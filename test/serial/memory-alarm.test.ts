@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rabbitmqctl, Resources } from '../support/broker.js';
-import { Clients, nextEvent, waitFor } from '../support/client.js';
+import { Clients } from '../support/client.js';
+import { waitFor, nextEvent } from '../support/wait.js';
 
 const clients = new Clients();
 const resources = new Resources();

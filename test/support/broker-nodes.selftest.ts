@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as amqp from 'amqplib';
 import { runningExtraNodes, startCluster, startTlsNode, stopAllExtraNodes } from './broker-nodes.js';
+import { within } from './wait.js';
 
 const timings: [string, number][] = [];
 
@@ -26,23 +27,13 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
-/** Rejects if `promise` takes longer than `ms`: a selftest that hangs proves nothing. */
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return Promise.race([
-    promise,
-    sleep(ms, undefined, { ref: false }).then(() => {
-      throw new Error(`${what}: no answer within ${ms} ms`);
-    }),
-  ]);
-}
-
 /** Resolves with the error a connection attempt fails with; throws if it succeeds. */
 async function refused(what: string, attempt: () => Promise<amqp.ChannelModel>): Promise<Error> {
   let conn: amqp.ChannelModel;
   try {
-    conn = await within(15_000, what, attempt());
+    conn = await within(attempt(), 15_000, what);
     // A server that rejects a client certificate after a TLS 1.3 handshake surfaces on first use.
-    await within(15_000, what, conn.createChannel());
+    await within(conn.createChannel(), 15_000, what);
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
@@ -111,7 +102,7 @@ async function tlsCheck(): Promise<void> {
     const plain = await amqp.connect(tls.url);
     await plain.close();
 
-    const secure = await within(15_000, 'amqps with the CA', amqp.connect(tls.tlsUrl, { ca: [tls.ca] }));
+    const secure = await within(amqp.connect(tls.tlsUrl, { ca: [tls.ca] }), 15_000, 'amqps with the CA');
     await (await secure.createChannel()).close();
     await secure.close();
 
@@ -119,7 +110,7 @@ async function tlsCheck(): Promise<void> {
     console.log(`  otherCa refused: ${wrongCa.message}`);
 
     const external = { ca: [tls.ca], cert: tls.cert, key: tls.key, credentials: amqp.credentials.external() };
-    const byCert = await within(15_000, 'EXTERNAL', amqp.connect(`amqps://localhost:${tls.tlsPort}`, external));
+    const byCert = await within(amqp.connect(`amqps://localhost:${tls.tlsPort}`, external), 15_000, 'EXTERNAL');
     const ch = await byCert.createChannel();
     const { queue } = await ch.assertQueue('', { exclusive: true });
     assert.match(queue, /^amq\.gen-/);

@@ -5,13 +5,16 @@
  *   const q = uniqueName('q');                           // warren-test-<pid>-<n>-q
  *   await withChannel(async (ch) => { ... });            // opens and always closes
  *   const conns = await listConnections();               // the broker's view (rabbitmqctl, ~1 s)
+ *   const fx = brokerFixture();                          // fx.conn, fx.ch (confirm mode), fx.res for a file
  *
  * Rules the integration tests follow: unique names per process, everything they declare is deleted,
  * every connection is closed (the test process must exit by itself), and nothing broker-wide changes.
  */
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before } from 'node:test';
 import { type Channel, type Connection, type ConnectionOptions, connect, type Message } from '../../src/index.js';
+import { within } from './wait.js';
 
 /** The broker the integration tests use. */
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -220,6 +223,34 @@ export class Resources {
   }
 }
 
+/** What `brokerFixture` sets up for a test file. */
+export interface BrokerFixture {
+  /** Queues and exchanges deleted after the file. */
+  readonly res: Resources;
+  /** Open from `before` to `after`. */
+  conn: Connection;
+  /** A confirm-mode channel on `conn`, to set up and inspect. */
+  ch: Channel;
+}
+
+/**
+ * The setup of an integration test file: in `before`, one connection and a confirm-mode channel; in
+ * `after`, the connection closed and then everything `res` named deleted.
+ */
+export function brokerFixture(): BrokerFixture {
+  const fx = { res: new Resources() } as BrokerFixture;
+  before(async () => {
+    fx.conn = await connect(AMQP_URL);
+    fx.ch = await fx.conn.openChannel();
+    await fx.ch.confirmSelect();
+  });
+  after(async () => {
+    await fx.conn.close();
+    await fx.res.cleanup();
+  });
+  return fx;
+}
+
 /** A promise with its resolve and reject exposed. */
 export interface Deferred<T> {
   promise: Promise<T>;
@@ -235,28 +266,6 @@ export function deferred<T>(): Deferred<T> {
     reject = rej;
   });
   return { promise, resolve, reject };
-}
-
-/** Rejects with a clear message when `promise` has not settled within `ms`, so a test fails instead of hanging. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `check` until it returns true or `ms` passes. */
-export async function eventually(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 /**

@@ -1,14 +1,11 @@
 /**
  * Helpers for the robust-client tests (test/client, test/fault, test/serial).
  *
- *   const clients = new Clients();                  // closes every client it made in `after`
+ *   const { clients, resources } = fileFixture();   // clients closed, then resources deleted, in `after`
  *   const client = clients.make({ urls: [...] });
- *   await waitFor(() => seen.size === 10, { what: 'all deliveries' });
  *   const audit = new AckAudit();                   // debug: audit.line → checks acks like the broker does
  */
-import type { EventEmitter } from 'node:events';
 import { after } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, type ClientOptions, createClient } from '../../src/index.js';
 import { AMQP_URL, Resources } from './broker.js';
 import { startProxy, type TcpProxy } from './tcp-proxy.js';
@@ -57,38 +54,6 @@ export function fileFixture(): { clients: Clients; resources: Resources; brokerP
     return proxy;
   };
   return { clients, resources, brokerProxy };
-}
-
-/** Polls `predicate` every `interval` ms until it is true; throws after `timeout` ms naming `what`. */
-export async function waitFor(
-  predicate: () => boolean | Promise<boolean>,
-  { timeout = 10_000, interval = 10, what = 'condition' }: { timeout?: number; interval?: number; what?: string } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await sleep(interval);
-  }
-}
-
-/** Resolves with the arguments of the next `event`; rejects after `timeout` ms. */
-export function nextEvent<T extends unknown[] = unknown[]>(
-  emitter: EventEmitter,
-  event: string,
-  timeout = 10_000,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onEvent = (...args: unknown[]) => {
-      clearTimeout(timer);
-      resolve(args as T);
-    };
-    const timer = setTimeout(() => {
-      emitter.off(event, onEvent);
-      reject(new Error(`no '${event}' event within ${timeout} ms`));
-    }, timeout);
-    emitter.once(event, onEvent);
-  });
 }
 
 /**

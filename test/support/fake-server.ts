@@ -21,7 +21,7 @@
  * last frames received, so a test never hangs. Listens on 127.0.0.1 only.
  */
 import net from 'node:net';
-import { decodeContentHeader, encodeContentHeader } from '../../src/protocol/content-header.js';
+import type { FieldTable } from '../../src/protocol/field-values.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { FrameEncoder } from '../../src/protocol/frame-encoder.js';
 import {
@@ -31,34 +31,28 @@ import {
   FRAME_METHOD,
   PROTOCOL_HEADER,
 } from '../../src/protocol/generated/constants.js';
-import {
-  type AMQPMethod,
-  decodeMethod,
-  type MethodArgsByName,
-  type MethodInputByName,
-  type MethodName,
+import type {
+  AMQPMethod,
+  MethodArgsByName,
+  MethodInputByName,
+  MethodName,
 } from '../../src/protocol/generated/methods.js';
-import { BASIC_CLASS_ID, type BasicProperties } from '../../src/protocol/generated/properties.js';
-import type { FieldTable } from '../../src/protocol/field-values.js';
-import { Reader } from '../../src/protocol/reader.js';
-import { Writer } from '../../src/protocol/writer.js';
+import type { BasicProperties } from '../../src/protocol/generated/properties.js';
+import {
+  contentFrames,
+  decodeFrame,
+  describeFrame,
+  methodPayload,
+  ordinaryReply,
+  rabbitServerProperties,
+  type ReceivedFrame,
+  replyFrame,
+} from './frames.js';
+
+export type { ReceivedFrame };
 
 /** Default time limit of every wait, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 5000;
-
-/** One frame received from the client, decoded as far as the codec goes. */
-export interface ReceivedFrame {
-  type: number;
-  channel: number;
-  /** The frame payload (a copy). */
-  payload: Buffer;
-  /** For a method frame whose method is known. */
-  method?: AMQPMethod;
-  /** For a method frame that failed to decode. */
-  methodError?: Error;
-  /** For a content header frame. */
-  header?: { classId: number; bodySize: number; properties: BasicProperties };
-}
 
 /** A method received, with its channel and typed arguments. */
 export interface ReceivedMethod<N extends MethodName = MethodName> {
@@ -74,6 +68,9 @@ export interface ReceivedContent<N extends MethodName = MethodName> extends Rece
   /** Number of body frames the body came in. */
   bodyFrames: number;
 }
+
+/** What `recvInput` returns: a method, or a publish with its whole content. */
+export type Input = { kind: 'method'; m: ReceivedMethod } | { kind: 'publish'; c: ReceivedContent<'basic.publish'> };
 
 export interface WaitOptions {
   /** Time limit in milliseconds (default 5000). */
@@ -98,49 +95,6 @@ export interface HandshakeResult {
   startOk: MethodArgsByName['connection.start-ok'];
   tuneOk: MethodArgsByName['connection.tune-ok'];
   open: MethodArgsByName['connection.open'];
-}
-
-/** Capabilities RabbitMQ 3.10 announces in connection.start. */
-export const RABBITMQ_CAPABILITIES: FieldTable = {
-  publisher_confirms: true,
-  exchange_exchange_bindings: true,
-  'basic.nack': true,
-  consumer_cancel_notify: true,
-  'connection.blocked': true,
-  consumer_priorities: true,
-  authentication_failure_close: true,
-  per_consumer_qos: true,
-  direct_reply_to: true,
-};
-
-/** Server properties like RabbitMQ 3.10's. */
-export function rabbitServerProperties(): FieldTable {
-  return {
-    capabilities: { ...RABBITMQ_CAPABILITIES },
-    cluster_name: 'rabbit@fake-server',
-    copyright: 'Copyright (c) 2007-2022 VMware, Inc. or its affiliates.',
-    information: 'Licensed under the MPL 2.0. Website: https://rabbitmq.com',
-    platform: 'Erlang/OTP 24.3.4',
-    product: 'RabbitMQ',
-    version: '3.10.0',
-  };
-}
-
-export function describeFrame(f: ReceivedFrame): string {
-  switch (f.type) {
-    case FRAME_METHOD:
-      return f.method
-        ? `${f.method.name} on channel ${f.channel}`
-        : `undecodable method frame on channel ${f.channel} (${f.methodError?.message ?? 'unknown method id'})`;
-    case FRAME_HEADER:
-      return `content header (body ${f.header?.bodySize ?? '?'} B) on channel ${f.channel}`;
-    case FRAME_BODY:
-      return `body frame of ${f.payload.length} B on channel ${f.channel}`;
-    case FRAME_HEARTBEAT:
-      return 'heartbeat';
-    default:
-      return `frame of type ${f.type} on channel ${f.channel}`;
-  }
 }
 
 interface Waiter<T> {
@@ -220,22 +174,7 @@ export class FakeConnection {
   }
 
   private onFrame(type: number, channel: number, payload: Buffer): void {
-    const frame: ReceivedFrame = { type, channel, payload };
-    if (type === FRAME_METHOD) {
-      try {
-        const m = decodeMethod(new Reader(payload, 0, payload.length));
-        if (m !== undefined) frame.method = m;
-      } catch (err) {
-        frame.methodError = err instanceof Error ? err : new Error(String(err));
-      }
-    } else if (type === FRAME_HEADER) {
-      try {
-        const { bodySize, properties, decodeError } = decodeContentHeader(new Reader(payload, 0, payload.length));
-        if (decodeError === undefined) frame.header = { classId: BASIC_CLASS_ID, bodySize, properties };
-      } catch {
-        // left undecoded; the script sees the raw payload
-      }
-    }
+    const frame = decodeFrame(type, channel, payload);
     this.received.push(frame);
     const w = this.frameWaiters.shift();
     if (w) settle(w, frame);
@@ -329,7 +268,21 @@ export class FakeConnection {
     name: N = 'basic.publish' as N,
     opts: WaitOptions = {},
   ): Promise<ReceivedContent<N>> {
-    const m = await this.recvMethod(name, opts);
+    return this.contentOf(await this.recvMethod(name, opts), opts);
+  }
+
+  /**
+   * The next thing the client sent, skipping heartbeats: a method, or a basic.publish with its
+   * header and body (which `recvMethod` alone cannot skip).
+   */
+  async recvInput(opts: WaitOptions = {}): Promise<Input> {
+    const m = await this.recvMethod(undefined, opts);
+    if (m.name !== 'basic.publish') return { kind: 'method', m };
+    return { kind: 'publish', c: await this.contentOf(m as ReceivedMethod<'basic.publish'>, opts) };
+  }
+
+  private async contentOf<N extends MethodName>(m: ReceivedMethod<N>, opts: WaitOptions): Promise<ReceivedContent<N>> {
+    const name = m.name;
     let h: ReceivedFrame;
     do h = await this.nextFrame(`the content header of ${name}`, opts);
     while (h.type === FRAME_HEARTBEAT);
@@ -375,16 +328,7 @@ export class FakeConnection {
     properties: BasicProperties,
     body: Buffer,
   ): void {
-    this.encoder.method(channel, name, args);
-    const chunks = [...this.encoder.take()];
-    const w = new Writer(256);
-    encodeContentHeader(w, body.length, properties);
-    chunks.push(rawFrame(FRAME_HEADER, channel, w.buf.subarray(0, w.pos)));
-    const max = this.encoder.frameMax - 8;
-    for (let off = 0; off < body.length; off += max) {
-      chunks.push(rawFrame(FRAME_BODY, channel, body.subarray(off, Math.min(off + max, body.length))));
-    }
-    this.write(chunks);
+    this.write(contentFrames(channel, methodPayload(name, args), body, this.encoder.frameMax, properties));
   }
 
   sendHeartbeat(): void {
@@ -457,17 +401,6 @@ export class FakeConnection {
   destroy(): void {
     this.socket.destroy();
   }
-}
-
-/** A whole frame around `payload`. */
-export function rawFrame(type: number, channel: number, payload: Buffer): Buffer {
-  const out = Buffer.alloc(payload.length + 8);
-  out[0] = type;
-  out.writeUInt16BE(channel, 1);
-  out.writeUInt32BE(payload.length, 3);
-  payload.copy(out, 7);
-  out[out.length - 1] = 0xce;
-  return out;
 }
 
 /** What a fake server runs for each accepted connection. */
@@ -592,6 +525,53 @@ export async function startFakeServer(script?: FakeScript, options: FakeServerOp
       await closing;
     },
   };
+}
+
+// ------------------------------------------------------------------------ the broker's part
+
+export interface BrokerHooks {
+  /**
+   * Sees every input first; return true when it handled it (the default answer is then not sent),
+   * or 'stop' to end the loop.
+   */
+  onInput?: (input: Input, s: FakeConnection) => boolean | 'stop' | Promise<boolean | 'stop'>;
+}
+
+/**
+ * Plays the ordinary broker after the handshake: answers what `ordinaryReply` answers; acks no
+ * publish (tests decide); answers connection.close with close-ok and returns. Also returns when the
+ * client goes away.
+ */
+export async function playBroker(s: FakeConnection, hooks: BrokerHooks = {}): Promise<void> {
+  let tags = 0;
+  const nextTag = () => `ctag-${++tags}`;
+  for (;;) {
+    let input: Input;
+    try {
+      input = await s.recvInput({ timeoutMs: 10_000 });
+    } catch (err) {
+      if (s.isClosed) return;
+      throw err;
+    }
+    const handled = (await hooks.onInput?.(input, s)) ?? false;
+    if (handled === 'stop') return;
+    if (handled || input.kind !== 'method') continue;
+    const { channel, name, args } = input.m;
+    if (name === 'connection.close') {
+      s.send(0, 'connection.close-ok', {});
+      s.end();
+      return;
+    }
+    const reply = ordinaryReply({ name, args } as AMQPMethod, nextTag);
+    if (reply !== undefined) s.sendRaw(replyFrame(channel, reply));
+  }
+}
+
+/** The frames the client sent after its last `name` method (all of them if it sent none). */
+export function framesAfter(s: FakeConnection, name: MethodName): ReceivedFrame[] {
+  let i = s.received.length - 1;
+  while (i >= 0 && s.received[i]?.method?.name !== name) i--;
+  return s.received.slice(i + 1);
 }
 
 function settle<T>(w: Waiter<T>, v: T): void {

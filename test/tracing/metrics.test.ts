@@ -4,20 +4,16 @@
  * object at all without a provider; a throwing SDK is contained.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import { metrics as otelMetrics } from '@opentelemetry/api';
 import { configureMetrics, MessageReturned } from '../../src/index.js';
 import { resetMetricsForTests } from '../../src/tracing/metrics.js';
-import { Resources, withChannel } from '../support/broker.js';
-import { Clients, waitFor } from '../support/client.js';
+import { withChannel } from '../support/broker.js';
+import { fileFixture } from '../support/client.js';
 import { startProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
 
-const clients = new Clients();
-const resources = new Resources();
-after(async () => {
-  await clients.closeAll();
-  await resources.cleanup();
-});
+const { clients, resources } = fileFixture();
 afterEach(() => {
   resetMetricsForTests();
   otelMetrics.disable();

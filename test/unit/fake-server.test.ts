@@ -15,9 +15,10 @@ import {
   type FakeServer,
   type HandshakeResult,
   type ReceivedContent,
-  rawFrame,
   startFakeServer,
 } from '../support/fake-server.js';
+import { frame } from '../support/frames.js';
+import { firstEvent } from '../support/wait.js';
 
 const servers: FakeServer[] = [];
 after(async () => {
@@ -27,23 +28,6 @@ async function serve(...args: Parameters<typeof startFakeServer>): Promise<FakeS
   const s = await startFakeServer(...args);
   servers.push(s);
   return s;
-}
-
-/** Resolves with the first 'close' or 'error' an emitter reports, or rejects after `ms`. */
-function firstEvent(
-  emitter: NodeJS.EventEmitter,
-  names: string[],
-  ms: number,
-): Promise<{ name: string; arg: unknown }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`none of ${names.join('/')} within ${ms} ms`)), ms);
-    for (const name of names) {
-      emitter.once(name, (arg: unknown) => {
-        clearTimeout(timer);
-        resolve({ name, arg });
-      });
-    }
-  });
 }
 
 test('amqplib connects, opens a channel and publishes through the fake server', async () => {
@@ -224,7 +208,7 @@ test('sendRaw can feed amqplib a malformed frame', async () => {
   const server = await serve(async (s) => {
     await s.handshake({ heartbeat: 0 });
     await s.acceptChannel();
-    s.sendRaw(rawFrame(9, 0, Buffer.alloc(0))); // frame type 9 does not exist
+    s.sendRaw(frame(9, 0, Buffer.alloc(0))); // frame type 9 does not exist
     await s.closed;
   });
   const conn = await connect(server.url);

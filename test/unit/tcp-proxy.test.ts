@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, test } from 'node:test';
 import { type ChannelModel, connect } from 'amqplib';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { settlesWithin, waitFor, firstEvent } from '../support/wait.js';
 
 const BROKER = { host: '127.0.0.1', port: 5672 };
 
@@ -30,42 +31,6 @@ async function open(url: string): Promise<ChannelModel> {
   return c;
 }
 
-/** Resolves with the first of the named events, or rejects after `ms`. */
-function firstEvent(
-  emitter: NodeJS.EventEmitter,
-  names: string[],
-  ms: number,
-): Promise<{ name: string; arg: unknown }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`none of ${names.join('/')} within ${ms} ms`)), ms);
-    for (const name of names) {
-      emitter.once(name, (arg: unknown) => {
-        clearTimeout(timer);
-        resolve({ name, arg });
-      });
-    }
-  });
-}
-/** Settles within `ms`, or tells that it did not. */
-async function within<T>(p: Promise<T>, ms: number): Promise<{ settled: true; value: T } | { settled: false }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<{ settled: false }>((resolve) => {
-    timer = setTimeout(() => resolve({ settled: false }), ms);
-  });
-  try {
-    return await Promise.race([p.then((value) => ({ settled: true as const, value })), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test('traffic passes through the proxy, and connections are counted', async () => {
   const p = await proxy();
   assert.match(p.url(), /^amqp:\/\/guest:guest@127\.0\.0\.1:\d+$/);
@@ -84,7 +49,7 @@ test('traffic passes through the proxy, and connections are counted', async () =
   assert.ok(p.bytesForwarded.up > 0 && p.bytesForwarded.down > 0);
   await conn.close();
   conns.length = 0;
-  await waitFor(() => p.connectionCount === 0, 2000, 'the proxy to notice the clean close');
+  await waitFor(() => p.connectionCount === 0, { timeout: 2000, what: 'the proxy to notice the clean close' });
   assert.equal(p.acceptedCount, 1);
 });
 
@@ -98,7 +63,7 @@ test('cutAll() closes every connection: amqplib reports close with an error', as
   p.cutAll();
   for (const { arg } of await Promise.all(closes)) assert.ok(arg instanceof Error, 'close without an error');
   assert.ok(Date.now() - started < 2000);
-  await waitFor(() => p.connectionCount === 0, 2000, 'links to be dropped');
+  await waitFor(() => p.connectionCount === 0, { timeout: 2000, what: 'links to be dropped' });
   // the proxy still accepts new connections afterwards
   const c = await open(p.url());
   await c.createChannel();
@@ -119,7 +84,7 @@ test('refuse(true) makes connecting fail in each mode; refuse(false) restores it
   for (const mode of ['reset', 'close', 'unlisten'] as const) {
     await p.refuse(true, mode);
     const started = Date.now();
-    const attempt = await within(
+    const attempt = await settlesWithin(
       connect(p.url()).then(
         (c) => {
           void c.close();
@@ -150,12 +115,12 @@ test('freeze() stops every byte until thaw(): an RPC stalls, then completes in o
   assert.equal(p.frozen, true);
   const before = p.bytesForwarded;
   const rpc = ch.checkQueue(queue);
-  const stalled = await within(rpc, 500);
+  const stalled = await settlesWithin(rpc, 500);
   assert.equal(stalled.settled, false, 'an RPC completed through a frozen proxy');
   assert.deepEqual(p.bytesForwarded, before, 'bytes moved while frozen');
   assert.equal(p.connectionCount, 1, 'freeze must keep the sockets open');
   p.thaw();
-  const done = await within(rpc, 2000);
+  const done = await settlesWithin(rpc, 2000);
   assert.ok(done.settled, 'the RPC did not complete after thaw');
   assert.equal(done.value.queue, queue);
 });

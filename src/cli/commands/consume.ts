@@ -20,6 +20,7 @@ import {
   open,
   openClient,
   toJson,
+  countOption,
 } from '../common.js';
 
 /** `first`, `last`, `next`, an offset number or an ISO time, as `x-stream-offset` wants it. */
@@ -47,14 +48,7 @@ export const consume = command({
     positionals: [],
     options: {
       queue: { type: 'string', short: 'q', value: 'QUEUE', description: 'Queue to consume from (required)' },
-      count: {
-        type: 'number',
-        short: 'n',
-        integer: true,
-        min: 1,
-        value: 'COUNT',
-        description: 'Exit after this many messages',
-      },
+      count: countOption('messages'),
       ack: {
         type: 'boolean',
         default: true,

@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { command, EXIT, emit, GLOBAL_OPTIONS, parseHeaders } from '../common.js';
-import { withChannel } from './queue.js';
+import { command, EXIT, emit, GLOBAL_OPTIONS, parseHeaders, withChannel } from '../common.js';
 
 export const exchangeDeclare = command({
   spec: {

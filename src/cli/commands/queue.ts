@@ -8,31 +8,37 @@ import type { FieldTable } from '../../protocol/field-values.js';
 import { UsageError } from '../args.js';
 import {
   type Context,
-  closeQuietly,
   command,
   count,
   EXIT,
   emit,
   GLOBAL_OPTIONS,
   type GlobalValues,
-  open,
+  withChannel,
   parseHeaders,
 } from '../common.js';
 
 const NAME = [{ name: 'NAME', description: 'Queue name' }] as const;
 
-/** Runs `work` on a fresh channel and closes everything afterwards. */
-async function withChannel<T>(opts: GlobalValues, ctx: Context, work: (ch: Channel) => Promise<T>): Promise<T> {
-  const conn = await open(opts, ctx);
-  try {
-    const ch = await conn.openChannel();
-    const result = await work(ch);
-    await ch.close();
-    return result;
-  } finally {
-    await closeQuietly(conn);
-  }
+/**
+ * Runs one queue method on a fresh channel and prints its reply: `text(reply)` for people, the
+ * reply (with `queue` unless the reply names it) for --json.
+ */
+async function queueMethod<R extends object>(
+  o: GlobalValues,
+  ctx: Context,
+  queue: string,
+  method: (ch: Channel) => Promise<R>,
+  text: (r: R) => string,
+): Promise<number> {
+  const r = await withChannel(o, ctx, method);
+  emit(ctx, o.json, text(r), { queue, ...r });
+  return EXIT.OK;
 }
+
+/** A queue's counts, as declare and info print them. */
+const counts = (r: { messageCount: number; consumerCount: number }, ready = ''): string =>
+  `${count(r.messageCount, 'message')}${ready}, ${count(r.consumerCount, 'consumer')}`;
 
 export const queueDeclare = command({
   spec: {
@@ -79,16 +85,13 @@ export const queueDeclare = command({
     if ((o.type === 'quorum' || o.type === 'stream') && !o.durable) {
       throw new UsageError(`${o.type} queues are always durable; drop --no-durable`, 'queue declare');
     }
-    const r = await withChannel(o, ctx, (ch) =>
-      ch.queueDeclare(positionals[0]!, { durable: o.durable, autoDelete: o.autoDelete, arguments: args }),
-    );
-    emit(
+    return queueMethod(
+      o,
       ctx,
-      o.json,
-      `queue '${r.queue}' declared: ${count(r.messageCount, 'message')}, ${count(r.consumerCount, 'consumer')}`,
-      r,
+      positionals[0]!,
+      (ch) => ch.queueDeclare(positionals[0]!, { durable: o.durable, autoDelete: o.autoDelete, arguments: args }),
+      (r) => `queue '${r.queue}' declared: ${counts(r)}`,
     );
-    return EXIT.OK;
   },
 });
 
@@ -109,9 +112,13 @@ export const queueDelete = command({
     // RabbitMQ answers delete-ok (0 messages) for a queue that does not exist; a passive declare
     // first fails with 404 NOT_FOUND (exit 4) instead of claiming a deletion.
     await withChannel(o, ctx, (ch) => ch.queueDeclare(queue, { passive: true }));
-    const r = await withChannel(o, ctx, (ch) => ch.queueDelete(queue, { ifUnused: o.ifUnused, ifEmpty: o.ifEmpty }));
-    emit(ctx, o.json, `queue '${queue}' deleted with ${count(r.messageCount, 'message')}`, { queue, ...r });
-    return EXIT.OK;
+    return queueMethod(
+      o,
+      ctx,
+      queue,
+      (ch) => ch.queueDelete(queue, { ifUnused: o.ifUnused, ifEmpty: o.ifEmpty }),
+      (r) => `queue '${queue}' deleted with ${count(r.messageCount, 'message')}`,
+    );
   },
 });
 
@@ -125,9 +132,13 @@ export const queuePurge = command({
   },
   async run({ options: o, positionals }, ctx) {
     const queue = positionals[0]!;
-    const r = await withChannel(o, ctx, (ch) => ch.queuePurge(queue));
-    emit(ctx, o.json, `queue '${queue}' purged: ${count(r.messageCount, 'message')} removed`, { queue, ...r });
-    return EXIT.OK;
+    return queueMethod(
+      o,
+      ctx,
+      queue,
+      (ch) => ch.queuePurge(queue),
+      (r) => `queue '${queue}' purged: ${count(r.messageCount, 'message')} removed`,
+    );
   },
 });
 
@@ -140,15 +151,12 @@ export const queueInfo = command({
     examples: ['warren queue info jobs --json'],
   },
   async run({ options: o, positionals }, ctx) {
-    const r = await withChannel(o, ctx, (ch) => ch.queueDeclare(positionals[0]!, { passive: true }));
-    emit(
+    return queueMethod(
+      o,
       ctx,
-      o.json,
-      `queue '${r.queue}': ${count(r.messageCount, 'message')} ready, ${count(r.consumerCount, 'consumer')}`,
-      r,
+      positionals[0]!,
+      (ch) => ch.queueDeclare(positionals[0]!, { passive: true }),
+      (r) => `queue '${r.queue}': ${counts(r, ' ready')}`,
     );
-    return EXIT.OK;
   },
 });
-
-export { withChannel };

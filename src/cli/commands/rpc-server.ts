@@ -9,7 +9,7 @@ import type { Subscription } from '../../client/subscription.js';
 import type { RpcReply } from '../../client/rpc-server.js';
 import { ChannelClosedByServer } from '../../errors.js';
 import { UsageError } from '../args.js';
-import { closeClient, command, EXIT, emit, GLOBAL_OPTIONS, openClient } from '../common.js';
+import { closeClient, command, EXIT, emit, GLOBAL_OPTIONS, openClient, countOption } from '../common.js';
 
 /** Runs `cmd` in a shell with `input` on its stdin; resolves with its stdout and exit code. */
 function execShell(cmd: string, input: Buffer): Promise<{ stdout: Buffer; code: number }> {
@@ -36,14 +36,7 @@ export const rpcServer = command({
       queue: { type: 'string', short: 'q', value: 'QUEUE', description: 'Request queue (required)' },
       echo: { type: 'boolean', description: 'Reply with the request body' },
       exec: { type: 'string', value: 'CMD', description: 'Reply with the stdout of CMD run with the body on stdin' },
-      count: {
-        type: 'number',
-        short: 'n',
-        integer: true,
-        min: 1,
-        value: 'COUNT',
-        description: 'Exit after this many requests',
-      },
+      count: countOption('requests'),
       prefetch: {
         type: 'number',
         integer: true,
