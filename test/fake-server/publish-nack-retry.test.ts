@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { type Client, createClient, PublishNacked } from '../../src/index.js';
 import type { FakeConnection } from '../support/fake-server.js';
-import { fakeTest, playBroker, serve, within } from './helpers.js';
+import { playBroker } from '../support/fake-server.js';
+import { within } from '../support/wait.js';
+import { fakeTest, serve } from './helpers.js';
 
 const clients: Client[] = [];
 after(async () => {
