@@ -10,34 +10,32 @@ import type { Duplex } from 'node:stream';
 import { inspect } from 'node:util';
 import {
   type AMQPError,
-  AuthenticationError,
-  ChannelError,
   ClosedError,
-  ConnectionClosedByServer,
   CredentialsRefreshError,
   FrameError,
   HandshakeError,
   InvalidArgumentError,
-  SocketError,
   TimeoutError,
 } from '../errors.js';
 import { decodeFrames } from '../protocol/decoded-frames.js';
 import {
-  type MethodArgsByName,
   type MethodInputByName,
   type MethodName,
   METHOD_NAMES,
   type AMQPMethod,
 } from '../protocol/generated/methods.js';
 import { FRAME_MIN_SIZE, PROTOCOL_HEADER, REPLY_CODES } from '../protocol/generated/constants.js';
+import type { BasicProperties } from '../protocol/generated/properties.js';
 import type { FieldTable } from '../protocol/field-values.js';
 import { hideFields } from '../redact.js';
 import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';
-import { VERSION } from '../version.js';
 import { checkMechanism, saslResponse } from './auth.js';
+import { ChannelTable } from './channel-table.js';
+import { clientProperties } from './client-properties.js';
+import { failureReason, serverCloseError } from './close-reasons.js';
 import { type ObtainedCredentials, obtainCredentials, refreshDelay } from './credentials.js';
-import type { ChannelEndpoint } from './endpoint.js';
+import type { ChannelEndpoint, PublishTarget } from './endpoint.js';
 import { FrameTracer } from './frame-trace.js';
 import type { ResolvedConnectionOptions } from './options.js';
 import { type ConnectionState, canMove, publicState } from './connection-state.js';
@@ -61,8 +59,6 @@ export interface ConnectionEvents {
 
 /** Frame size used until tune: the spec's minimum, raised so a large connection.start still fits. */
 const PRE_TUNE_FRAME_MAX = 131072;
-/** Largest frame accepted from a peer even when frame-max is unlimited (0). */
-const MAX_INCOMING_FRAME = 128 * 1024 * 1024;
 /** How long `close()` waits for close-ok before dropping the socket. */
 const CLOSE_TIMEOUT = 5000;
 /** Longest delay a Node timer takes (longer ones fire at once). */
@@ -84,21 +80,18 @@ export function negotiate(client: number, server: number): number {
 // No `implements ChannelHost`: that contract is internal and stripped from the .d.ts; new Channel(this)
 // checks the fit where it matters.
 export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
-  /** The transport; exposed to channels. @internal */
+  /** The transport (tests look at its buffers; channels see only the ChannelWriter methods). @internal */
   readonly transport: FrameTransport;
   /** Properties the broker sent in connection.start (product, version, capabilities…). */
   serverProperties: FieldTable = {};
   /** Negotiated limits. */
-  frameMax = PRE_TUNE_FRAME_MAX;
   channelMax = 0;
   heartbeat = 0;
   protected readonly options: ResolvedConnectionOptions;
   private readonly socket: Duplex;
   private state: ConnectionState = 'awaiting-start';
   private closeError: AMQPError | undefined;
-  private readonly channels: (ChannelEndpoint | undefined)[] = [];
-  private lastChannelId = 0;
-  private channelCount = 0;
+  private readonly channels = new ChannelTable();
   private zeroWaiters: ZeroWaiter[] = [];
   private blockedReason: string | undefined;
   private readonly tracer: FrameTracer | undefined;
@@ -211,6 +204,11 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     return this.state === 'open';
   }
 
+  /** The negotiated frame-max (before tune: the size the handshake is read with). */
+  get frameMax(): number {
+    return this.transport.frameMax;
+  }
+
   /** Why the connection closed, once it has. */
   get closeReason(): AMQPError | undefined {
     return this.closeError;
@@ -247,7 +245,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       let next = await this.requestZero(
         'connection.start-ok',
         {
-          clientProperties: this.clientProperties(),
+          clientProperties: clientProperties(o),
           mechanism: o.mechanism,
           response: saslResponse(o.mechanism, o.username, o.password),
           locale: o.locale,
@@ -261,17 +259,10 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       const tune = (next as Extract<AMQPMethod, { name: 'connection.tune' }>).args;
       this.advanceHandshake('tuning');
       this.channelMax = negotiate(o.channelMax, tune.channelMax) || 65535;
-      this.frameMax = negotiate(o.frameMax, tune.frameMax) || 0xffffffff;
+      const frameMax = negotiate(o.frameMax, tune.frameMax) || 0xffffffff;
       this.heartbeat = negotiate(o.heartbeat, tune.heartbeat);
-      this.sendZero('connection.tune-ok', {
-        channelMax: this.channelMax,
-        frameMax: this.frameMax,
-        heartbeat: this.heartbeat,
-      });
-      // With no limit negotiated (0 on both sides), still bound what one frame header can make us
-      // allocate: RabbitMQ's own ceiling for frame_max is far below this.
-      this.transport.decoder.maxFrameSize = Math.min(this.frameMax, MAX_INCOMING_FRAME);
-      this.transport.encoder.frameMax = this.frameMax;
+      this.sendZero('connection.tune-ok', { channelMax: this.channelMax, frameMax, heartbeat: this.heartbeat });
+      this.transport.setFrameMax(frameMax);
       this.transport.startHeartbeat(this.heartbeat);
       this.advanceHandshake('opening-vhost');
       await this.requestZero('connection.open', { virtualHost: o.vhost }, ['connection.open-ok']);
@@ -285,29 +276,6 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       clearTimeout(timer);
       o.signal?.removeEventListener('abort', abort);
     }
-  }
-
-  private clientProperties(): FieldTable {
-    const o = this.options;
-    const props: FieldTable = {
-      product: 'warren',
-      version: VERSION,
-      platform: `Node.js ${process.version}`,
-      information: 'https://www.npmjs.com/package/warren',
-      capabilities: {
-        publisher_confirms: true,
-        exchange_exchange_bindings: true,
-        'basic.nack': true,
-        consumer_cancel_notify: true,
-        'connection.blocked': true,
-        authentication_failure_close: true,
-        per_consumer_qos: true,
-        direct_reply_to: true,
-      },
-      ...o.clientProperties,
-    };
-    if (o.name !== undefined) props.connection_name = o.name;
-    return props;
   }
 
   /** Waits for the next method on channel 0 that is one of `expect`. */
@@ -377,14 +345,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   }
 
   private channelFor(id: number, what: string): ChannelEndpoint | undefined {
-    const ch = this.channels[id];
-    if (ch === undefined) {
-      // Frames for a channel we never opened are a protocol error; after a close they are ignored.
-      if (id > this.channelMax || id > this.lastChannelId) {
-        throw new FrameError(`${what} for channel ${id}, which is not open`, REPLY_CODES.CHANNEL_ERROR);
-      }
-    }
-    return ch;
+    return this.channels.route(id, what, this.channelMax);
   }
 
   private onChannelZero(m: AMQPMethod): void {
@@ -402,7 +363,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       case 'connection.close': {
         this.sendZero('connection.close-ok', {});
         const method = METHOD_NAMES.get(m.args.classId * 65536 + m.args.methodId);
-        const error = this.serverCloseError(m.args, method);
+        const error = serverCloseError(this.state, m.args, method, this.options);
         // Closed in answer to update-secret: the broker refused the new secret.
         const refused = waiter?.expect.includes('connection.update-secret-ok') === true;
         this.fail(
@@ -433,38 +394,6 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     }
   }
 
-  /** Turns a server close into the right error for the state the connection is in. */
-  private serverCloseError(args: MethodArgsByName['connection.close'], method: string | undefined): AMQPError {
-    const text = `${args.replyCode} ${args.replyText}`;
-    const { username, vhost } = this.options;
-    switch (this.state) {
-      case 'open':
-      case 'closing':
-      case 'closed':
-        return new ConnectionClosedByServer(args, method);
-      case 'authenticating':
-        return new AuthenticationError(`the broker refused the credentials of user '${username}' (${text})`, {
-          replyCode: args.replyCode,
-        });
-      case 'opening-vhost':
-        return new HandshakeError(
-          `the broker refused to open virtual host '${vhost}' for user '${username}' (${text}); check that it exists and the user has permissions on it`,
-          { reason: 'vhost', replyCode: args.replyCode },
-        );
-      case 'awaiting-start':
-      case 'tuning':
-        if (args.replyCode === REPLY_CODES.ACCESS_REFUSED) {
-          return new AuthenticationError(`the broker refused the credentials of user '${username}' (${text})`, {
-            replyCode: args.replyCode,
-          });
-        }
-        return new HandshakeError(`the broker closed the connection during the handshake (${text})`, {
-          reason: 'closed',
-          replyCode: args.replyCode,
-        });
-    }
-  }
-
   /** Moves to `next`; a move the state machine does not allow is a bug in this file. */
   private moveTo(next: ConnectionState): void {
     if (!canMove(this.state, next)) throw new Error(`internal: connection state ${this.state} cannot move to ${next}`);
@@ -488,26 +417,64 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   /** @internal Allocates a channel id and registers the endpoint `create` makes for it. */
   protected allocateChannel<T extends ChannelEndpoint>(create: (id: number) => T): T {
     if (this.state !== 'open') throw this.notOpen();
-    const max = this.channelMax;
-    if (this.channelCount >= max) {
-      throw new ChannelError(`all ${max} channels the broker allows are in use; close some or raise channel_max`);
-    }
-    let id = this.lastChannelId;
-    do {
-      id = id >= max ? 1 : id + 1;
-    } while (this.channels[id] !== undefined);
-    this.lastChannelId = Math.max(this.lastChannelId, id);
-    const endpoint = create(id);
-    this.channels[id] = endpoint;
-    this.channelCount++;
-    return endpoint;
+    return this.channels.allocate(this.channelMax, create);
   }
 
   /** @internal */
   releaseChannel(id: number): void {
-    if (this.channels[id] === undefined) return;
-    this.channels[id] = undefined;
-    this.channelCount--;
+    this.channels.release(id);
+  }
+
+  // ------------------------------------------------------------------ ChannelWriter: the channels' way out
+
+  /** @internal */
+  get unusable(): AMQPError | undefined {
+    return this.state === 'open' ? undefined : (this.closeError ?? this.notOpen());
+  }
+
+  /** @internal */
+  sendMethod<N extends MethodName>(channel: number, name: N, args: MethodInputByName[N]): void {
+    this.transport.encoder.method(channel, name, args);
+  }
+
+  /** @internal */
+  sendPublish(channel: number, target: PublishTarget, properties: BasicProperties | undefined, body: Buffer): void {
+    this.transport.encoder.publish(channel, target.exchange, target.routingKey, target.mandatory, properties, body);
+  }
+
+  /** @internal */
+  scheduleFlush(): void {
+    this.transport.scheduleFlush();
+  }
+
+  /** @internal */
+  flushNow(): void {
+    this.transport.flush();
+  }
+
+  /** @internal */
+  beforeNextFlush(hook: () => void): void {
+    this.transport.beforeNextFlush(hook);
+  }
+
+  /** @internal */
+  afterNextFlush(hook: () => void): void {
+    this.transport.afterNextFlush(hook);
+  }
+
+  /** @internal */
+  get hasPendingWrites(): boolean {
+    return this.transport.hasPendingWrites;
+  }
+
+  /** @internal */
+  get writable(): boolean {
+    return this.transport.writable;
+  }
+
+  /** @internal */
+  waitWritable(): Promise<void> {
+    return this.transport.waitWritable();
   }
 
   // ------------------------------------------------------------------ control
@@ -651,25 +618,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
    */
   private fail(error: AMQPError | undefined): void {
     if (this.state === 'closed') return;
-    const wasClosing = this.state === 'closing';
-    if (error instanceof SocketError && this.state === 'authenticating') {
-      // RabbitMQ without authentication_failure_close drops the socket on bad credentials.
-      error = new AuthenticationError(
-        `the broker closed the connection after authentication; it probably refused the credentials of user '${this.options.username}'`,
-        { cause: error },
-      );
-    } else if (error instanceof FrameError && this.state === 'awaiting-start') {
-      // Whatever answered is not an AMQP 0-9-1 broker (another AMQP version's header, HTTP, TLS…):
-      // say so, and send it nothing.
-      error = new HandshakeError(
-        error.frameType === PROTOCOL_HEADER[0]
-          ? 'the server does not speak AMQP 0-9-1 (it answered with another protocol header)'
-          : `the server at ${this.options.host}:${this.options.port} does not speak AMQP 0-9-1 (${error.message})`,
-        { cause: error },
-      );
-    }
-    // A socket that ends while we are closing is the clean end of our close.
-    if (wasClosing && error instanceof SocketError) error = undefined;
+    error = failureReason(this.state, error, this.options);
     this.moveTo('closed');
     this.closeError = error;
     clearTimeout(this.refreshTimer);
@@ -695,7 +644,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     const waiters = this.zeroWaiters;
     this.zeroWaiters = [];
     for (const w of waiters) w.reject(reason);
-    for (const ch of this.channels) ch?.onConnectionLost(reason);
+    for (const ch of this.channels) ch.onConnectionLost(reason);
     this.lifetime.abort(reason);
     this.resolveClosed(error);
     this.emit('close', error);
