@@ -5,12 +5,14 @@
  * @module
  */
 import { type AMQPError, AbortError, InvalidArgumentError, TimeoutError } from '../errors.js';
-import type {
-  AMQPMethod,
-  MethodByName,
-  MethodInputByName,
-  SyncMethodName,
-  SyncReplyByName,
+import {
+  type AMQPMethod,
+  METHOD_IDS,
+  type MethodByName,
+  type MethodInputByName,
+  SYNC_RESPONSES,
+  type SyncMethodName,
+  type SyncReplyByName,
 } from '../protocol/generated/methods.js';
 import type { Consumer, MessageHandler } from './consumer.js';
 import type { Message } from './message.js';
@@ -43,11 +45,32 @@ export interface PendingCallOf<N extends SyncMethodName> {
   handler?: MessageHandler;
 }
 
+/** What a channel's call needs for some methods besides its deadline. */
+export interface CallExtra {
+  /** channel.open is sent while the channel is still opening. */
+  opening?: boolean;
+  /** basic.consume: the handler to register when consume-ok arrives. */
+  handler?: MessageHandler;
+}
+
 /** Any queued call; narrowing on `name` types its arguments and its result. */
 export type PendingCall = { [N in SyncMethodName]: PendingCallOf<N> }[SyncMethodName];
 
+/** How long a call may take, and what else may end it. */
+export interface CallLimits {
+  /** Milliseconds to wait for the reply; 0 waits forever. */
+  timeout: number;
+  signal: AbortSignal | undefined;
+  /** For the message of a timeout. */
+  channelId: number;
+}
+
+/** Told when a call's deadline or abort fired before its reply came, with the error to reject it with. */
+export type Abandon = <N extends SyncMethodName>(call: PendingCallOf<N>, error: AMQPError) => void;
+
 /** Longest delay a Node timer takes (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+const NO_REPLY: readonly number[] = [];
 
 export class CallQueue {
   private calls: PendingCall[] = [];
@@ -59,6 +82,31 @@ export class CallQueue {
   /** The call in flight, if any. */
   get head(): PendingCall | undefined {
     return this.calls[this.headIndex];
+  }
+
+  /**
+   * Queues `name` and resolves with its reply. An invalid limit or an aborted signal rejects
+   * before anything is queued; bad arguments reject as the call is sent (nothing is written).
+   */
+  request<N extends SyncMethodName>(
+    name: N,
+    args: MethodInputByName[N],
+    limits: CallLimits,
+    handler: MessageHandler | undefined,
+    abandon: Abandon,
+  ): Promise<CallResult<N>> {
+    const { timeout, signal } = limits;
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      return Promise.reject(new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`));
+    }
+    if (signal?.aborted) return Promise.reject(new AbortError(`${name} aborted`, { cause: signal.reason }));
+    const replies = SYNC_RESPONSES.get(METHOD_IDS[name]) ?? NO_REPLY;
+    return new Promise<CallResult<N>>((resolve, reject) => {
+      const call: PendingCallOf<N> = { name, args, replies, resolve, reject };
+      if (handler !== undefined) call.handler = handler;
+      if (timeout > 0 || signal !== undefined) armDeadline(call, limits, abandon);
+      this.push(call);
+    });
   }
 
   /** Queues a call; sends it at once if nothing is in flight. */
@@ -124,7 +172,7 @@ export class CallQueue {
  */
 export function armDeadline<N extends SyncMethodName>(
   call: PendingCallOf<N>,
-  deadline: { timeout: number; signal: AbortSignal | undefined; channelId: number },
+  deadline: CallLimits,
   abandon: (call: PendingCallOf<N>, error: AMQPError) => void,
 ): void {
   const { timeout, signal } = deadline;

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { type AMQPError, ClosedError } from '../errors.js';
 
 export type ChannelState =
   /** channel.open is sent; open-ok is awaited. */
@@ -41,6 +42,12 @@ export function canMove(from: ChannelState, to: ChannelState): boolean {
   return NEXT[from].includes(to);
 }
 
+/** `to`, if it may follow `from`; a move the state machine does not allow is a bug in the channel. */
+export function nextState(from: ChannelState, to: ChannelState): ChannelState {
+  if (!canMove(from, to)) throw new Error(`internal: channel state ${from} cannot move to ${to}`);
+  return to;
+}
+
 /** True once the channel is closed for its user (whether or not its id is free yet). */
 export function isEnded(state: ChannelState): boolean {
   return state === 'closed' || state === 'abandoned';
@@ -48,4 +55,21 @@ export function isEnded(state: ChannelState): boolean {
 
 export function publicChannelState(state: ChannelState): PublicChannelState {
   return state === 'abandoned' ? 'closed' : state;
+}
+
+/**
+ * Why a channel in `state` cannot be used, as the error a call on it rejects with: always a
+ * `ClosedError`, caused by what closed the channel or its connection when that was an error.
+ * `connection` is the connection's reason (a `ClosedError` after a clean close or while closing).
+ */
+export function unusableError(
+  id: number,
+  state: ChannelState,
+  closeError: AMQPError | undefined,
+  connection: AMQPError | undefined,
+): ClosedError {
+  const reason = closeError ?? (connection instanceof ClosedError ? undefined : connection);
+  if (reason === undefined) return new ClosedError(`channel ${id} is ${state === 'closing' ? 'closing' : 'closed'}`);
+  if (reason instanceof ClosedError) return reason;
+  return new ClosedError(`channel ${id} is closed: ${reason.message}`, { cause: reason });
 }

@@ -10,31 +10,21 @@
 import { disposable } from '../dispose.js';
 import { SafeEmitter } from '../user-code.js';
 import { inspectCustom } from '../redact.js';
-import type { ChannelHost, PublishTarget } from '../connection/endpoint.js';
+import type { ChannelHost } from '../connection/endpoint.js';
 import {
-  AbortError,
   type AMQPError,
-  ChannelClosedByServer,
+  type ChannelClosedByServer,
   ClosedError,
-  FrameError,
   InvalidArgumentError,
   MessageReturned,
   REPLY_CODES,
 } from '../errors.js';
-import {
-  type AMQPMethod,
-  METHOD_IDS,
-  METHOD_NAMES,
-  type MethodInputByName,
-  type MethodName,
-  SYNC_RESPONSES,
-  type SyncMethodName,
-} from '../protocol/generated/methods.js';
+import type { AMQPMethod, MethodInputByName, MethodName, SyncMethodName } from '../protocol/generated/methods.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import type { FieldTable } from '../protocol/field-values.js';
 import type { ContentHeader } from '../protocol/content-header.js';
-import { AckTracker } from './ack-tracker.js';
-import { armDeadline, CallQueue, type CallResult, type PendingCallOf } from './call-queue.js';
+import { Acknowledger } from './acknowledger.js';
+import { type CallExtra, CallQueue, type CallResult, type PendingCallOf } from './call-queue.js';
 import type {
   CallOptions,
   ChannelEvents,
@@ -43,16 +33,17 @@ import type {
   PublishOptions,
   QueueDeclareOptions,
   QueueDeclareResult,
+  ReturnedMessage,
 } from './channel-options.js';
-import { type ChannelState, canMove, isEnded, publicChannelState } from './channel-state.js';
-import { checkPublish, requireName } from './checks.js';
-import { ConfirmTracker, type PendingConfirm } from './confirms.js';
-import { type AssembledContent, ContentAssembler } from './content-assembler.js';
-import { Consumer, type MessageHandler } from './consumer.js';
-import { exchangeArguments, queueArguments } from './declare-options.js';
-import { deliveredMessage, fetchedMessage, returnedMessage } from './delivery.js';
+import { type ChannelState, isEnded, nextState, publicChannelState, unusableError } from './channel-state.js';
+import { requireName } from './checks.js';
+import type { PendingConfirm } from './confirms.js';
+import type { Consumer, MessageHandler } from './consumer.js';
+import { ConsumerRegistry } from './consumer-registry.js';
+import { type BindEnds, bindArgs, exchangeDeclareArgs, queueDeclareArgs } from './declare-args.js';
+import { ChannelInbound } from './inbound.js';
 import { Message, type Settlement, settlement } from './message.js';
-import { confirmWait, writableWait } from './publish-wait.js';
+import { Publishing } from './publishing.js';
 
 export type {
   CallOptions,
@@ -64,19 +55,6 @@ export type {
   QueueDeclareResult,
   ReturnedMessage,
 } from './channel-options.js';
-
-const NO_REPLY: readonly number[] = [];
-
-/** What `call()` needs for some methods besides their deadline. */
-interface CallExtra {
-  /** channel.open is sent while the channel is still opening. */
-  opening?: boolean;
-  /** basic.consume: the handler to register when consume-ok arrives. */
-  handler?: MessageHandler;
-}
-
-/** The fields of a bind or unbind, exchange-to-exchange or queue-to-exchange. */
-type BindArgs = { destination: string; source: string } | { queue: string; exchange: string };
 
 let generations = 0;
 
@@ -98,30 +76,32 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   /** The channel number on its connection. */
   readonly id: number;
   private readonly host: ChannelHost;
-  /** Distinguishes this channel from earlier ones that had the same id, so stale acks are dropped. */
-  private readonly generation = ++generations;
+  /** @internal Distinguishes this channel from earlier ones that had the same id, so stale acks are dropped. */
+  readonly generation = ++generations;
   private state: ChannelState = 'opening';
   private closeError: AMQPError | undefined;
-  private readonly calls = new CallQueue((call) => this.send(call.name, call.args));
-  private readonly content: ContentAssembler;
-  private readonly acks = new AckTracker();
-  private readonly consumers = new Map<string, Consumer>();
-  private confirms: ConfirmTracker | undefined;
+  /** @internal */
+  readonly calls = new CallQueue((call) => this.send(call.name, call.args));
+  /** @internal */
+  readonly acks: Acknowledger;
+  /** @internal */
+  readonly consumers = new ConsumerRegistry(this);
+  private readonly inbound: ChannelInbound;
+  /** @internal */
+  readonly publishing: Publishing;
   /** False while the broker asked us (channel.flow) to stop publishing. */
   private flowActive = true;
-  /** Where `basicPublish` is writing to, reused from call to call so a publish allocates nothing for it. */
-  private readonly target: { exchange: string; routingKey: string; mandatory: boolean } = {
-    exchange: '',
-    routingKey: '',
-    mandatory: false,
-  };
 
   /** @internal Use `connection.openChannel()`. */
   constructor(host: ChannelHost, id: number) {
     super();
     this.host = host;
     this.id = id;
-    this.content = new ContentAssembler(id);
+    this.inbound = new ChannelInbound(this);
+    this.publishing = new Publishing(host, id, () => {
+      if (!this.canSend) throw this.unusableError();
+    });
+    this.acks = new Acknowledger(host, id, () => this.state === 'open' || this.state === 'closing');
   }
 
   /** What `console.log(channel)` shows: its number and state (its connection holds credentials). */
@@ -146,12 +126,12 @@ export class Channel extends SafeEmitter<ChannelEvents> {
 
   /** True after `confirmSelect()`. */
   get confirmMode(): boolean {
-    return this.confirms !== undefined;
+    return this.publishing.confirms !== undefined;
   }
 
   /** Publishes sent in confirm mode and not yet confirmed. */
   get unconfirmedCount(): number {
-    return this.confirms?.size ?? 0;
+    return this.publishing.confirms?.size ?? 0;
   }
 
   /** @internal Sends channel.open; resolves when the broker answers. */
@@ -163,11 +143,11 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   // ------------------------------------------------------------------ sending
 
   private moveTo(next: ChannelState): void {
-    if (!canMove(this.state, next)) throw new Error(`internal: channel state ${this.state} cannot move to ${next}`);
-    this.state = next;
+    this.state = nextState(this.state, next);
   }
 
-  private send<N extends MethodName>(name: N, args: MethodInputByName[N]): void {
+  /** @internal Sends a method and schedules the flush. */
+  send<N extends MethodName>(name: N, args: MethodInputByName[N]): void {
     this.host.sendMethod(this.id, name, args);
     this.host.scheduleFlush();
   }
@@ -177,26 +157,9 @@ export class Channel extends SafeEmitter<ChannelEvents> {
     return this.state === 'open' && this.host.unusable === undefined;
   }
 
-  private unusable(): AMQPError {
-    const connection = this.host.unusable;
-    return (
-      this.closeError ??
-      (connection instanceof ClosedError ? undefined : connection) ??
-      new ClosedError(`channel ${this.id} is ${this.state === 'closing' ? 'closing' : 'closed'}`)
-    );
-  }
-
   private unusableError(): AMQPError {
-    const reason = this.unusable();
-    return reason instanceof ClosedError
-      ? reason
-      : new ClosedError(`channel ${this.id} is closed: ${reason.message}`, { cause: reason });
+    return unusableError(this.id, this.state, this.closeError, this.host.unusable);
   }
-
-  /** Throws once the channel can no longer send: a publish that waited for the socket then failed. */
-  private readonly assertCanSend = (): void => {
-    if (!this.canSend) throw this.unusableError();
-  };
 
   /**
    * Queues a synchronous method and resolves with its reply. Arguments are encoded up front so that
@@ -210,22 +173,16 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   ): Promise<CallResult<N>> {
     const sendable = this.state === 'open' || (extra?.opening === true && this.state === 'opening');
     if (!sendable || this.host.unusable !== undefined) return Promise.reject(this.unusableError());
-    const timeout = options?.timeout ?? this.host.operationTimeout ?? 0;
-    if (typeof timeout !== 'number' || !(timeout >= 0)) {
-      return Promise.reject(new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`));
-    }
-    const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError(`${name} aborted`, { cause: signal.reason }));
-    const replies = SYNC_RESPONSES.get(METHOD_IDS[name]) ?? NO_REPLY;
-    return new Promise<CallResult<N>>((resolve, reject) => {
-      const call: PendingCallOf<N> = { name, args, replies, resolve, reject };
-      if (extra?.handler !== undefined) call.handler = extra.handler;
-      if (timeout > 0 || signal !== undefined) {
-        armDeadline(call, { timeout, signal, channelId: this.id }, (c, error) => this.abandonCall(c, error));
-      }
-      this.calls.push(call);
-    });
+    const limits = {
+      timeout: options?.timeout ?? this.host.operationTimeout ?? 0,
+      signal: options?.signal,
+      channelId: this.id,
+    };
+    return this.calls.request(name, args, limits, extra?.handler, this.abandon);
   }
+
+  private readonly abandon = <N extends SyncMethodName>(call: PendingCallOf<N>, error: AMQPError): void =>
+    this.abandonCall(call, error);
 
   /**
    * A call timed out or was aborted. Still waiting behind another: it is just dropped. Sent: its
@@ -247,7 +204,7 @@ export class Channel extends SafeEmitter<ChannelEvents> {
     }
     const behind = this.calls.drain().filter((c) => c !== call);
     call.reject(error);
-    this.flushAckRun();
+    this.acks.flushRun();
     // Sent unless it already was: a close() queued behind this call has not gone out yet.
     if (holdId) {
       this.send('channel.close', {
@@ -262,30 +219,11 @@ export class Channel extends SafeEmitter<ChannelEvents> {
     for (const c of behind) c.reject(closed);
   }
 
-  /** What arrives for a channel closed by `abandonCall`: dropped, until close-ok frees the id. */
-  private afterAbandon(m: AMQPMethod): void {
-    switch (m.name) {
-      case 'channel.close':
-        this.send('channel.close-ok', {});
-        this.releaseAbandoned();
-        return;
-      case 'channel.close-ok':
-        this.releaseAbandoned();
-        return;
-      case 'basic.deliver':
-      case 'basic.get-ok':
-      case 'basic.return':
-        this.content.start(m); // its header and body frames follow; they are read and dropped
-        return;
-      default:
-        return;
-    }
-  }
-
-  private releaseAbandoned(): void {
+  /** @internal The broker's close-ok (or close) of an abandoned channel arrived: its id may be reused. */
+  releaseAbandoned(): void {
     if (this.state !== 'abandoned') return;
     this.moveTo('closed');
-    this.content.reset();
+    this.inbound.reset();
     this.host.releaseChannel(this.id);
   }
 
@@ -293,22 +231,7 @@ export class Channel extends SafeEmitter<ChannelEvents> {
 
   /** Declares an exchange (exchange.declare). */
   async exchangeDeclare(exchange: string, type: string, options: ExchangeDeclareOptions = {}): Promise<void> {
-    requireName(exchange, 'exchange name');
-    requireName(type, 'exchange type');
-    const args = exchangeArguments(options);
-    await this.call(
-      'exchange.declare',
-      {
-        exchange,
-        type,
-        passive: options.passive ?? false,
-        durable: options.durable ?? false,
-        autoDelete: options.autoDelete ?? false,
-        internal: options.internal ?? false,
-        arguments: args,
-      },
-      options,
-    );
+    await this.call('exchange.declare', exchangeDeclareArgs(exchange, type, options), options);
   }
 
   /** Deletes an exchange (exchange.delete). With `ifUnused`, fails (406) while it has bindings. */
@@ -342,39 +265,19 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   /** One bind or unbind, of a queue or an exchange: both names are checked before anything is sent. */
   private async bind(
     method: 'exchange.bind' | 'exchange.unbind' | 'queue.bind' | 'queue.unbind',
-    ends: BindArgs,
+    ends: BindEnds,
     routingKey: string,
     args: FieldTable,
     options: CallOptions | undefined,
   ): Promise<void> {
-    if ('queue' in ends) {
-      requireName(ends.queue, 'queue name');
-      requireName(ends.exchange, 'exchange name');
-    } else {
-      requireName(ends.destination, 'destination exchange');
-      requireName(ends.source, 'source exchange');
-    }
-    await this.call(method, { ...ends, routingKey, arguments: args }, options);
+    await this.call(method, bindArgs(ends, routingKey, args), options);
   }
 
   // ------------------------------------------------------------------ queues
 
   /** Declares a queue (queue.declare). An empty name asks the broker to make one up. */
   async queueDeclare(queue = '', options: QueueDeclareOptions = {}): Promise<QueueDeclareResult> {
-    requireName(queue, 'queue name');
-    const args = queueArguments(options);
-    const { args: ok } = await this.call(
-      'queue.declare',
-      {
-        queue,
-        passive: options.passive ?? false,
-        durable: options.durable ?? false,
-        exclusive: options.exclusive ?? false,
-        autoDelete: options.autoDelete ?? false,
-        arguments: args,
-      },
-      options,
-    );
+    const { args: ok } = await this.call('queue.declare', queueDeclareArgs(queue, options), options);
     return { queue: ok.queue, messageCount: ok.messageCount, consumerCount: ok.consumerCount };
   }
 
@@ -473,14 +376,8 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   /** Stops a consumer (basic.cancel). Resolves once the broker confirmed; deliveries may precede that. */
   async basicCancel(consumerTag: string, options?: CallOptions): Promise<void> {
     requireName(consumerTag, 'consumer tag');
-    const consumer = this.consumers.get(consumerTag);
-    if (this.state !== 'open') {
-      consumer?.stopped(false, undefined);
-      return;
-    }
-    await this.call('basic.cancel', { consumerTag }, options);
-    this.consumers.delete(consumerTag);
-    consumer?.stopped(false, undefined);
+    if (this.state === 'open') await this.call('basic.cancel', { consumerTag }, options);
+    this.consumers.cancelled(consumerTag, { serverCancelled: false });
   }
 
   /** @internal */
@@ -502,25 +399,7 @@ export class Channel extends SafeEmitter<ChannelEvents> {
     options?: PublishOptions,
   ): Promise<void> {
     if (!this.canSend) return Promise.reject(this.unusableError());
-    const target = this.target;
-    target.exchange = exchange;
-    target.routingKey = routingKey;
-    target.mandatory = options?.mandatory ?? false;
-    try {
-      this.writePublish(target, body, properties);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const signal = options?.signal;
-    if (this.confirms !== undefined) return confirmWait(this.confirms, target, signal);
-    return writableWait(this.host, this.assertCanSend, signal);
-  }
-
-  /** Checks a publish and encodes it for the next flush; throws what `basicPublish` rejects with. */
-  private writePublish(target: PublishTarget, body: Buffer, properties: BasicProperties | undefined): void {
-    checkPublish(target.exchange, target.routingKey, body, properties);
-    this.host.sendPublish(this.id, target, properties, body);
-    this.host.scheduleFlush();
+    return this.publishing.publish(exchange, routingKey, body, properties, options);
   }
 
   /**
@@ -530,11 +409,8 @@ export class Channel extends SafeEmitter<ChannelEvents> {
    * called before the channel's `'close'` event. Throws what `basicPublish` rejects with.
    */
   publishTracked(body: Buffer, properties: BasicProperties | undefined, pending: PendingConfirm): void {
-    const confirms = this.confirms;
-    if (confirms === undefined) throw new InvalidArgumentError('publishTracked needs confirm mode (confirmSelect)');
-    if (!this.canSend) throw this.unusableError();
-    this.writePublish(pending, body, properties);
-    confirms.add(pending);
+    if (this.publishing.confirms !== undefined && !this.canSend) throw this.unusableError();
+    this.publishing.publishTracked(body, properties, pending);
   }
 
   /** Fetches one message (basic.get); `null` when the queue is empty. */
@@ -547,34 +423,34 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   /** Acknowledges a delivery by tag (basic.ack). Prefer `msg.ack()`. A no-op when the channel is closed. */
   basicAck(deliveryTag: number, options: { multiple?: boolean } = {}): void {
     if (this.state !== 'open') return;
-    this.acknowledge(deliveryTag, settlement('ack', options.multiple ?? false, false));
+    this.acks.settle(deliveryTag, settlement('ack', options.multiple ?? false, false));
   }
 
   /** Negatively acknowledges (basic.nack). A no-op when the channel is closed. */
   basicNack(deliveryTag: number, options: { multiple?: boolean; requeue?: boolean } = {}): void {
     if (this.state !== 'open') return;
-    this.acknowledge(deliveryTag, settlement('nack', options.multiple ?? false, options.requeue ?? true));
+    this.acks.settle(deliveryTag, settlement('nack', options.multiple ?? false, options.requeue ?? true));
   }
 
   /** Rejects one delivery (basic.reject). A no-op when the channel is closed. */
   basicReject(deliveryTag: number, options: { requeue?: boolean } = {}): void {
     if (this.state !== 'open') return;
-    this.acknowledge(deliveryTag, settlement('reject', false, options.requeue ?? true));
+    this.acks.settle(deliveryTag, settlement('reject', false, options.requeue ?? true));
   }
 
   /** Asks the broker to redeliver every unacknowledged message on this channel (basic.recover). */
   async basicRecover(options: { requeue?: boolean } & CallOptions = {}): Promise<void> {
-    this.flushAckRun();
+    this.acks.flushRun();
     const delivered = this.acks.highestDelivered;
     await this.call('basic.recover', { requeue: options.requeue ?? true }, options);
     // The broker forgot the old tags; redeliveries come with new ones.
-    this.acks.markSettledThrough(delivered);
+    this.acks.settledThrough(delivered);
   }
 
   /** @internal Acknowledgement from a Message: dropped if this channel is not the one that delivered it. */
   settle(deliveryTag: number, generation: number, how: Settlement): boolean {
     if (generation !== this.generation || !this.canSend) return false;
-    this.acknowledge(deliveryTag, how);
+    this.acks.settle(deliveryTag, how);
     return true;
   }
 
@@ -593,39 +469,13 @@ export class Channel extends SafeEmitter<ChannelEvents> {
     this.host.afterNextFlush(hook);
   }
 
-  private readonly ackFlushHook = (): void => this.flushAckRun();
-
-  /** Sends ack/nack/reject, coalescing in-order acks into one write just before the next flush. */
-  private acknowledge(tag: number, { kind, multiple, requeue }: Settlement): void {
-    if (kind === 'ack' && !multiple) {
-      const first = !this.acks.hasRun;
-      if (this.acks.extendRun(tag)) {
-        if (first) this.host.beforeNextFlush(this.ackFlushHook);
-        return;
-      }
-    }
-    this.flushAckRun();
-    if (kind === 'ack') this.send('basic.ack', { deliveryTag: tag, multiple });
-    else if (kind === 'nack') this.send('basic.nack', { deliveryTag: tag, multiple, requeue });
-    else this.send('basic.reject', { deliveryTag: tag, requeue });
-    if (multiple) this.acks.markSettledThrough(tag);
-    else this.acks.markSettled(tag);
-  }
-
-  /** Writes the pending coalesced ack, if any. */
-  private flushAckRun(): void {
-    const run = this.acks.takeRun();
-    if (run === undefined || (this.state !== 'open' && this.state !== 'closing')) return;
-    this.host.sendMethod(this.id, 'basic.ack', run);
-  }
-
   // ------------------------------------------------------------------ confirm, tx, flow
 
   /** Puts the channel in confirm mode: from now on `basicPublish` resolves when the broker confirms. */
   async confirmSelect(options?: CallOptions): Promise<void> {
-    if (this.confirms !== undefined) return;
+    if (this.publishing.confirms !== undefined) return;
     await this.call('confirm.select', { nowait: false }, options);
-    this.confirms = new ConfirmTracker();
+    this.publishing.startConfirms();
   }
 
   /** Starts transactional mode (tx.select). */
@@ -673,7 +523,7 @@ export class Channel extends SafeEmitter<ChannelEvents> {
       this.finish(connection instanceof ClosedError ? new ClosedError('connection closed') : connection);
       return;
     }
-    this.flushAckRun();
+    this.acks.flushRun();
     const closing = this.call(
       'channel.close',
       { replyCode: REPLY_CODES.REPLY_SUCCESS, replyText: 'Goodbye', classId: 0, methodId: 0 },
@@ -697,114 +547,39 @@ export class Channel extends SafeEmitter<ChannelEvents> {
 
   /** @internal */
   onMethod(m: AMQPMethod): void {
-    if (this.state === 'abandoned' && !this.content.busy) {
-      this.afterAbandon(m);
-      return;
-    }
-    if (this.content.busy) {
-      throw new FrameError(
-        `${m.name} arrived on channel ${this.id} while a message body was expected`,
-        REPLY_CODES.UNEXPECTED_FRAME,
-      );
-    }
-    switch (m.name) {
-      case 'basic.deliver':
-      case 'basic.get-ok':
-      case 'basic.return':
-        this.content.start(m);
-        return;
-      case 'basic.ack':
-        this.confirms?.confirm(m.args.deliveryTag, m.args.multiple, true);
-        return;
-      case 'basic.nack':
-        this.confirms?.confirm(m.args.deliveryTag, m.args.multiple, false);
-        return;
-      case 'basic.consume-ok': {
-        const head = this.calls.head;
-        if (head?.name !== 'basic.consume') throw this.unexpected(m);
-        const { args } = head;
-        const { consumerTag } = m.args;
-        const handler = head.handler ?? (() => {});
-        const consumer = new Consumer(this, consumerTag, args.queue ?? '', handler, args.noAck ?? false);
-        this.consumers.set(consumerTag, consumer);
-        this.calls.answer(m.id, consumer);
-        return;
-      }
-      case 'basic.cancel': {
-        // The broker cancelled a consumer (queue deleted, node down): consumer_cancel_notify.
-        const consumer = this.consumers.get(m.args.consumerTag);
-        this.consumers.delete(m.args.consumerTag);
-        if (!m.args.nowait) this.send('basic.cancel-ok', { consumerTag: m.args.consumerTag });
-        consumer?.stopped(true, undefined);
-        return;
-      }
-      case 'channel.flow':
-        this.flowActive = m.args.active;
-        this.send('channel.flow-ok', { active: m.args.active });
-        this.emit('flow', m.args.active);
-        return;
-      case 'channel.close': {
-        this.send('channel.close-ok', {});
-        const method = METHOD_NAMES.get(m.args.classId * 65536 + m.args.methodId);
-        this.finish(new ChannelClosedByServer(m.args, method));
-        return;
-      }
-      case 'channel.close-ok':
-        this.calls.answer(m.id, m);
-        return;
-      default:
-        if (this.calls.answer(m.id, m)) return;
-        throw this.unexpected(m);
-    }
-  }
-
-  private unexpected(m: AMQPMethod): FrameError {
-    return new FrameError(`unexpected ${m.name} on channel ${this.id}`, REPLY_CODES.UNEXPECTED_FRAME);
+    this.inbound.method(m);
   }
 
   /** @internal */
   onHeader(header: ContentHeader): void {
-    if (this.state === 'abandoned' && !this.content.busy) return; // cut off by abandonCall
-    const done = this.content.header(header);
-    if (done !== undefined) this.completeContent(done);
+    this.inbound.header(header);
   }
 
   /** @internal */
   onBody(payload: Buffer): void {
-    if (this.state === 'abandoned' && !this.content.busy) return;
-    const done = this.content.body(payload);
-    if (done !== undefined) this.completeContent(done);
+    this.inbound.body(payload);
   }
 
-  private completeContent(content: AssembledContent): void {
-    if (isEnded(this.state)) return; // a late delivery to a channel closed by abandonCall
-    const m = content.method;
-    if (m.name === 'basic.deliver') {
-      const consumer = this.consumers.get(m.args.consumerTag);
-      const noAck = consumer?.noAck ?? false;
-      this.delivered(m.args.deliveryTag, noAck);
-      const message = deliveredMessage(content, m.args, noAck ? undefined : this, this.generation);
-      if (consumer !== undefined) consumer.deliver(message);
-      else if (!noAck) message.reject({ requeue: true }); // consumer gone (cancel in flight): give it back
-    } else if (m.name === 'basic.get-ok') {
-      const head = this.calls.head;
-      const noAck = head?.name === 'basic.get' && (head.args.noAck ?? false);
-      this.delivered(m.args.deliveryTag, noAck);
-      const message = fetchedMessage(content, m.args, noAck ? undefined : this, this.generation);
-      if (!this.calls.answer(m.id, message)) {
-        throw new FrameError('basic.get-ok without a basic.get', REPLY_CODES.UNEXPECTED_FRAME);
-      }
-    } else if (m.name === 'basic.return') {
-      const returned = returnedMessage(content, m.args);
-      this.confirms?.markReturned(new MessageReturned(returned));
-      if (this.listenerCount('return') > 0) this.emit('return', returned);
-    }
+  /** @internal */
+  get lifecycle(): ChannelState {
+    return this.state;
   }
 
-  /** Books a delivery tag the broker used; one that needs no ack is settled from the start. */
-  private delivered(tag: number, noAck: boolean): void {
-    this.acks.highestDelivered = tag;
-    if (noAck) this.acks.markSettled(tag);
+  /** @internal */
+  closedByServer(error: ChannelClosedByServer): void {
+    this.finish(error);
+  }
+
+  /** @internal */
+  flowChanged(active: boolean): void {
+    this.flowActive = active;
+    this.emit('flow', active);
+  }
+
+  /** @internal A mandatory message came back: its confirm rejects with it, and `'return'` tells of it. */
+  returned(message: ReturnedMessage): void {
+    this.publishing.confirms?.markReturned(new MessageReturned(message));
+    if (this.listenerCount('return') > 0) this.emit('return', message);
   }
 
   /** @internal The connection died. */
@@ -821,17 +596,15 @@ export class Channel extends SafeEmitter<ChannelEvents> {
     if (isEnded(this.state)) return;
     this.moveTo(next);
     this.closeError = error;
-    this.content.reset();
+    this.inbound.reset();
     const reason = error ?? new ClosedError(`channel ${this.id} was closed`);
     for (const c of this.calls.drain()) {
       // A close we asked for completes normally when the broker closes or the connection drops.
       if (c.name === 'channel.close') c.resolve(null);
       else c.reject(reason);
     }
-    this.confirms?.failAll(reason);
-    const consumers = [...this.consumers.values()];
-    this.consumers.clear();
-    for (const consumer of consumers) consumer.stopped(false, error);
+    this.publishing.confirms?.failAll(reason);
+    this.consumers.stopAll(error);
     if (next === 'closed') this.host.releaseChannel(this.id);
     this.emit('close', error);
   }

@@ -32,9 +32,11 @@ import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';
 import { checkMechanism, saslResponse } from './auth.js';
 import { ChannelTable } from './channel-table.js';
+import { ChannelZeroRequests } from './channel-zero.js';
 import { clientProperties } from './client-properties.js';
 import { failureReason, serverCloseError } from './close-reasons.js';
-import { type ObtainedCredentials, obtainCredentials, refreshDelay } from './credentials.js';
+import { CredentialRefresher } from './credential-refresh.js';
+import { type ObtainedCredentials, obtainCredentials } from './credentials.js';
 import type { ChannelEndpoint, PublishTarget } from './endpoint.js';
 import { FrameTracer } from './frame-trace.js';
 import type { ResolvedConnectionOptions } from './options.js';
@@ -64,12 +66,6 @@ const CLOSE_TIMEOUT = 5000;
 /** Longest delay a Node timer takes (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-interface ZeroWaiter {
-  expect: readonly string[];
-  resolve(m: AMQPMethod): void;
-  reject(e: AMQPError): void;
-}
-
 /** Take the lower of two limits where 0 means "no limit" on that side. */
 export function negotiate(client: number, server: number): number {
   if (client === 0) return server;
@@ -92,13 +88,13 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   private state: ConnectionState = 'awaiting-start';
   private closeError: AMQPError | undefined;
   private readonly channels = new ChannelTable();
-  private zeroWaiters: ZeroWaiter[] = [];
+  private readonly zero = new ChannelZeroRequests((name, args) => this.sendZero(name, args));
   private blockedReason: string | undefined;
   private readonly tracer: FrameTracer | undefined;
   /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
   readonly closed: Promise<AMQPError | undefined>;
   private readonly lifetime = new AbortController();
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private refresher: CredentialRefresher | undefined;
   private resolveClosed!: (error: AMQPError | undefined) => void;
 
   protected constructor(socket: Duplex, options: ResolvedConnectionOptions) {
@@ -152,7 +148,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       }));
     const conn = create(socket, options);
     await conn.handshake(Math.max(1, deadline - Date.now()));
-    if (obtained !== undefined) conn.scheduleRefresh(obtained);
+    if (obtained !== undefined) conn.keepFresh(obtained);
     return conn;
   }
 
@@ -237,12 +233,12 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     o.signal?.addEventListener('abort', abort, { once: true });
     try {
       this.socket.write(PROTOCOL_HEADER);
-      const start = (await this.nextZero(['connection.start'])) as Extract<AMQPMethod, { name: 'connection.start' }>;
+      const start = await this.zero.next(['connection.start']);
       this.serverProperties = start.args.serverProperties;
       checkMechanism(o.mechanism, start.args.mechanisms);
       this.advanceHandshake('authenticating');
-      const tuneOrSecure = ['connection.tune', 'connection.secure'];
-      let next = await this.requestZero(
+      const tuneOrSecure = ['connection.tune', 'connection.secure'] as const;
+      let next = await this.zero.request(
         'connection.start-ok',
         {
           clientProperties: clientProperties(o),
@@ -254,9 +250,9 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       );
       while (next.name === 'connection.secure') {
         // PLAIN, AMQPLAIN and EXTERNAL never need a second round; answer as EXTERNAL would.
-        next = await this.requestZero('connection.secure-ok', { response: Buffer.alloc(0) }, tuneOrSecure);
+        next = await this.zero.request('connection.secure-ok', { response: Buffer.alloc(0) }, tuneOrSecure);
       }
-      const tune = (next as Extract<AMQPMethod, { name: 'connection.tune' }>).args;
+      const tune = next.args;
       this.advanceHandshake('tuning');
       this.channelMax = negotiate(o.channelMax, tune.channelMax) || 65535;
       const frameMax = negotiate(o.frameMax, tune.frameMax) || 0xffffffff;
@@ -265,7 +261,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       this.transport.setFrameMax(frameMax);
       this.transport.startHeartbeat(this.heartbeat);
       this.advanceHandshake('opening-vhost');
-      await this.requestZero('connection.open', { virtualHost: o.vhost }, ['connection.open-ok']);
+      await this.zero.request('connection.open', { virtualHost: o.vhost }, ['connection.open-ok']);
       // Closed between open-ok and now (e.g. a close in the same chunk): report that, not a dead connection.
       if (this.state !== 'open') throw this.closeError ?? new ClosedError('the connection closed during the handshake');
     } catch (err) {
@@ -276,34 +272,6 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       clearTimeout(timer);
       o.signal?.removeEventListener('abort', abort);
     }
-  }
-
-  /** Waits for the next method on channel 0 that is one of `expect`. */
-  private nextZero(expect: readonly string[]): Promise<AMQPMethod> {
-    if (this.state === 'closed') return Promise.reject(this.closeError);
-    return new Promise((resolve, reject) => this.zeroWaiters.push({ expect, resolve, reject }));
-  }
-
-  /**
-   * Sends a method on channel 0 and waits for one of `expect`. The waiter is registered before the
-   * send, because over a fast stream the reply can arrive within the write itself.
-   */
-  private requestZero<N extends MethodName>(
-    name: N,
-    args: MethodInputByName[N],
-    expect: readonly string[],
-  ): Promise<AMQPMethod> {
-    if (this.state === 'closed') return Promise.reject(this.closeError);
-    return new Promise((resolve, reject) => {
-      const waiter: ZeroWaiter = { expect, resolve, reject };
-      this.zeroWaiters.push(waiter);
-      try {
-        this.sendZero(name, args);
-      } catch (err) {
-        this.zeroWaiters = this.zeroWaiters.filter((w) => w !== waiter);
-        reject(err);
-      }
-    });
   }
 
   private sendZero<N extends MethodName>(name: N, args: MethodInputByName[N]): void {
@@ -349,14 +317,10 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   }
 
   private onChannelZero(m: AMQPMethod): void {
-    const waiter = this.zeroWaiters[0];
-    if (waiter?.expect.includes(m.name)) {
-      if (m.name === 'connection.open-ok') {
-        // Open from this frame on: a close arriving right behind it is an ordinary server close.
-        this.moveTo('open');
-      }
-      this.zeroWaiters.shift();
-      waiter.resolve(m);
+    if (this.zero.awaits(m.name)) {
+      // Open from open-ok on: a close arriving right behind it is an ordinary server close.
+      if (m.name === 'connection.open-ok') this.moveTo('open');
+      this.zero.answer(m);
       return;
     }
     switch (m.name) {
@@ -365,7 +329,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
         const method = METHOD_NAMES.get(m.args.classId * 65536 + m.args.methodId);
         const error = serverCloseError(this.state, m.args, method, this.options);
         // Closed in answer to update-secret: the broker refused the new secret.
-        const refused = waiter?.expect.includes('connection.update-secret-ok') === true;
+        const refused = this.zero.awaits('connection.update-secret-ok');
         this.fail(
           refused
             ? new CredentialsRefreshError(
@@ -513,52 +477,29 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
           )
         : undefined;
     try {
-      await this.requestZero('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
+      await this.zero.request('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
     } finally {
       clearTimeout(timer);
     }
   }
 
   /** Refreshes credentials given as a function at 80% of their lifetime, if they expire. */
-  private scheduleRefresh(current: ObtainedCredentials): void {
-    clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
-    const delay = refreshDelay(current);
-    if (delay === undefined || this.state !== 'open') return;
-    this.refreshTimer = setTimeout(() => void this.refreshCredentials(current), delay);
-    this.refreshTimer.unref();
-  }
-
-  private async refreshCredentials(current: ObtainedCredentials): Promise<void> {
+  private keepFresh(current: ObtainedCredentials): void {
     const provider = this.options.credentials;
-    if (provider === undefined || this.state !== 'open') return;
-    let next: ObtainedCredentials;
-    try {
-      next = await obtainCredentials(provider);
-    } catch (err) {
-      if (this.state !== 'open') return;
-      this.emit('credentialsError', err as CredentialsRefreshError);
-      // Ask again within what is left of the old secret's life.
-      this.scheduleRefresh({ ...current, obtainedAt: Date.now() });
-      return;
-    }
-    if (this.state !== 'open') return;
-    try {
-      await this.updateSecret(next.password, 'credentials refresh');
-    } catch (err) {
-      const error =
-        err instanceof CredentialsRefreshError
-          ? err
-          : new CredentialsRefreshError(
-              `the refreshed secret could not be handed to the broker: ${(err as Error).message}`,
-              { cause: err },
-            );
-      this.emit('credentialsError', error);
-      return;
-    }
-    this.options.password = next.password;
-    this.emit('credentialsRefreshed', { expiresAt: next.expiresAt });
-    this.scheduleRefresh(next);
+    if (provider === undefined) return;
+    const conn = this;
+    this.refresher = new CredentialRefresher(provider, {
+      get isOpen() {
+        return conn.state === 'open';
+      },
+      updateSecret: (secret, reason) => this.updateSecret(secret, reason),
+      refreshed: (next) => {
+        this.options.password = next.password;
+        this.emit('credentialsRefreshed', { expiresAt: next.expiresAt });
+      },
+      refreshFailed: (error) => this.emit('credentialsError', error),
+    });
+    this.refresher.schedule(current);
   }
 
   private assertOpen(): void {
@@ -621,8 +562,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     error = failureReason(this.state, error, this.options);
     this.moveTo('closed');
     this.closeError = error;
-    clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
+    this.refresher?.stop();
     if (error instanceof FrameError) {
       // Tell the peer why, as the spec asks, while the socket may still be writable. The transport
       // may already count as failed (the decoder found the error), so write to the socket directly.
@@ -641,9 +581,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     this.transport.fail(error ?? new ClosedError('connection closed'));
     this.transport.end();
     const reason = error ?? new ClosedError('the connection was closed');
-    const waiters = this.zeroWaiters;
-    this.zeroWaiters = [];
-    for (const w of waiters) w.reject(reason);
+    this.zero.rejectAll(reason);
     for (const ch of this.channels) ch.onConnectionLost(reason);
     this.lifetime.abort(reason);
     this.resolveClosed(error);
