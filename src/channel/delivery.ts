@@ -9,10 +9,13 @@ import type { ReturnedMessage } from './channel-options.js';
 import type { AssembledContent } from './content-assembler.js';
 import { type AckTarget, Message } from './message.js';
 
-/** A message pushed to a consumer; `target` is undefined when it needs no ack (noAck). */
-export function deliveredMessage(
+/**
+ * A message pushed to a consumer (basic.deliver, which names the consumer) or fetched by
+ * basic.get (get-ok, which says how many are left); `target` is undefined when it needs no ack.
+ */
+export function contentMessage(
   content: AssembledContent,
-  args: MethodArgsByName['basic.deliver'],
+  args: MethodArgsByName['basic.deliver'] | MethodArgsByName['basic.get-ok'],
   target: AckTarget | undefined,
   generation: number,
 ): Message {
@@ -24,30 +27,8 @@ export function deliveredMessage(
       redelivered: args.redelivered,
       exchange: args.exchange,
       routingKey: args.routingKey,
-      consumerTag: args.consumerTag,
-      decodeError: content.decodeError,
-    },
-    target,
-    generation,
-  );
-}
-
-/** A message fetched by basic.get. */
-export function fetchedMessage(
-  content: AssembledContent,
-  args: MethodArgsByName['basic.get-ok'],
-  target: AckTarget | undefined,
-  generation: number,
-): Message {
-  return new Message(
-    {
-      body: content.body,
-      properties: content.properties,
-      deliveryTag: args.deliveryTag,
-      redelivered: args.redelivered,
-      exchange: args.exchange,
-      routingKey: args.routingKey,
-      messageCount: args.messageCount,
+      consumerTag: 'consumerTag' in args ? args.consumerTag : undefined,
+      messageCount: 'messageCount' in args ? args.messageCount : undefined,
       decodeError: content.decodeError,
     },
     target,

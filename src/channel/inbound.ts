@@ -21,7 +21,7 @@ import type { ChannelState } from './channel-state.js';
 import type { ConfirmTracker } from './confirms.js';
 import type { ConsumerRegistry } from './consumer-registry.js';
 import { type AssembledContent, ContentAssembler } from './content-assembler.js';
-import { deliveredMessage, fetchedMessage, returnedMessage } from './delivery.js';
+import { contentMessage, returnedMessage } from './delivery.js';
 import type { AckTarget } from './message.js';
 
 /** What the receiving side asks of its channel. */
@@ -166,14 +166,14 @@ export class ChannelInbound {
       const consumer = ch.consumers.get(m.args.consumerTag);
       const noAck = consumer?.noAck ?? false;
       ch.acks.delivered(m.args.deliveryTag, noAck);
-      const message = deliveredMessage(content, m.args, noAck ? undefined : ch, ch.generation);
+      const message = contentMessage(content, m.args, noAck ? undefined : ch, ch.generation);
       if (consumer !== undefined) consumer.deliver(message);
       else if (!noAck) message.reject({ requeue: true }); // consumer gone (cancel in flight): give it back
     } else if (m.name === 'basic.get-ok') {
       const head = ch.calls.head;
       const noAck = head?.name === 'basic.get' && (head.args.noAck ?? false);
       ch.acks.delivered(m.args.deliveryTag, noAck);
-      const message = fetchedMessage(content, m.args, noAck ? undefined : ch, ch.generation);
+      const message = contentMessage(content, m.args, noAck ? undefined : ch, ch.generation);
       if (!ch.calls.answer(m.id, message)) {
         throw new FrameError('basic.get-ok without a basic.get', REPLY_CODES.UNEXPECTED_FRAME);
       }
