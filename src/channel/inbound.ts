@@ -58,7 +58,7 @@ export class ChannelInbound {
 
   /** True for what an abandoned channel reads and drops (see `ChannelState`). */
   private get dropping(): boolean {
-    return this.channel.lifecycle === 'abandoned' && !this.content.busy;
+    return !this.content.busy && this.channel.lifecycle === 'abandoned';
   }
 
   method(m: AMQPMethod): void {

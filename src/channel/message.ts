@@ -22,7 +22,8 @@ const SETTLEMENTS: readonly Settlement[] = KINDS.flatMap((kind) =>
 
 /** The shared settlement for these choices. */
 export function settlement(kind: Settlement['kind'], multiple: boolean, requeue: boolean): Settlement {
-  return SETTLEMENTS[KINDS.indexOf(kind) * 4 + (multiple ? 2 : 0) + (requeue ? 1 : 0)]!;
+  const base = kind === 'ack' ? 0 : kind === 'nack' ? 4 : 8;
+  return SETTLEMENTS[base + (multiple ? 2 : 0) + (requeue ? 1 : 0)]!;
 }
 
 /** What a message needs from its channel to be acknowledged. */
