@@ -40,7 +40,7 @@ import { requireName } from './checks.js';
 import type { PendingConfirm } from './confirms.js';
 import type { Consumer, MessageHandler } from './consumer.js';
 import { ConsumerRegistry } from './consumer-registry.js';
-import { type BindEnds, bindArgs, exchangeDeclareArgs, queueDeclareArgs } from './declare-args.js';
+import { bindArgs, exchangeDeclareArgs, queueDeclareArgs } from './declare-args.js';
 import { ChannelInbound } from './inbound.js';
 import { Message, type Settlement, settlement } from './message.js';
 import { Publishing } from './publishing.js';
@@ -178,18 +178,15 @@ export class Channel extends SafeEmitter<ChannelEvents> {
       signal: options?.signal,
       channelId: this.id,
     };
-    return this.calls.request(name, args, limits, extra?.handler, this.abandon);
+    return this.calls.request(name, args, limits, extra?.handler, this.abandonCall);
   }
-
-  private readonly abandon = <N extends SyncMethodName>(call: PendingCallOf<N>, error: AMQPError): void =>
-    this.abandonCall(call, error);
 
   /**
    * A call timed out or was aborted. Still waiting behind another: it is just dropped. Sent: its
    * reply may yet come and would answer the next call, so the channel is closed (channel.close on
    * the wire) and its id kept until the broker's close-ok.
    */
-  private abandonCall<N extends SyncMethodName>(call: PendingCallOf<N>, error: AMQPError): void {
+  private readonly abandonCall = <N extends SyncMethodName>(call: PendingCallOf<N>, error: AMQPError): void => {
     if (this.calls.removeWaiting(call)) {
       call.reject(error);
       return;
@@ -217,7 +214,7 @@ export class Channel extends SafeEmitter<ChannelEvents> {
     this.finish(error, next);
     const closed = new ClosedError(`channel ${this.id} was closed: ${error.message}`, { cause: error });
     for (const c of behind) c.reject(closed);
-  }
+  };
 
   /** @internal The broker's close-ok (or close) of an abandoned channel arrived: its id may be reused. */
   releaseAbandoned(): void {
@@ -241,36 +238,25 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   }
 
   /** Binds exchange `destination` to exchange `source` (exchange.bind, a RabbitMQ extension). */
-  exchangeBind(
+  async exchangeBind(
     destination: string,
     source: string,
     routingKey = '',
     args: FieldTable = {},
     options?: CallOptions,
   ): Promise<void> {
-    return this.bind('exchange.bind', { destination, source }, routingKey, args, options);
+    await this.call('exchange.bind', bindArgs({ destination, source }, routingKey, args), options);
   }
 
   /** Removes an exchange-to-exchange binding (exchange.unbind). */
-  exchangeUnbind(
+  async exchangeUnbind(
     destination: string,
     source: string,
     routingKey = '',
     args: FieldTable = {},
     options?: CallOptions,
   ): Promise<void> {
-    return this.bind('exchange.unbind', { destination, source }, routingKey, args, options);
-  }
-
-  /** One bind or unbind, of a queue or an exchange: both names are checked before anything is sent. */
-  private async bind(
-    method: 'exchange.bind' | 'exchange.unbind' | 'queue.bind' | 'queue.unbind',
-    ends: BindEnds,
-    routingKey: string,
-    args: FieldTable,
-    options: CallOptions | undefined,
-  ): Promise<void> {
-    await this.call(method, bindArgs(ends, routingKey, args), options);
+    await this.call('exchange.unbind', bindArgs({ destination, source }, routingKey, args), options);
   }
 
   // ------------------------------------------------------------------ queues
@@ -282,25 +268,25 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   }
 
   /** Binds a queue to an exchange (queue.bind). */
-  queueBind(
+  async queueBind(
     queue: string,
     exchange: string,
     routingKey = '',
     args: FieldTable = {},
     options?: CallOptions,
   ): Promise<void> {
-    return this.bind('queue.bind', { queue, exchange }, routingKey, args, options);
+    await this.call('queue.bind', bindArgs({ queue, exchange }, routingKey, args), options);
   }
 
   /** Removes a binding (queue.unbind). */
-  queueUnbind(
+  async queueUnbind(
     queue: string,
     exchange: string,
     routingKey = '',
     args: FieldTable = {},
     options?: CallOptions,
   ): Promise<void> {
-    return this.bind('queue.unbind', { queue, exchange }, routingKey, args, options);
+    await this.call('queue.unbind', bindArgs({ queue, exchange }, routingKey, args), options);
   }
 
   /** Removes every ready message from a queue (queue.purge); resolves with how many. */

@@ -43,14 +43,24 @@ export function queueDeclareArgs(queue: string, options: QueueDeclareOptions): M
 }
 
 /** The two ends of a binding: exchange to exchange, or queue to exchange. */
-export type BindEnds = { destination: string; source: string } | { queue: string; exchange: string };
+type BindEnds = { destination: string; source: string } | { queue: string; exchange: string };
 
 /** Checks the names of a bind or unbind (of a queue or an exchange); throws `InvalidArgumentError`. */
+export function bindArgs(
+  ends: { destination: string; source: string },
+  routingKey: string,
+  args: FieldTable,
+): MethodInputByName['exchange.bind'];
+export function bindArgs(
+  ends: { queue: string; exchange: string },
+  routingKey: string,
+  args: FieldTable,
+): MethodInputByName['queue.bind'];
 export function bindArgs(
   ends: BindEnds,
   routingKey: string,
   args: FieldTable,
-): MethodInputByName['queue.bind' | 'exchange.bind'] {
+): MethodInputByName['exchange.bind' | 'queue.bind'] {
   if ('queue' in ends) {
     requireName(ends.queue, 'queue name');
     requireName(ends.exchange, 'exchange name');
