@@ -309,21 +309,22 @@ function genMethods(): string {
   );
   out.push('');
 
+  // The per-method types are reached through the by-name maps below; only those are exported.
   for (const mi of methods) {
     out.push(`/** Arguments of ${mi.fullName} (class ${mi.cls.id}, method ${mi.m.id}). */`);
     if (mi.args.length === 0) {
-      out.push(`export type ${mi.typeName}Args = Record<string, never>;`);
+      out.push(`type ${mi.typeName}Args = Record<string, never>;`);
     } else {
-      out.push(`export interface ${mi.typeName}Args {`);
+      out.push(`interface ${mi.typeName}Args {`);
       for (const a of mi.args) out.push(`  ${a.prop}: ${TS_TYPE[a.prim]};`);
       out.push('}');
     }
     // The encoder input: arguments with a spec default may be left out, and long strings may be
     // given as bytes (SASL responses are binary).
     out.push(`/** ${mi.fullName} arguments as accepted by the encoder: those with a spec default may be left out. */`);
-    if (mi.args.length === 0) out.push(`export type ${mi.typeName}Input = ${mi.typeName}Args;`);
+    if (mi.args.length === 0) out.push(`type ${mi.typeName}Input = ${mi.typeName}Args;`);
     else {
-      out.push(`export interface ${mi.typeName}Input {`);
+      out.push(`interface ${mi.typeName}Input {`);
       for (const a of mi.args) {
         const t = a.prim === 'longstr' ? 'string | Buffer' : TS_TYPE[a.prim];
         out.push(`  ${a.prop}${a.hasDefault ? '?' : ''}: ${t}${a.hasDefault ? ' | undefined' : ''};`);
@@ -354,6 +355,19 @@ function genMethods(): string {
   out.push('export interface MethodInputByName {');
   for (const mi of methods) out.push(`  '${mi.fullName}': ${mi.typeName}Input;`);
   out.push('}');
+  out.push('');
+  out.push('/** A decoded method, by name. */');
+  out.push("export type MethodByName = { [M in AMQPMethod as M['name']]: M };");
+  out.push('');
+  out.push('/** What answers each synchronous request, as decoded methods (from codegen/overlay.json). */');
+  out.push('export interface SyncReplyByName {');
+  for (const [req, replies] of Object.entries(overlay.responses)) {
+    out.push(`  '${req}': ${replies.map((r) => `MethodByName['${r}']`).join(' | ')};`);
+  }
+  out.push('}');
+  out.push('');
+  out.push('/** The synchronous requests: the methods a reply answers. */');
+  out.push('export type SyncMethodName = keyof SyncReplyByName;');
   out.push('');
 
   for (const mi of methods) {

@@ -103,6 +103,29 @@ export function isBrandedInstance(cls: abstract new (...args: never[]) => unknow
   return false;
 }
 
+/** The `code` of every warren error class, one per class. */
+export type AMQPErrorCode =
+  | 'AMQP_ERROR'
+  | 'CONNECTION_ERROR'
+  | 'CONNECTION_CLOSED_BY_SERVER'
+  | 'HEARTBEAT_TIMEOUT'
+  | 'SOCKET_ERROR'
+  | 'HANDSHAKE_ERROR'
+  | 'AUTHENTICATION_ERROR'
+  | 'CHANNEL_ERROR'
+  | 'CHANNEL_CLOSED_BY_SERVER'
+  | 'PUBLISH_NACKED'
+  | 'MESSAGE_RETURNED'
+  | 'FRAME_ERROR'
+  | 'TIMEOUT'
+  | 'PUBLISHER_FULL'
+  | 'CREDENTIALS_REFRESH_FAILED'
+  | 'CONNECTION_ATTEMPTS_EXHAUSTED'
+  | 'CLOSED'
+  | 'INVALID_ARGUMENT'
+  | 'ABORTED'
+  | 'CONSUMER_CANCELLED';
+
 /** Options common to every warren error. */
 export interface AMQPErrorOptions {
   /** The underlying error, if any. */
@@ -129,7 +152,7 @@ export class AMQPError extends Error {
   }
 
   /** A stable machine-readable code, e.g. `'CHANNEL_CLOSED_BY_SERVER'`. */
-  readonly code: string = 'AMQP_ERROR';
+  readonly code: AMQPErrorCode = 'AMQP_ERROR';
   /** Whether retrying the operation (on a new channel or connection) can succeed. */
   readonly recoverable: boolean = false;
 
@@ -149,7 +172,7 @@ export interface ServerCloseDetails {
 
 /** Something went wrong with the connection as a whole; every channel on it is gone. */
 export class ConnectionError extends AMQPError {
-  override readonly code: string = 'CONNECTION_ERROR';
+  override readonly code: AMQPErrorCode = 'CONNECTION_ERROR';
   override readonly recoverable: boolean = true;
 }
 
@@ -158,7 +181,7 @@ export class ConnectionError extends AMQPError {
  * (e.g. `rabbitmqctl close_connection` or a broker shutdown).
  */
 export class ConnectionClosedByServer extends ConnectionError implements ServerCloseDetails {
-  override readonly code: string = 'CONNECTION_CLOSED_BY_SERVER';
+  override readonly code: AMQPErrorCode = 'CONNECTION_CLOSED_BY_SERVER';
   override readonly recoverable: boolean;
   readonly replyCode: AnyReplyCode;
   readonly replyText: string;
@@ -183,17 +206,17 @@ export class ConnectionClosedByServer extends ConnectionError implements ServerC
 
 /** No frame arrived from the broker for two heartbeat intervals. */
 export class HeartbeatTimeout extends ConnectionError {
-  override readonly code: string = 'HEARTBEAT_TIMEOUT';
+  override readonly code: AMQPErrorCode = 'HEARTBEAT_TIMEOUT';
 }
 
 /** The socket failed (refused, reset, ended unexpectedly, TLS failure). */
 export class SocketError extends ConnectionError {
-  override readonly code: string = 'SOCKET_ERROR';
+  override readonly code: AMQPErrorCode = 'SOCKET_ERROR';
 }
 
 /** The AMQP handshake failed (protocol mismatch, vhost refused, timeout during open). */
 export class HandshakeError extends ConnectionError {
-  override readonly code: string = 'HANDSHAKE_ERROR';
+  override readonly code: AMQPErrorCode = 'HANDSHAKE_ERROR';
   override readonly recoverable: boolean = false;
   /**
    * What failed, for code that must tell the cases apart: `'credentials'`, `'vhost'` (the broker
@@ -216,7 +239,7 @@ export class HandshakeError extends ConnectionError {
 
 /** The broker refused the credentials. Retrying with the same credentials will not help. */
 export class AuthenticationError extends HandshakeError {
-  override readonly code: string = 'AUTHENTICATION_ERROR';
+  override readonly code: AMQPErrorCode = 'AUTHENTICATION_ERROR';
   constructor(message: string, options?: AMQPErrorOptions & { replyCode?: AnyReplyCode }) {
     super(message, { ...options, reason: 'credentials' });
   }
@@ -224,7 +247,7 @@ export class AuthenticationError extends HandshakeError {
 
 /** Something went wrong on one channel; the connection and other channels go on. */
 export class ChannelError extends AMQPError {
-  override readonly code: string = 'CHANNEL_ERROR';
+  override readonly code: AMQPErrorCode = 'CHANNEL_ERROR';
   override readonly recoverable: boolean = true;
 }
 
@@ -233,7 +256,7 @@ export class ChannelError extends AMQPError {
  * 406 PRECONDITION_FAILED for a declare whose arguments differ from the existing entity.
  */
 export class ChannelClosedByServer extends ChannelError implements ServerCloseDetails {
-  override readonly code: string = 'CHANNEL_CLOSED_BY_SERVER';
+  override readonly code: AMQPErrorCode = 'CHANNEL_CLOSED_BY_SERVER';
   readonly replyCode: AnyReplyCode;
   readonly replyText: string;
   readonly classId: number;
@@ -256,7 +279,7 @@ export class ChannelClosedByServer extends ChannelError implements ServerCloseDe
 
 /** The broker nacked a published message (basic.nack in confirm mode): it was not stored. */
 export class PublishNacked extends AMQPError {
-  override readonly code: string = 'PUBLISH_NACKED';
+  override readonly code: AMQPErrorCode = 'PUBLISH_NACKED';
   override readonly recoverable: boolean = true;
   constructor(message = 'the broker refused (nacked) the published message; it was not stored') {
     super(message);
@@ -278,7 +301,7 @@ export interface ReturnedMessageInfo {
 
 /** A mandatory message could not be routed to any queue and was returned (basic.return). */
 export class MessageReturned extends AMQPError {
-  override readonly code: string = 'MESSAGE_RETURNED';
+  override readonly code: AMQPErrorCode = 'MESSAGE_RETURNED';
   readonly replyCode: AnyReplyCode;
   readonly replyText: string;
   /** The returned message. */
@@ -300,7 +323,7 @@ export class MessageReturned extends AMQPError {
  * 505 unexpected-frame).
  */
 export class FrameError extends ConnectionError {
-  override readonly code: string = 'FRAME_ERROR';
+  override readonly code: AMQPErrorCode = 'FRAME_ERROR';
   /** A hard error code: the whole connection closes. */
   readonly replyCode: HardReplyCode;
   /**
@@ -321,7 +344,7 @@ export class FrameError extends ConnectionError {
 
 /** An operation did not finish within its time limit. */
 export class TimeoutError extends AMQPError {
-  override readonly code: string = 'TIMEOUT';
+  override readonly code: AMQPErrorCode = 'TIMEOUT';
   override readonly recoverable: boolean = true;
 }
 
@@ -336,7 +359,7 @@ export class TimeoutError extends AMQPError {
  * ```
  */
 export class PublisherFullError extends AMQPError {
-  override readonly code: string = 'PUBLISHER_FULL';
+  override readonly code: AMQPErrorCode = 'PUBLISHER_FULL';
   override readonly recoverable: boolean = true;
 }
 
@@ -352,7 +375,7 @@ export class PublisherFullError extends AMQPError {
  * ```
  */
 export class CredentialsRefreshError extends ConnectionError {
-  override readonly code: string = 'CREDENTIALS_REFRESH_FAILED';
+  override readonly code: AMQPErrorCode = 'CREDENTIALS_REFRESH_FAILED';
 }
 
 /**
@@ -366,7 +389,7 @@ export class CredentialsRefreshError extends ConnectionError {
  * ```
  */
 export class ConnectionAttemptsExhausted extends ConnectionError {
-  override readonly code: string = 'CONNECTION_ATTEMPTS_EXHAUSTED';
+  override readonly code: AMQPErrorCode = 'CONNECTION_ATTEMPTS_EXHAUSTED';
   override readonly recoverable: boolean = false;
   /** How many connection attempts were made. */
   readonly attempts: number;
@@ -378,17 +401,17 @@ export class ConnectionAttemptsExhausted extends ConnectionError {
 
 /** The connection, channel, consumer or client was used after it was closed. */
 export class ClosedError extends AMQPError {
-  override readonly code: string = 'CLOSED';
+  override readonly code: AMQPErrorCode = 'CLOSED';
 }
 
 /** The caller passed a value warren cannot send (wrong type, out of range, too long). */
 export class InvalidArgumentError extends AMQPError {
-  override readonly code: string = 'INVALID_ARGUMENT';
+  override readonly code: AMQPErrorCode = 'INVALID_ARGUMENT';
 }
 
 /** An operation was abandoned through its `AbortSignal`. */
 export class AbortError extends AMQPError {
-  override readonly code: string = 'ABORTED';
+  override readonly code: AMQPErrorCode = 'ABORTED';
   constructor(message = 'the operation was aborted', options?: AMQPErrorOptions) {
     super(message, options);
   }
@@ -405,7 +428,7 @@ export class AbortError extends AMQPError {
  * ```
  */
 export class ConsumerCancelled extends AMQPError {
-  override readonly code: string = 'CONSUMER_CANCELLED';
+  override readonly code: AMQPErrorCode = 'CONSUMER_CANCELLED';
   override readonly recoverable: boolean = true;
   /** The queue the consumer was reading from. */
   readonly queue: string;

@@ -61,6 +61,7 @@ export {
   TimeoutError,
 } from './errors.js';
 export type {
+  AMQPErrorCode,
   AMQPErrorOptions,
   AnyReplyCode,
   HardReplyCode,

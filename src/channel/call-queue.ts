@@ -1,28 +1,76 @@
 /**
  * The synchronous methods of one channel: one in flight, the rest waiting in order (AMQP allows a
- * single outstanding synchronous request per channel).
+ * single outstanding synchronous request per channel), each with its optional deadline.
  *
  * @module
  */
-import { type AMQPError, InvalidArgumentError } from '../errors.js';
-import type { AMQPMethod, MethodName } from '../protocol/generated/methods.js';
+import { type AMQPError, AbortError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import {
+  type AMQPMethod,
+  METHOD_IDS,
+  type MethodByName,
+  type MethodInputByName,
+  SYNC_RESPONSES,
+  type SyncMethodName,
+  type SyncReplyByName,
+} from '../protocol/generated/methods.js';
 import type { Consumer, MessageHandler } from './consumer.js';
 import type { Message } from './message.js';
 
-/** What a call resolves with: the reply method, a fetched message, a started consumer, or nothing. */
-export type CallReply = AMQPMethod | Message | Consumer | null;
+/**
+ * What a call resolves with: its reply method, typed from the spec; for basic.consume the started
+ * consumer, for basic.get the fetched message (or get-empty), and for a channel.close the channel
+ * ended first `null`.
+ */
+export type CallResult<N extends SyncMethodName> = N extends 'basic.consume'
+  ? Consumer
+  : N extends 'basic.get'
+    ? Message | MethodByName['basic.get-empty']
+    : N extends 'channel.close'
+      ? SyncReplyByName[N] | null
+      : SyncReplyByName[N];
+
+/** What may answer the call in flight. */
+export type CallReply = AMQPMethod | Message | Consumer;
 
 /** One queued synchronous method. */
-export interface PendingCall {
-  name: MethodName;
-  args: unknown;
+export interface PendingCallOf<N extends SyncMethodName> {
+  readonly name: N;
+  readonly args: MethodInputByName[N];
   /** Ids of the methods that answer it. */
-  replies: readonly number[];
-  resolve(reply: CallReply): void;
+  readonly replies: readonly number[];
+  resolve(reply: CallResult<N>): void;
   reject(error: AMQPError): void;
   /** For basic.consume: the handler to register when consume-ok arrives. */
   handler?: MessageHandler;
 }
+
+/** What a channel's call needs for some methods besides its deadline. */
+export interface CallExtra {
+  /** channel.open is sent while the channel is still opening. */
+  opening?: boolean;
+  /** basic.consume: the handler to register when consume-ok arrives. */
+  handler?: MessageHandler;
+}
+
+/** Any queued call; narrowing on `name` types its arguments and its result. */
+export type PendingCall = { [N in SyncMethodName]: PendingCallOf<N> }[SyncMethodName];
+
+/** How long a call may take, and what else may end it. */
+export interface CallLimits {
+  /** Milliseconds to wait for the reply; 0 waits forever. */
+  timeout: number;
+  signal: AbortSignal | undefined;
+  /** For the message of a timeout. */
+  channelId: number;
+}
+
+/** Told when a call's deadline or abort fired before its reply came, with the error to reject it with. */
+export type Abandon = <N extends SyncMethodName>(call: PendingCallOf<N>, error: AMQPError) => void;
+
+/** Longest delay a Node timer takes (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const NO_REPLY: readonly number[] = [];
 
 export class CallQueue {
   private calls: PendingCall[] = [];
@@ -36,9 +84,35 @@ export class CallQueue {
     return this.calls[this.headIndex];
   }
 
+  /**
+   * Queues `name` and resolves with its reply. An invalid limit or an aborted signal rejects
+   * before anything is queued; bad arguments reject as the call is sent (nothing is written).
+   */
+  request<N extends SyncMethodName>(
+    name: N,
+    args: MethodInputByName[N],
+    limits: CallLimits,
+    handler: MessageHandler | undefined,
+    abandon: Abandon,
+  ): Promise<CallResult<N>> {
+    const { timeout, signal } = limits;
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      return Promise.reject(new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`));
+    }
+    if (signal?.aborted) return Promise.reject(new AbortError(`${name} aborted`, { cause: signal.reason }));
+    const replies = SYNC_RESPONSES.get(METHOD_IDS[name]) ?? NO_REPLY;
+    return new Promise<CallResult<N>>((resolve, reject) => {
+      const call: PendingCallOf<N> = { name, args, replies, resolve, reject };
+      if (handler !== undefined) call.handler = handler;
+      if (timeout > 0 || signal !== undefined) armDeadline(call, limits, abandon);
+      this.push(call);
+    });
+  }
+
   /** Queues a call; sends it at once if nothing is in flight. */
-  push(call: PendingCall): void {
-    this.calls.push(call);
+  push<N extends SyncMethodName>(call: PendingCallOf<N>): void {
+    // A PendingCallOf<N> is one member of the PendingCall union; TypeScript cannot see that for a generic N.
+    this.calls.push(call as unknown as PendingCall);
     if (this.calls.length - this.headIndex === 1) this.sendHead();
   }
 
@@ -47,14 +121,15 @@ export class CallQueue {
     const head = this.head;
     if (head === undefined || !head.replies.includes(id)) return false;
     this.shift();
-    head.resolve(reply);
+    // The id is one of the replies the spec gives for this call, so `reply` is of its type.
+    (head.resolve as (reply: CallReply) => void)(reply);
     this.sendHead();
     return true;
   }
 
   /** Takes a call that waits behind the one in flight out of the queue; false if it is not waiting. */
-  removeWaiting(call: PendingCall): boolean {
-    const at = this.calls.indexOf(call, this.headIndex + 1);
+  removeWaiting<N extends SyncMethodName>(call: PendingCallOf<N>): boolean {
+    const at = this.calls.indexOf(call as unknown as PendingCall, this.headIndex + 1);
     if (at < 0) return false;
     this.calls.splice(at, 1);
     return true;
@@ -89,4 +164,43 @@ export class CallQueue {
       this.headIndex = 0;
     }
   }
+}
+
+/**
+ * Gives `call` a deadline (`timeout` ms, 0 for none) and an abort signal: when either fires first,
+ * `abandon` is told with the error to reject it with. Both are let go as soon as it settles.
+ */
+export function armDeadline<N extends SyncMethodName>(
+  call: PendingCallOf<N>,
+  deadline: CallLimits,
+  abandon: (call: PendingCallOf<N>, error: AMQPError) => void,
+): void {
+  const { timeout, signal } = deadline;
+  const { resolve, reject } = call;
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => abandon(call, new AbortError(`${call.name} aborted`, { cause: signal?.reason }));
+  const release = () => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  };
+  call.resolve = (reply) => {
+    release();
+    resolve(reply);
+  };
+  call.reject = (error) => {
+    release();
+    reject(error);
+  };
+  if (timeout > 0) {
+    const expired = () =>
+      abandon(
+        call,
+        new TimeoutError(
+          `${call.name} got no reply from the broker within ${timeout} ms; channel ${deadline.channelId} was closed, ` +
+            'because AMQP cannot cancel a method in flight (open a new channel to go on)',
+        ),
+      );
+    timer = setTimeout(expired, Math.min(timeout, MAX_TIMER_MS));
+  }
+  signal?.addEventListener('abort', onAbort, { once: true });
 }

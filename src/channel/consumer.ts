@@ -50,13 +50,16 @@ export class Consumer extends SafeEmitter<ConsumerEvents> {
   private resolveCancelled!: (info: { serverCancelled: boolean; error: AMQPError | undefined }) => void;
 
   /** @internal */
-  constructor(host: ConsumerHost, consumerTag: string, queue: string, handler: MessageHandler, noAck = false) {
+  constructor(
+    host: ConsumerHost,
+    start: { consumerTag: string; queue: string; handler: MessageHandler; noAck: boolean },
+  ) {
     super();
     this.host = host;
-    this.consumerTag = consumerTag;
-    this.queue = queue;
-    this.handler = handler;
-    this.noAck = noAck;
+    this.consumerTag = start.consumerTag;
+    this.queue = start.queue;
+    this.handler = start.handler;
+    this.noAck = start.noAck;
     this.cancelled = new Promise((resolve) => {
       this.resolveCancelled = resolve;
     });
@@ -73,11 +76,10 @@ export class Consumer extends SafeEmitter<ConsumerEvents> {
     await this.host.cancelConsumer(this.consumerTag);
   }
 
-  /** @internal Called by the channel when delivery has stopped. */
-  stopped(serverCancelled: boolean, error: AMQPError | undefined): void {
+  /** @internal Called by the channel when delivery has stopped; `info` is what `'cancel'` reports. */
+  stopped(info: { serverCancelled: boolean; error: AMQPError | undefined }): void {
     if (!this.active) return;
     this.active = false;
-    const info = { serverCancelled, error };
     this.resolveCancelled(info);
     this.emit('cancel', info);
   }

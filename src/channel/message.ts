@@ -6,19 +6,33 @@
 import type { FrameError } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 
+/** How a delivery is settled. The few there are are shared constants: settling allocates nothing. */
+export interface Settlement {
+  readonly kind: 'ack' | 'nack' | 'reject';
+  /** Also settles every earlier unsettled delivery (ack, nack). */
+  readonly multiple: boolean;
+  /** Puts the message back in its queue (nack, reject). */
+  readonly requeue: boolean;
+}
+
+const KINDS = ['ack', 'nack', 'reject'] as const;
+const SETTLEMENTS: readonly Settlement[] = KINDS.flatMap((kind) =>
+  [false, true].flatMap((multiple) => [false, true].map((requeue) => Object.freeze({ kind, multiple, requeue }))),
+);
+
+/** The shared settlement for these choices. */
+export function settlement(kind: Settlement['kind'], multiple: boolean, requeue: boolean): Settlement {
+  const base = kind === 'ack' ? 0 : kind === 'nack' ? 4 : 8;
+  return SETTLEMENTS[base + (multiple ? 2 : 0) + (requeue ? 1 : 0)]!;
+}
+
 /** What a message needs from its channel to be acknowledged. */
 export interface AckTarget {
   /**
-   * Sends ack/nack/reject for `deliveryTag` if the channel that delivered it (identified by
+   * Sends the settlement of `deliveryTag` if the channel that delivered it (identified by
    * `generation`) is still open; otherwise does nothing.
    */
-  settle(
-    kind: 'ack' | 'nack' | 'reject',
-    deliveryTag: number,
-    generation: number,
-    multiple: boolean,
-    requeue: boolean,
-  ): boolean;
+  settle(deliveryTag: number, generation: number, how: Settlement): boolean;
 }
 
 /** Options for `nack()` and `reject()`. */
@@ -140,9 +154,9 @@ export class Message {
     }
   }
 
-  private settle(kind: 'ack' | 'nack' | 'reject', multiple: boolean, requeue: boolean): boolean {
+  private settle(kind: Settlement['kind'], multiple: boolean, requeue: boolean): boolean {
     if (this.settled || this.target === undefined) return false;
     this.settled = true;
-    return this.target.settle(kind, this.deliveryTag, this.generation, multiple, requeue);
+    return this.target.settle(this.deliveryTag, this.generation, settlement(kind, multiple, requeue));
   }
 }

@@ -10,34 +10,34 @@ import type { Duplex } from 'node:stream';
 import { inspect } from 'node:util';
 import {
   type AMQPError,
-  AuthenticationError,
-  ChannelError,
   ClosedError,
-  ConnectionClosedByServer,
   CredentialsRefreshError,
   FrameError,
   HandshakeError,
   InvalidArgumentError,
-  SocketError,
   TimeoutError,
 } from '../errors.js';
 import { decodeFrames } from '../protocol/decoded-frames.js';
 import {
-  type MethodArgsByName,
   type MethodInputByName,
   type MethodName,
   METHOD_NAMES,
   type AMQPMethod,
 } from '../protocol/generated/methods.js';
 import { FRAME_MIN_SIZE, PROTOCOL_HEADER, REPLY_CODES } from '../protocol/generated/constants.js';
+import type { BasicProperties } from '../protocol/generated/properties.js';
 import type { FieldTable } from '../protocol/field-values.js';
 import { hideFields } from '../redact.js';
 import { FrameTransport } from '../transport/frame-transport.js';
 import { openSocket } from '../transport/socket.js';
-import { VERSION } from '../version.js';
 import { checkMechanism, saslResponse } from './auth.js';
-import { type ObtainedCredentials, obtainCredentials, refreshDelay } from './credentials.js';
-import type { ChannelEndpoint } from './endpoint.js';
+import { ChannelTable } from './channel-table.js';
+import { ChannelZeroRequests } from './channel-zero.js';
+import { clientProperties } from './client-properties.js';
+import { failureReason, serverCloseError } from './close-reasons.js';
+import { CredentialRefresher } from './credential-refresh.js';
+import { type ObtainedCredentials, obtainCredentials } from './credentials.js';
+import type { ChannelEndpoint, PublishTarget } from './endpoint.js';
 import { FrameTracer } from './frame-trace.js';
 import type { ResolvedConnectionOptions } from './options.js';
 import { type ConnectionState, canMove, publicState } from './connection-state.js';
@@ -61,18 +61,10 @@ export interface ConnectionEvents {
 
 /** Frame size used until tune: the spec's minimum, raised so a large connection.start still fits. */
 const PRE_TUNE_FRAME_MAX = 131072;
-/** Largest frame accepted from a peer even when frame-max is unlimited (0). */
-const MAX_INCOMING_FRAME = 128 * 1024 * 1024;
 /** How long `close()` waits for close-ok before dropping the socket. */
 const CLOSE_TIMEOUT = 5000;
 /** Longest delay a Node timer takes (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-interface ZeroWaiter {
-  expect: readonly string[];
-  resolve(m: AMQPMethod): void;
-  reject(e: AMQPError): void;
-}
 
 /** Take the lower of two limits where 0 means "no limit" on that side. */
 export function negotiate(client: number, server: number): number {
@@ -84,28 +76,25 @@ export function negotiate(client: number, server: number): number {
 // No `implements ChannelHost`: that contract is internal and stripped from the .d.ts; new Channel(this)
 // checks the fit where it matters.
 export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
-  /** The transport; exposed to channels. @internal */
+  /** The transport (tests look at its buffers; channels see only the ChannelWriter methods). @internal */
   readonly transport: FrameTransport;
   /** Properties the broker sent in connection.start (product, version, capabilities…). */
   serverProperties: FieldTable = {};
   /** Negotiated limits. */
-  frameMax = PRE_TUNE_FRAME_MAX;
   channelMax = 0;
   heartbeat = 0;
   protected readonly options: ResolvedConnectionOptions;
   private readonly socket: Duplex;
   private state: ConnectionState = 'awaiting-start';
   private closeError: AMQPError | undefined;
-  private readonly channels: (ChannelEndpoint | undefined)[] = [];
-  private lastChannelId = 0;
-  private channelCount = 0;
-  private zeroWaiters: ZeroWaiter[] = [];
+  private readonly channels = new ChannelTable();
+  private readonly zero = new ChannelZeroRequests((name, args) => this.sendZero(name, args));
   private blockedReason: string | undefined;
   private readonly tracer: FrameTracer | undefined;
   /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
   readonly closed: Promise<AMQPError | undefined>;
   private readonly lifetime = new AbortController();
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private refresher: CredentialRefresher | undefined;
   private resolveClosed!: (error: AMQPError | undefined) => void;
 
   protected constructor(socket: Duplex, options: ResolvedConnectionOptions) {
@@ -159,7 +148,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       }));
     const conn = create(socket, options);
     await conn.handshake(Math.max(1, deadline - Date.now()));
-    if (obtained !== undefined) conn.scheduleRefresh(obtained);
+    if (obtained !== undefined) conn.keepFresh(obtained);
     return conn;
   }
 
@@ -211,6 +200,11 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     return this.state === 'open';
   }
 
+  /** The negotiated frame-max (before tune: the size the handshake is read with). */
+  get frameMax(): number {
+    return this.transport.frameMax;
+  }
+
   /** Why the connection closed, once it has. */
   get closeReason(): AMQPError | undefined {
     return this.closeError;
@@ -239,15 +233,15 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     o.signal?.addEventListener('abort', abort, { once: true });
     try {
       this.socket.write(PROTOCOL_HEADER);
-      const start = (await this.nextZero(['connection.start'])) as Extract<AMQPMethod, { name: 'connection.start' }>;
+      const start = await this.zero.next(['connection.start']);
       this.serverProperties = start.args.serverProperties;
       checkMechanism(o.mechanism, start.args.mechanisms);
       this.advanceHandshake('authenticating');
-      const tuneOrSecure = ['connection.tune', 'connection.secure'];
-      let next = await this.requestZero(
+      const tuneOrSecure = ['connection.tune', 'connection.secure'] as const;
+      let next = await this.zero.request(
         'connection.start-ok',
         {
-          clientProperties: this.clientProperties(),
+          clientProperties: clientProperties(o),
           mechanism: o.mechanism,
           response: saslResponse(o.mechanism, o.username, o.password),
           locale: o.locale,
@@ -256,25 +250,18 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       );
       while (next.name === 'connection.secure') {
         // PLAIN, AMQPLAIN and EXTERNAL never need a second round; answer as EXTERNAL would.
-        next = await this.requestZero('connection.secure-ok', { response: Buffer.alloc(0) }, tuneOrSecure);
+        next = await this.zero.request('connection.secure-ok', { response: Buffer.alloc(0) }, tuneOrSecure);
       }
-      const tune = (next as Extract<AMQPMethod, { name: 'connection.tune' }>).args;
+      const tune = next.args;
       this.advanceHandshake('tuning');
       this.channelMax = negotiate(o.channelMax, tune.channelMax) || 65535;
-      this.frameMax = negotiate(o.frameMax, tune.frameMax) || 0xffffffff;
+      const frameMax = negotiate(o.frameMax, tune.frameMax) || 0xffffffff;
       this.heartbeat = negotiate(o.heartbeat, tune.heartbeat);
-      this.sendZero('connection.tune-ok', {
-        channelMax: this.channelMax,
-        frameMax: this.frameMax,
-        heartbeat: this.heartbeat,
-      });
-      // With no limit negotiated (0 on both sides), still bound what one frame header can make us
-      // allocate: RabbitMQ's own ceiling for frame_max is far below this.
-      this.transport.decoder.maxFrameSize = Math.min(this.frameMax, MAX_INCOMING_FRAME);
-      this.transport.encoder.frameMax = this.frameMax;
+      this.sendZero('connection.tune-ok', { channelMax: this.channelMax, frameMax, heartbeat: this.heartbeat });
+      this.transport.setFrameMax(frameMax);
       this.transport.startHeartbeat(this.heartbeat);
       this.advanceHandshake('opening-vhost');
-      await this.requestZero('connection.open', { virtualHost: o.vhost }, ['connection.open-ok']);
+      await this.zero.request('connection.open', { virtualHost: o.vhost }, ['connection.open-ok']);
       // Closed between open-ok and now (e.g. a close in the same chunk): report that, not a dead connection.
       if (this.state !== 'open') throw this.closeError ?? new ClosedError('the connection closed during the handshake');
     } catch (err) {
@@ -285,57 +272,6 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       clearTimeout(timer);
       o.signal?.removeEventListener('abort', abort);
     }
-  }
-
-  private clientProperties(): FieldTable {
-    const o = this.options;
-    const props: FieldTable = {
-      product: 'warren',
-      version: VERSION,
-      platform: `Node.js ${process.version}`,
-      information: 'https://www.npmjs.com/package/warren',
-      capabilities: {
-        publisher_confirms: true,
-        exchange_exchange_bindings: true,
-        'basic.nack': true,
-        consumer_cancel_notify: true,
-        'connection.blocked': true,
-        authentication_failure_close: true,
-        per_consumer_qos: true,
-        direct_reply_to: true,
-      },
-      ...o.clientProperties,
-    };
-    if (o.name !== undefined) props.connection_name = o.name;
-    return props;
-  }
-
-  /** Waits for the next method on channel 0 that is one of `expect`. */
-  private nextZero(expect: readonly string[]): Promise<AMQPMethod> {
-    if (this.state === 'closed') return Promise.reject(this.closeError);
-    return new Promise((resolve, reject) => this.zeroWaiters.push({ expect, resolve, reject }));
-  }
-
-  /**
-   * Sends a method on channel 0 and waits for one of `expect`. The waiter is registered before the
-   * send, because over a fast stream the reply can arrive within the write itself.
-   */
-  private requestZero<N extends MethodName>(
-    name: N,
-    args: MethodInputByName[N],
-    expect: readonly string[],
-  ): Promise<AMQPMethod> {
-    if (this.state === 'closed') return Promise.reject(this.closeError);
-    return new Promise((resolve, reject) => {
-      const waiter: ZeroWaiter = { expect, resolve, reject };
-      this.zeroWaiters.push(waiter);
-      try {
-        this.sendZero(name, args);
-      } catch (err) {
-        this.zeroWaiters = this.zeroWaiters.filter((w) => w !== waiter);
-        reject(err);
-      }
-    });
   }
 
   private sendZero<N extends MethodName>(name: N, args: MethodInputByName[N]): void {
@@ -377,34 +313,23 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   }
 
   private channelFor(id: number, what: string): ChannelEndpoint | undefined {
-    const ch = this.channels[id];
-    if (ch === undefined) {
-      // Frames for a channel we never opened are a protocol error; after a close they are ignored.
-      if (id > this.channelMax || id > this.lastChannelId) {
-        throw new FrameError(`${what} for channel ${id}, which is not open`, REPLY_CODES.CHANNEL_ERROR);
-      }
-    }
-    return ch;
+    return this.channels.route(id, what, this.channelMax);
   }
 
   private onChannelZero(m: AMQPMethod): void {
-    const waiter = this.zeroWaiters[0];
-    if (waiter?.expect.includes(m.name)) {
-      if (m.name === 'connection.open-ok') {
-        // Open from this frame on: a close arriving right behind it is an ordinary server close.
-        this.moveTo('open');
-      }
-      this.zeroWaiters.shift();
-      waiter.resolve(m);
+    if (this.zero.awaits(m.name)) {
+      // Open from open-ok on: a close arriving right behind it is an ordinary server close.
+      if (m.name === 'connection.open-ok') this.moveTo('open');
+      this.zero.answer(m);
       return;
     }
     switch (m.name) {
       case 'connection.close': {
         this.sendZero('connection.close-ok', {});
         const method = METHOD_NAMES.get(m.args.classId * 65536 + m.args.methodId);
-        const error = this.serverCloseError(m.args, method);
+        const error = serverCloseError(this.state, m.args, method, this.options);
         // Closed in answer to update-secret: the broker refused the new secret.
-        const refused = waiter?.expect.includes('connection.update-secret-ok') === true;
+        const refused = this.zero.awaits('connection.update-secret-ok');
         this.fail(
           refused
             ? new CredentialsRefreshError(
@@ -433,38 +358,6 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     }
   }
 
-  /** Turns a server close into the right error for the state the connection is in. */
-  private serverCloseError(args: MethodArgsByName['connection.close'], method: string | undefined): AMQPError {
-    const text = `${args.replyCode} ${args.replyText}`;
-    const { username, vhost } = this.options;
-    switch (this.state) {
-      case 'open':
-      case 'closing':
-      case 'closed':
-        return new ConnectionClosedByServer(args, method);
-      case 'authenticating':
-        return new AuthenticationError(`the broker refused the credentials of user '${username}' (${text})`, {
-          replyCode: args.replyCode,
-        });
-      case 'opening-vhost':
-        return new HandshakeError(
-          `the broker refused to open virtual host '${vhost}' for user '${username}' (${text}); check that it exists and the user has permissions on it`,
-          { reason: 'vhost', replyCode: args.replyCode },
-        );
-      case 'awaiting-start':
-      case 'tuning':
-        if (args.replyCode === REPLY_CODES.ACCESS_REFUSED) {
-          return new AuthenticationError(`the broker refused the credentials of user '${username}' (${text})`, {
-            replyCode: args.replyCode,
-          });
-        }
-        return new HandshakeError(`the broker closed the connection during the handshake (${text})`, {
-          reason: 'closed',
-          replyCode: args.replyCode,
-        });
-    }
-  }
-
   /** Moves to `next`; a move the state machine does not allow is a bug in this file. */
   private moveTo(next: ConnectionState): void {
     if (!canMove(this.state, next)) throw new Error(`internal: connection state ${this.state} cannot move to ${next}`);
@@ -488,26 +381,64 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   /** @internal Allocates a channel id and registers the endpoint `create` makes for it. */
   protected allocateChannel<T extends ChannelEndpoint>(create: (id: number) => T): T {
     if (this.state !== 'open') throw this.notOpen();
-    const max = this.channelMax;
-    if (this.channelCount >= max) {
-      throw new ChannelError(`all ${max} channels the broker allows are in use; close some or raise channel_max`);
-    }
-    let id = this.lastChannelId;
-    do {
-      id = id >= max ? 1 : id + 1;
-    } while (this.channels[id] !== undefined);
-    this.lastChannelId = Math.max(this.lastChannelId, id);
-    const endpoint = create(id);
-    this.channels[id] = endpoint;
-    this.channelCount++;
-    return endpoint;
+    return this.channels.allocate(this.channelMax, create);
   }
 
   /** @internal */
   releaseChannel(id: number): void {
-    if (this.channels[id] === undefined) return;
-    this.channels[id] = undefined;
-    this.channelCount--;
+    this.channels.release(id);
+  }
+
+  // ------------------------------------------------------------------ ChannelWriter: the channels' way out
+
+  /** @internal */
+  get unusable(): AMQPError | undefined {
+    return this.state === 'open' ? undefined : (this.closeError ?? this.notOpen());
+  }
+
+  /** @internal */
+  sendMethod<N extends MethodName>(channel: number, name: N, args: MethodInputByName[N]): void {
+    this.transport.encoder.method(channel, name, args);
+  }
+
+  /** @internal */
+  sendPublish(channel: number, target: PublishTarget, properties: BasicProperties | undefined, body: Buffer): void {
+    this.transport.encoder.publish(channel, target.exchange, target.routingKey, target.mandatory, properties, body);
+  }
+
+  /** @internal */
+  scheduleFlush(): void {
+    this.transport.scheduleFlush();
+  }
+
+  /** @internal */
+  flushNow(): void {
+    this.transport.flush();
+  }
+
+  /** @internal */
+  beforeNextFlush(hook: () => void): void {
+    this.transport.beforeNextFlush(hook);
+  }
+
+  /** @internal */
+  afterNextFlush(hook: () => void): void {
+    this.transport.afterNextFlush(hook);
+  }
+
+  /** @internal */
+  get hasPendingWrites(): boolean {
+    return this.transport.hasPendingWrites;
+  }
+
+  /** @internal */
+  get writable(): boolean {
+    return this.transport.writable;
+  }
+
+  /** @internal */
+  waitWritable(): Promise<void> {
+    return this.transport.waitWritable();
   }
 
   // ------------------------------------------------------------------ control
@@ -546,52 +477,29 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
           )
         : undefined;
     try {
-      await this.requestZero('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
+      await this.zero.request('connection.update-secret', { newSecret, reason }, ['connection.update-secret-ok']);
     } finally {
       clearTimeout(timer);
     }
   }
 
   /** Refreshes credentials given as a function at 80% of their lifetime, if they expire. */
-  private scheduleRefresh(current: ObtainedCredentials): void {
-    clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
-    const delay = refreshDelay(current);
-    if (delay === undefined || this.state !== 'open') return;
-    this.refreshTimer = setTimeout(() => void this.refreshCredentials(current), delay);
-    this.refreshTimer.unref();
-  }
-
-  private async refreshCredentials(current: ObtainedCredentials): Promise<void> {
+  private keepFresh(current: ObtainedCredentials): void {
     const provider = this.options.credentials;
-    if (provider === undefined || this.state !== 'open') return;
-    let next: ObtainedCredentials;
-    try {
-      next = await obtainCredentials(provider);
-    } catch (err) {
-      if (this.state !== 'open') return;
-      this.emit('credentialsError', err as CredentialsRefreshError);
-      // Ask again within what is left of the old secret's life.
-      this.scheduleRefresh({ ...current, obtainedAt: Date.now() });
-      return;
-    }
-    if (this.state !== 'open') return;
-    try {
-      await this.updateSecret(next.password, 'credentials refresh');
-    } catch (err) {
-      const error =
-        err instanceof CredentialsRefreshError
-          ? err
-          : new CredentialsRefreshError(
-              `the refreshed secret could not be handed to the broker: ${(err as Error).message}`,
-              { cause: err },
-            );
-      this.emit('credentialsError', error);
-      return;
-    }
-    this.options.password = next.password;
-    this.emit('credentialsRefreshed', { expiresAt: next.expiresAt });
-    this.scheduleRefresh(next);
+    if (provider === undefined) return;
+    const conn = this;
+    this.refresher = new CredentialRefresher(provider, {
+      get isOpen() {
+        return conn.state === 'open';
+      },
+      updateSecret: (secret, reason) => this.updateSecret(secret, reason),
+      refreshed: (next) => {
+        this.options.password = next.password;
+        this.emit('credentialsRefreshed', { expiresAt: next.expiresAt });
+      },
+      refreshFailed: (error) => this.emit('credentialsError', error),
+    });
+    this.refresher.schedule(current);
   }
 
   private assertOpen(): void {
@@ -651,29 +559,10 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
    */
   private fail(error: AMQPError | undefined): void {
     if (this.state === 'closed') return;
-    const wasClosing = this.state === 'closing';
-    if (error instanceof SocketError && this.state === 'authenticating') {
-      // RabbitMQ without authentication_failure_close drops the socket on bad credentials.
-      error = new AuthenticationError(
-        `the broker closed the connection after authentication; it probably refused the credentials of user '${this.options.username}'`,
-        { cause: error },
-      );
-    } else if (error instanceof FrameError && this.state === 'awaiting-start') {
-      // Whatever answered is not an AMQP 0-9-1 broker (another AMQP version's header, HTTP, TLS…):
-      // say so, and send it nothing.
-      error = new HandshakeError(
-        error.frameType === PROTOCOL_HEADER[0]
-          ? 'the server does not speak AMQP 0-9-1 (it answered with another protocol header)'
-          : `the server at ${this.options.host}:${this.options.port} does not speak AMQP 0-9-1 (${error.message})`,
-        { cause: error },
-      );
-    }
-    // A socket that ends while we are closing is the clean end of our close.
-    if (wasClosing && error instanceof SocketError) error = undefined;
+    error = failureReason(this.state, error, this.options);
     this.moveTo('closed');
     this.closeError = error;
-    clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
+    this.refresher?.stop();
     if (error instanceof FrameError) {
       // Tell the peer why, as the spec asks, while the socket may still be writable. The transport
       // may already count as failed (the decoder found the error), so write to the socket directly.
@@ -692,10 +581,8 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     this.transport.fail(error ?? new ClosedError('connection closed'));
     this.transport.end();
     const reason = error ?? new ClosedError('the connection was closed');
-    const waiters = this.zeroWaiters;
-    this.zeroWaiters = [];
-    for (const w of waiters) w.reject(reason);
-    for (const ch of this.channels) ch?.onConnectionLost(reason);
+    this.zero.rejectAll(reason);
+    for (const ch of this.channels) ch.onConnectionLost(reason);
     this.lifetime.abort(reason);
     this.resolveClosed(error);
     this.emit('close', error);

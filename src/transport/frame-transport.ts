@@ -14,6 +14,8 @@ import { FrameEncoder } from '../protocol/frame-encoder.js';
 const HIGH_WATER_MARK = 4 * 1024 * 1024;
 /** Encoded bytes above which a flush is done at once rather than at the end of the tick. */
 const FLUSH_NOW = 512 * 1024;
+/** Largest frame accepted from a peer even when frame-max is unlimited. */
+const MAX_INCOMING_FRAME = 128 * 1024 * 1024;
 
 /** What the transport tells its owner. */
 export interface TransportEvents {
@@ -77,6 +79,19 @@ export class FrameTransport {
 
   get isFailed(): boolean {
     return this.failed;
+  }
+
+  /** The frame-max in force: the encoder holds it, and the decoder's limit follows from it. */
+  get frameMax(): number {
+    return this.encoder.frameMax;
+  }
+
+  /** Applies the negotiated frame-max to both directions. */
+  setFrameMax(frameMax: number): void {
+    this.encoder.frameMax = frameMax;
+    // With no limit negotiated (0 on both sides), still bound what one frame header can make us
+    // allocate: RabbitMQ's own ceiling for frame_max is far below this.
+    this.decoder.maxFrameSize = Math.min(frameMax, MAX_INCOMING_FRAME);
   }
 
   /** Asks for a flush at the end of this tick, so frames written in one burst leave in one write. */

@@ -3,33 +3,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Channel } from '../../src/channel/channel.js';
 import type { Message } from '../../src/channel/message.js';
-import type { ChannelHost } from '../../src/connection/endpoint.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
-import { FrameEncoder } from '../../src/protocol/frame-encoder.js';
 import { decodeMethod, METHOD_IDS } from '../../src/protocol/generated/methods.js';
 import { Reader } from '../../src/protocol/reader.js';
-import type { FrameTransport } from '../../src/transport/frame-transport.js';
+import { EncoderHost } from '../support/channel-host.js';
 
 /** A channel wired to an encoder instead of a socket, with deliveries fed in directly. */
 async function harness() {
-  const encoder = new FrameEncoder(131072);
-  const hooks: (() => void)[] = [];
-  const transport = {
-    encoder,
-    isFailed: false,
-    writable: true,
-    scheduleFlush() {},
-    beforeNextFlush(hook: () => void) {
-      hooks.push(hook);
-    },
-  };
-  const host: ChannelHost = {
-    transport: transport as unknown as FrameTransport,
-    frameMax: 131072,
-    isOpen: true,
-    closeReason: undefined,
-    releaseChannel() {},
-  };
+  const host = new EncoderHost();
   const channel = new Channel(host, 1);
   const delivered: Message[] = [];
   // Open the channel and start one consumer by answering its calls directly.
@@ -55,16 +36,15 @@ async function harness() {
     header.writeUInt32BE(0, 8);
     channel.onHeader(decodeContentHeader(new Reader(header, 0, 14)));
   };
-  /** Runs the pre-flush hooks like the transport does, then returns the methods written since last time. */
+  /** Flushes (pre-flush hooks first, as the transport does) and returns the acks written since last time. */
   const flush = () => {
-    for (const h of hooks.splice(0)) h();
     const out: { name: string; args: Record<string, unknown> }[] = [];
     const d = new FrameDecoder(131072, (type, _ch, buf, start, end) => {
       if (type !== 1) return;
       const m = decodeMethod(new Reader(buf, start, end));
       if (m) out.push({ name: m.name, args: m.args as Record<string, unknown> });
     });
-    for (const c of encoder.take()) d.push(c);
+    for (const c of host.flush()) d.push(c);
     return out.filter((m) => m.name.startsWith('basic.ack') || m.name === 'basic.nack' || m.name === 'basic.reject');
   };
   return { channel, delivered, deliver, flush, consuming };

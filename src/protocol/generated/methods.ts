@@ -151,7 +151,7 @@ export const SYNC_RESPONSES: ReadonlyMap<number, readonly number[]> = new Map([
 export const CHANNEL_ZERO_CLASSES: ReadonlySet<number> = new Set([10]);
 
 /** Arguments of connection.start (class 10, method 10). */
-export interface ConnectionStartArgs {
+interface ConnectionStartArgs {
   versionMajor: number;
   versionMinor: number;
   serverProperties: FieldTable;
@@ -159,7 +159,7 @@ export interface ConnectionStartArgs {
   locales: string;
 }
 /** connection.start arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionStartInput {
+interface ConnectionStartInput {
   versionMajor?: number | undefined;
   versionMinor?: number | undefined;
   serverProperties: FieldTable;
@@ -168,14 +168,14 @@ export interface ConnectionStartInput {
 }
 
 /** Arguments of connection.start-ok (class 10, method 11). */
-export interface ConnectionStartOkArgs {
+interface ConnectionStartOkArgs {
   clientProperties: FieldTable;
   mechanism: string;
   response: string;
   locale: string;
 }
 /** connection.start-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionStartOkInput {
+interface ConnectionStartOkInput {
   clientProperties: FieldTable;
   mechanism?: string | undefined;
   response: string | Buffer;
@@ -183,80 +183,80 @@ export interface ConnectionStartOkInput {
 }
 
 /** Arguments of connection.secure (class 10, method 20). */
-export interface ConnectionSecureArgs {
+interface ConnectionSecureArgs {
   challenge: string;
 }
 /** connection.secure arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionSecureInput {
+interface ConnectionSecureInput {
   challenge: string | Buffer;
 }
 
 /** Arguments of connection.secure-ok (class 10, method 21). */
-export interface ConnectionSecureOkArgs {
+interface ConnectionSecureOkArgs {
   response: string;
 }
 /** connection.secure-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionSecureOkInput {
+interface ConnectionSecureOkInput {
   response: string | Buffer;
 }
 
 /** Arguments of connection.tune (class 10, method 30). */
-export interface ConnectionTuneArgs {
+interface ConnectionTuneArgs {
   channelMax: number;
   frameMax: number;
   heartbeat: number;
 }
 /** connection.tune arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionTuneInput {
+interface ConnectionTuneInput {
   channelMax?: number | undefined;
   frameMax?: number | undefined;
   heartbeat?: number | undefined;
 }
 
 /** Arguments of connection.tune-ok (class 10, method 31). */
-export interface ConnectionTuneOkArgs {
+interface ConnectionTuneOkArgs {
   channelMax: number;
   frameMax: number;
   heartbeat: number;
 }
 /** connection.tune-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionTuneOkInput {
+interface ConnectionTuneOkInput {
   channelMax?: number | undefined;
   frameMax?: number | undefined;
   heartbeat?: number | undefined;
 }
 
 /** Arguments of connection.open (class 10, method 40). */
-export interface ConnectionOpenArgs {
+interface ConnectionOpenArgs {
   virtualHost: string;
   capabilities: string;
   insist: boolean;
 }
 /** connection.open arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionOpenInput {
+interface ConnectionOpenInput {
   virtualHost?: string | undefined;
   capabilities?: string | undefined;
   insist?: boolean | undefined;
 }
 
 /** Arguments of connection.open-ok (class 10, method 41). */
-export interface ConnectionOpenOkArgs {
+interface ConnectionOpenOkArgs {
   knownHosts: string;
 }
 /** connection.open-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionOpenOkInput {
+interface ConnectionOpenOkInput {
   knownHosts?: string | undefined;
 }
 
 /** Arguments of connection.close (class 10, method 50). */
-export interface ConnectionCloseArgs {
+interface ConnectionCloseArgs {
   replyCode: number;
   replyText: string;
   classId: number;
   methodId: number;
 }
 /** connection.close arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionCloseInput {
+interface ConnectionCloseInput {
   replyCode: number;
   replyText?: string | undefined;
   classId: number;
@@ -264,85 +264,85 @@ export interface ConnectionCloseInput {
 }
 
 /** Arguments of connection.close-ok (class 10, method 51). */
-export type ConnectionCloseOkArgs = Record<string, never>;
+type ConnectionCloseOkArgs = Record<string, never>;
 /** connection.close-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionCloseOkInput = ConnectionCloseOkArgs;
+type ConnectionCloseOkInput = ConnectionCloseOkArgs;
 
 /** Arguments of connection.blocked (class 10, method 60). */
-export interface ConnectionBlockedArgs {
+interface ConnectionBlockedArgs {
   reason: string;
 }
 /** connection.blocked arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionBlockedInput {
+interface ConnectionBlockedInput {
   reason?: string | undefined;
 }
 
 /** Arguments of connection.unblocked (class 10, method 61). */
-export type ConnectionUnblockedArgs = Record<string, never>;
+type ConnectionUnblockedArgs = Record<string, never>;
 /** connection.unblocked arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionUnblockedInput = ConnectionUnblockedArgs;
+type ConnectionUnblockedInput = ConnectionUnblockedArgs;
 
 /** Arguments of connection.update-secret (class 10, method 70). */
-export interface ConnectionUpdateSecretArgs {
+interface ConnectionUpdateSecretArgs {
   newSecret: string;
   reason: string;
 }
 /** connection.update-secret arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConnectionUpdateSecretInput {
+interface ConnectionUpdateSecretInput {
   newSecret: string | Buffer;
   reason: string;
 }
 
 /** Arguments of connection.update-secret-ok (class 10, method 71). */
-export type ConnectionUpdateSecretOkArgs = Record<string, never>;
+type ConnectionUpdateSecretOkArgs = Record<string, never>;
 /** connection.update-secret-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConnectionUpdateSecretOkInput = ConnectionUpdateSecretOkArgs;
+type ConnectionUpdateSecretOkInput = ConnectionUpdateSecretOkArgs;
 
 /** Arguments of channel.open (class 20, method 10). */
-export interface ChannelOpenArgs {
+interface ChannelOpenArgs {
   outOfBand: string;
 }
 /** channel.open arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ChannelOpenInput {
+interface ChannelOpenInput {
   outOfBand?: string | undefined;
 }
 
 /** Arguments of channel.open-ok (class 20, method 11). */
-export interface ChannelOpenOkArgs {
+interface ChannelOpenOkArgs {
   channelId: string;
 }
 /** channel.open-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ChannelOpenOkInput {
+interface ChannelOpenOkInput {
   channelId?: string | Buffer | undefined;
 }
 
 /** Arguments of channel.flow (class 20, method 20). */
-export interface ChannelFlowArgs {
+interface ChannelFlowArgs {
   active: boolean;
 }
 /** channel.flow arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ChannelFlowInput {
+interface ChannelFlowInput {
   active: boolean;
 }
 
 /** Arguments of channel.flow-ok (class 20, method 21). */
-export interface ChannelFlowOkArgs {
+interface ChannelFlowOkArgs {
   active: boolean;
 }
 /** channel.flow-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ChannelFlowOkInput {
+interface ChannelFlowOkInput {
   active: boolean;
 }
 
 /** Arguments of channel.close (class 20, method 40). */
-export interface ChannelCloseArgs {
+interface ChannelCloseArgs {
   replyCode: number;
   replyText: string;
   classId: number;
   methodId: number;
 }
 /** channel.close arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ChannelCloseInput {
+interface ChannelCloseInput {
   replyCode: number;
   replyText?: string | undefined;
   classId: number;
@@ -350,12 +350,12 @@ export interface ChannelCloseInput {
 }
 
 /** Arguments of channel.close-ok (class 20, method 41). */
-export type ChannelCloseOkArgs = Record<string, never>;
+type ChannelCloseOkArgs = Record<string, never>;
 /** channel.close-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ChannelCloseOkInput = ChannelCloseOkArgs;
+type ChannelCloseOkInput = ChannelCloseOkArgs;
 
 /** Arguments of access.request (class 30, method 10). */
-export interface AccessRequestArgs {
+interface AccessRequestArgs {
   realm: string;
   exclusive: boolean;
   passive: boolean;
@@ -364,7 +364,7 @@ export interface AccessRequestArgs {
   read: boolean;
 }
 /** access.request arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface AccessRequestInput {
+interface AccessRequestInput {
   realm?: string | undefined;
   exclusive?: boolean | undefined;
   passive?: boolean | undefined;
@@ -374,16 +374,16 @@ export interface AccessRequestInput {
 }
 
 /** Arguments of access.request-ok (class 30, method 11). */
-export interface AccessRequestOkArgs {
+interface AccessRequestOkArgs {
   ticket: number;
 }
 /** access.request-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface AccessRequestOkInput {
+interface AccessRequestOkInput {
   ticket?: number | undefined;
 }
 
 /** Arguments of exchange.declare (class 40, method 10). */
-export interface ExchangeDeclareArgs {
+interface ExchangeDeclareArgs {
   ticket: number;
   exchange: string;
   type: string;
@@ -395,7 +395,7 @@ export interface ExchangeDeclareArgs {
   arguments: FieldTable;
 }
 /** exchange.declare arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ExchangeDeclareInput {
+interface ExchangeDeclareInput {
   ticket?: number | undefined;
   exchange: string;
   type?: string | undefined;
@@ -408,19 +408,19 @@ export interface ExchangeDeclareInput {
 }
 
 /** Arguments of exchange.declare-ok (class 40, method 11). */
-export type ExchangeDeclareOkArgs = Record<string, never>;
+type ExchangeDeclareOkArgs = Record<string, never>;
 /** exchange.declare-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ExchangeDeclareOkInput = ExchangeDeclareOkArgs;
+type ExchangeDeclareOkInput = ExchangeDeclareOkArgs;
 
 /** Arguments of exchange.delete (class 40, method 20). */
-export interface ExchangeDeleteArgs {
+interface ExchangeDeleteArgs {
   ticket: number;
   exchange: string;
   ifUnused: boolean;
   nowait: boolean;
 }
 /** exchange.delete arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ExchangeDeleteInput {
+interface ExchangeDeleteInput {
   ticket?: number | undefined;
   exchange: string;
   ifUnused?: boolean | undefined;
@@ -428,12 +428,12 @@ export interface ExchangeDeleteInput {
 }
 
 /** Arguments of exchange.delete-ok (class 40, method 21). */
-export type ExchangeDeleteOkArgs = Record<string, never>;
+type ExchangeDeleteOkArgs = Record<string, never>;
 /** exchange.delete-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ExchangeDeleteOkInput = ExchangeDeleteOkArgs;
+type ExchangeDeleteOkInput = ExchangeDeleteOkArgs;
 
 /** Arguments of exchange.bind (class 40, method 30). */
-export interface ExchangeBindArgs {
+interface ExchangeBindArgs {
   ticket: number;
   destination: string;
   source: string;
@@ -442,7 +442,7 @@ export interface ExchangeBindArgs {
   arguments: FieldTable;
 }
 /** exchange.bind arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ExchangeBindInput {
+interface ExchangeBindInput {
   ticket?: number | undefined;
   destination: string;
   source: string;
@@ -452,12 +452,12 @@ export interface ExchangeBindInput {
 }
 
 /** Arguments of exchange.bind-ok (class 40, method 31). */
-export type ExchangeBindOkArgs = Record<string, never>;
+type ExchangeBindOkArgs = Record<string, never>;
 /** exchange.bind-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ExchangeBindOkInput = ExchangeBindOkArgs;
+type ExchangeBindOkInput = ExchangeBindOkArgs;
 
 /** Arguments of exchange.unbind (class 40, method 40). */
-export interface ExchangeUnbindArgs {
+interface ExchangeUnbindArgs {
   ticket: number;
   destination: string;
   source: string;
@@ -466,7 +466,7 @@ export interface ExchangeUnbindArgs {
   arguments: FieldTable;
 }
 /** exchange.unbind arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ExchangeUnbindInput {
+interface ExchangeUnbindInput {
   ticket?: number | undefined;
   destination: string;
   source: string;
@@ -476,12 +476,12 @@ export interface ExchangeUnbindInput {
 }
 
 /** Arguments of exchange.unbind-ok (class 40, method 51). */
-export type ExchangeUnbindOkArgs = Record<string, never>;
+type ExchangeUnbindOkArgs = Record<string, never>;
 /** exchange.unbind-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ExchangeUnbindOkInput = ExchangeUnbindOkArgs;
+type ExchangeUnbindOkInput = ExchangeUnbindOkArgs;
 
 /** Arguments of queue.declare (class 50, method 10). */
-export interface QueueDeclareArgs {
+interface QueueDeclareArgs {
   ticket: number;
   queue: string;
   passive: boolean;
@@ -492,7 +492,7 @@ export interface QueueDeclareArgs {
   arguments: FieldTable;
 }
 /** queue.declare arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface QueueDeclareInput {
+interface QueueDeclareInput {
   ticket?: number | undefined;
   queue?: string | undefined;
   passive?: boolean | undefined;
@@ -504,20 +504,20 @@ export interface QueueDeclareInput {
 }
 
 /** Arguments of queue.declare-ok (class 50, method 11). */
-export interface QueueDeclareOkArgs {
+interface QueueDeclareOkArgs {
   queue: string;
   messageCount: number;
   consumerCount: number;
 }
 /** queue.declare-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface QueueDeclareOkInput {
+interface QueueDeclareOkInput {
   queue: string;
   messageCount: number;
   consumerCount: number;
 }
 
 /** Arguments of queue.bind (class 50, method 20). */
-export interface QueueBindArgs {
+interface QueueBindArgs {
   ticket: number;
   queue: string;
   exchange: string;
@@ -526,7 +526,7 @@ export interface QueueBindArgs {
   arguments: FieldTable;
 }
 /** queue.bind arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface QueueBindInput {
+interface QueueBindInput {
   ticket?: number | undefined;
   queue?: string | undefined;
   exchange: string;
@@ -536,34 +536,34 @@ export interface QueueBindInput {
 }
 
 /** Arguments of queue.bind-ok (class 50, method 21). */
-export type QueueBindOkArgs = Record<string, never>;
+type QueueBindOkArgs = Record<string, never>;
 /** queue.bind-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueueBindOkInput = QueueBindOkArgs;
+type QueueBindOkInput = QueueBindOkArgs;
 
 /** Arguments of queue.purge (class 50, method 30). */
-export interface QueuePurgeArgs {
+interface QueuePurgeArgs {
   ticket: number;
   queue: string;
   nowait: boolean;
 }
 /** queue.purge arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface QueuePurgeInput {
+interface QueuePurgeInput {
   ticket?: number | undefined;
   queue?: string | undefined;
   nowait?: boolean | undefined;
 }
 
 /** Arguments of queue.purge-ok (class 50, method 31). */
-export interface QueuePurgeOkArgs {
+interface QueuePurgeOkArgs {
   messageCount: number;
 }
 /** queue.purge-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface QueuePurgeOkInput {
+interface QueuePurgeOkInput {
   messageCount: number;
 }
 
 /** Arguments of queue.delete (class 50, method 40). */
-export interface QueueDeleteArgs {
+interface QueueDeleteArgs {
   ticket: number;
   queue: string;
   ifUnused: boolean;
@@ -571,7 +571,7 @@ export interface QueueDeleteArgs {
   nowait: boolean;
 }
 /** queue.delete arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface QueueDeleteInput {
+interface QueueDeleteInput {
   ticket?: number | undefined;
   queue?: string | undefined;
   ifUnused?: boolean | undefined;
@@ -580,16 +580,16 @@ export interface QueueDeleteInput {
 }
 
 /** Arguments of queue.delete-ok (class 50, method 41). */
-export interface QueueDeleteOkArgs {
+interface QueueDeleteOkArgs {
   messageCount: number;
 }
 /** queue.delete-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface QueueDeleteOkInput {
+interface QueueDeleteOkInput {
   messageCount: number;
 }
 
 /** Arguments of queue.unbind (class 50, method 50). */
-export interface QueueUnbindArgs {
+interface QueueUnbindArgs {
   ticket: number;
   queue: string;
   exchange: string;
@@ -597,7 +597,7 @@ export interface QueueUnbindArgs {
   arguments: FieldTable;
 }
 /** queue.unbind arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface QueueUnbindInput {
+interface QueueUnbindInput {
   ticket?: number | undefined;
   queue?: string | undefined;
   exchange: string;
@@ -606,30 +606,30 @@ export interface QueueUnbindInput {
 }
 
 /** Arguments of queue.unbind-ok (class 50, method 51). */
-export type QueueUnbindOkArgs = Record<string, never>;
+type QueueUnbindOkArgs = Record<string, never>;
 /** queue.unbind-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type QueueUnbindOkInput = QueueUnbindOkArgs;
+type QueueUnbindOkInput = QueueUnbindOkArgs;
 
 /** Arguments of basic.qos (class 60, method 10). */
-export interface BasicQosArgs {
+interface BasicQosArgs {
   prefetchSize: number;
   prefetchCount: number;
   global: boolean;
 }
 /** basic.qos arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicQosInput {
+interface BasicQosInput {
   prefetchSize?: number | undefined;
   prefetchCount?: number | undefined;
   global?: boolean | undefined;
 }
 
 /** Arguments of basic.qos-ok (class 60, method 11). */
-export type BasicQosOkArgs = Record<string, never>;
+type BasicQosOkArgs = Record<string, never>;
 /** basic.qos-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicQosOkInput = BasicQosOkArgs;
+type BasicQosOkInput = BasicQosOkArgs;
 
 /** Arguments of basic.consume (class 60, method 20). */
-export interface BasicConsumeArgs {
+interface BasicConsumeArgs {
   ticket: number;
   queue: string;
   consumerTag: string;
@@ -640,7 +640,7 @@ export interface BasicConsumeArgs {
   arguments: FieldTable;
 }
 /** basic.consume arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicConsumeInput {
+interface BasicConsumeInput {
   ticket?: number | undefined;
   queue?: string | undefined;
   consumerTag?: string | undefined;
@@ -652,36 +652,36 @@ export interface BasicConsumeInput {
 }
 
 /** Arguments of basic.consume-ok (class 60, method 21). */
-export interface BasicConsumeOkArgs {
+interface BasicConsumeOkArgs {
   consumerTag: string;
 }
 /** basic.consume-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicConsumeOkInput {
+interface BasicConsumeOkInput {
   consumerTag: string;
 }
 
 /** Arguments of basic.cancel (class 60, method 30). */
-export interface BasicCancelArgs {
+interface BasicCancelArgs {
   consumerTag: string;
   nowait: boolean;
 }
 /** basic.cancel arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicCancelInput {
+interface BasicCancelInput {
   consumerTag: string;
   nowait?: boolean | undefined;
 }
 
 /** Arguments of basic.cancel-ok (class 60, method 31). */
-export interface BasicCancelOkArgs {
+interface BasicCancelOkArgs {
   consumerTag: string;
 }
 /** basic.cancel-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicCancelOkInput {
+interface BasicCancelOkInput {
   consumerTag: string;
 }
 
 /** Arguments of basic.publish (class 60, method 40). */
-export interface BasicPublishArgs {
+interface BasicPublishArgs {
   ticket: number;
   exchange: string;
   routingKey: string;
@@ -689,7 +689,7 @@ export interface BasicPublishArgs {
   immediate: boolean;
 }
 /** basic.publish arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicPublishInput {
+interface BasicPublishInput {
   ticket?: number | undefined;
   exchange?: string | undefined;
   routingKey?: string | undefined;
@@ -698,14 +698,14 @@ export interface BasicPublishInput {
 }
 
 /** Arguments of basic.return (class 60, method 50). */
-export interface BasicReturnArgs {
+interface BasicReturnArgs {
   replyCode: number;
   replyText: string;
   exchange: string;
   routingKey: string;
 }
 /** basic.return arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicReturnInput {
+interface BasicReturnInput {
   replyCode: number;
   replyText?: string | undefined;
   exchange: string;
@@ -713,7 +713,7 @@ export interface BasicReturnInput {
 }
 
 /** Arguments of basic.deliver (class 60, method 60). */
-export interface BasicDeliverArgs {
+interface BasicDeliverArgs {
   consumerTag: string;
   deliveryTag: number;
   redelivered: boolean;
@@ -721,7 +721,7 @@ export interface BasicDeliverArgs {
   routingKey: string;
 }
 /** basic.deliver arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicDeliverInput {
+interface BasicDeliverInput {
   consumerTag: string;
   deliveryTag: number;
   redelivered?: boolean | undefined;
@@ -730,20 +730,20 @@ export interface BasicDeliverInput {
 }
 
 /** Arguments of basic.get (class 60, method 70). */
-export interface BasicGetArgs {
+interface BasicGetArgs {
   ticket: number;
   queue: string;
   noAck: boolean;
 }
 /** basic.get arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicGetInput {
+interface BasicGetInput {
   ticket?: number | undefined;
   queue?: string | undefined;
   noAck?: boolean | undefined;
 }
 
 /** Arguments of basic.get-ok (class 60, method 71). */
-export interface BasicGetOkArgs {
+interface BasicGetOkArgs {
   deliveryTag: number;
   redelivered: boolean;
   exchange: string;
@@ -751,7 +751,7 @@ export interface BasicGetOkArgs {
   messageCount: number;
 }
 /** basic.get-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicGetOkInput {
+interface BasicGetOkInput {
   deliveryTag: number;
   redelivered?: boolean | undefined;
   exchange: string;
@@ -760,115 +760,115 @@ export interface BasicGetOkInput {
 }
 
 /** Arguments of basic.get-empty (class 60, method 72). */
-export interface BasicGetEmptyArgs {
+interface BasicGetEmptyArgs {
   clusterId: string;
 }
 /** basic.get-empty arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicGetEmptyInput {
+interface BasicGetEmptyInput {
   clusterId?: string | undefined;
 }
 
 /** Arguments of basic.ack (class 60, method 80). */
-export interface BasicAckArgs {
+interface BasicAckArgs {
   deliveryTag: number;
   multiple: boolean;
 }
 /** basic.ack arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicAckInput {
+interface BasicAckInput {
   deliveryTag?: number | undefined;
   multiple?: boolean | undefined;
 }
 
 /** Arguments of basic.reject (class 60, method 90). */
-export interface BasicRejectArgs {
+interface BasicRejectArgs {
   deliveryTag: number;
   requeue: boolean;
 }
 /** basic.reject arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicRejectInput {
+interface BasicRejectInput {
   deliveryTag: number;
   requeue?: boolean | undefined;
 }
 
 /** Arguments of basic.recover-async (class 60, method 100). */
-export interface BasicRecoverAsyncArgs {
+interface BasicRecoverAsyncArgs {
   requeue: boolean;
 }
 /** basic.recover-async arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicRecoverAsyncInput {
+interface BasicRecoverAsyncInput {
   requeue?: boolean | undefined;
 }
 
 /** Arguments of basic.recover (class 60, method 110). */
-export interface BasicRecoverArgs {
+interface BasicRecoverArgs {
   requeue: boolean;
 }
 /** basic.recover arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicRecoverInput {
+interface BasicRecoverInput {
   requeue?: boolean | undefined;
 }
 
 /** Arguments of basic.recover-ok (class 60, method 111). */
-export type BasicRecoverOkArgs = Record<string, never>;
+type BasicRecoverOkArgs = Record<string, never>;
 /** basic.recover-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type BasicRecoverOkInput = BasicRecoverOkArgs;
+type BasicRecoverOkInput = BasicRecoverOkArgs;
 
 /** Arguments of basic.nack (class 60, method 120). */
-export interface BasicNackArgs {
+interface BasicNackArgs {
   deliveryTag: number;
   multiple: boolean;
   requeue: boolean;
 }
 /** basic.nack arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface BasicNackInput {
+interface BasicNackInput {
   deliveryTag?: number | undefined;
   multiple?: boolean | undefined;
   requeue?: boolean | undefined;
 }
 
 /** Arguments of tx.select (class 90, method 10). */
-export type TxSelectArgs = Record<string, never>;
+type TxSelectArgs = Record<string, never>;
 /** tx.select arguments as accepted by the encoder: those with a spec default may be left out. */
-export type TxSelectInput = TxSelectArgs;
+type TxSelectInput = TxSelectArgs;
 
 /** Arguments of tx.select-ok (class 90, method 11). */
-export type TxSelectOkArgs = Record<string, never>;
+type TxSelectOkArgs = Record<string, never>;
 /** tx.select-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type TxSelectOkInput = TxSelectOkArgs;
+type TxSelectOkInput = TxSelectOkArgs;
 
 /** Arguments of tx.commit (class 90, method 20). */
-export type TxCommitArgs = Record<string, never>;
+type TxCommitArgs = Record<string, never>;
 /** tx.commit arguments as accepted by the encoder: those with a spec default may be left out. */
-export type TxCommitInput = TxCommitArgs;
+type TxCommitInput = TxCommitArgs;
 
 /** Arguments of tx.commit-ok (class 90, method 21). */
-export type TxCommitOkArgs = Record<string, never>;
+type TxCommitOkArgs = Record<string, never>;
 /** tx.commit-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type TxCommitOkInput = TxCommitOkArgs;
+type TxCommitOkInput = TxCommitOkArgs;
 
 /** Arguments of tx.rollback (class 90, method 30). */
-export type TxRollbackArgs = Record<string, never>;
+type TxRollbackArgs = Record<string, never>;
 /** tx.rollback arguments as accepted by the encoder: those with a spec default may be left out. */
-export type TxRollbackInput = TxRollbackArgs;
+type TxRollbackInput = TxRollbackArgs;
 
 /** Arguments of tx.rollback-ok (class 90, method 31). */
-export type TxRollbackOkArgs = Record<string, never>;
+type TxRollbackOkArgs = Record<string, never>;
 /** tx.rollback-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type TxRollbackOkInput = TxRollbackOkArgs;
+type TxRollbackOkInput = TxRollbackOkArgs;
 
 /** Arguments of confirm.select (class 85, method 10). */
-export interface ConfirmSelectArgs {
+interface ConfirmSelectArgs {
   nowait: boolean;
 }
 /** confirm.select arguments as accepted by the encoder: those with a spec default may be left out. */
-export interface ConfirmSelectInput {
+interface ConfirmSelectInput {
   nowait?: boolean | undefined;
 }
 
 /** Arguments of confirm.select-ok (class 85, method 11). */
-export type ConfirmSelectOkArgs = Record<string, never>;
+type ConfirmSelectOkArgs = Record<string, never>;
 /** confirm.select-ok arguments as accepted by the encoder: those with a spec default may be left out. */
-export type ConfirmSelectOkInput = ConfirmSelectOkArgs;
+type ConfirmSelectOkInput = ConfirmSelectOkArgs;
 
 /** A decoded method: discriminate on `name` (or the numeric `id`). */
 export type AMQPMethod =
@@ -1082,6 +1082,44 @@ export interface MethodInputByName {
   'confirm.select': ConfirmSelectInput;
   'confirm.select-ok': ConfirmSelectOkInput;
 }
+
+/** A decoded method, by name. */
+export type MethodByName = { [M in AMQPMethod as M['name']]: M };
+
+/** What answers each synchronous request, as decoded methods (from codegen/overlay.json). */
+export interface SyncReplyByName {
+  'connection.start': MethodByName['connection.start-ok'];
+  'connection.secure': MethodByName['connection.secure-ok'];
+  'connection.tune': MethodByName['connection.tune-ok'];
+  'connection.open': MethodByName['connection.open-ok'];
+  'connection.close': MethodByName['connection.close-ok'];
+  'connection.update-secret': MethodByName['connection.update-secret-ok'];
+  'channel.open': MethodByName['channel.open-ok'];
+  'channel.flow': MethodByName['channel.flow-ok'];
+  'channel.close': MethodByName['channel.close-ok'];
+  'access.request': MethodByName['access.request-ok'];
+  'exchange.declare': MethodByName['exchange.declare-ok'];
+  'exchange.delete': MethodByName['exchange.delete-ok'];
+  'exchange.bind': MethodByName['exchange.bind-ok'];
+  'exchange.unbind': MethodByName['exchange.unbind-ok'];
+  'queue.declare': MethodByName['queue.declare-ok'];
+  'queue.bind': MethodByName['queue.bind-ok'];
+  'queue.purge': MethodByName['queue.purge-ok'];
+  'queue.delete': MethodByName['queue.delete-ok'];
+  'queue.unbind': MethodByName['queue.unbind-ok'];
+  'basic.qos': MethodByName['basic.qos-ok'];
+  'basic.consume': MethodByName['basic.consume-ok'];
+  'basic.cancel': MethodByName['basic.cancel-ok'];
+  'basic.get': MethodByName['basic.get-ok'] | MethodByName['basic.get-empty'];
+  'basic.recover': MethodByName['basic.recover-ok'];
+  'tx.select': MethodByName['tx.select-ok'];
+  'tx.commit': MethodByName['tx.commit-ok'];
+  'tx.rollback': MethodByName['tx.rollback-ok'];
+  'confirm.select': MethodByName['confirm.select-ok'];
+}
+
+/** The synchronous requests: the methods a reply answers. */
+export type SyncMethodName = keyof SyncReplyByName;
 
 function encodeConnectionStart(w: Writer, a: ConnectionStartInput): void {
   w.u32(0x000a000a);

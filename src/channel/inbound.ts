@@ -1,0 +1,184 @@
+/**
+ * What each frame that arrives on a channel does: replies answer the call in flight, content
+ * (deliveries, get-ok, returns) is assembled from method, header and body frames and handed on,
+ * and the broker's own requests (cancel, flow, close) are answered. Anything out of order is a
+ * 505, which closes the connection.
+ *
+ * @module
+ */
+import { ChannelClosedByServer, FrameError, REPLY_CODES } from '../errors.js';
+import type { ContentHeader } from '../protocol/content-header.js';
+import {
+  type AMQPMethod,
+  METHOD_NAMES,
+  type MethodInputByName,
+  type MethodName,
+} from '../protocol/generated/methods.js';
+import type { Acknowledger } from './acknowledger.js';
+import type { CallQueue } from './call-queue.js';
+import type { ReturnedMessage } from './channel-options.js';
+import type { ChannelState } from './channel-state.js';
+import type { ConfirmTracker } from './confirms.js';
+import type { ConsumerRegistry } from './consumer-registry.js';
+import { type AssembledContent, ContentAssembler } from './content-assembler.js';
+import { contentMessage, returnedMessage } from './delivery.js';
+import type { AckTarget } from './message.js';
+
+/** What the receiving side asks of its channel. */
+export interface ReceivingChannel extends AckTarget {
+  readonly id: number;
+  /** Stamped on each message, so an ack reaches only the channel that delivered it. */
+  readonly generation: number;
+  readonly lifecycle: ChannelState;
+  readonly publishing: { readonly confirms: ConfirmTracker | undefined };
+  readonly calls: CallQueue;
+  readonly consumers: ConsumerRegistry;
+  readonly acks: Acknowledger;
+  /** Sends a method and schedules the flush. */
+  send<N extends MethodName>(name: N, args: MethodInputByName[N]): void;
+  closedByServer(error: ChannelClosedByServer): void;
+  /** The broker asked to stop or resume publishing (channel.flow). */
+  flowChanged(active: boolean): void;
+  returned(message: ReturnedMessage): void;
+  /** The broker's close-ok (or close) of an abandoned channel arrived: its id may be reused. */
+  releaseAbandoned(): void;
+}
+
+export class ChannelInbound {
+  private readonly content: ContentAssembler;
+
+  constructor(private readonly channel: ReceivingChannel) {
+    this.content = new ContentAssembler(channel.id);
+  }
+
+  /** Drops a half-assembled message (the channel ended). */
+  reset(): void {
+    this.content.reset();
+  }
+
+  /** True for what an abandoned channel reads and drops (see `ChannelState`). */
+  private get dropping(): boolean {
+    return !this.content.busy && this.channel.lifecycle === 'abandoned';
+  }
+
+  method(m: AMQPMethod): void {
+    const ch = this.channel;
+    if (this.dropping) {
+      this.afterAbandon(m);
+      return;
+    }
+    if (this.content.busy) {
+      throw new FrameError(
+        `${m.name} arrived on channel ${ch.id} while a message body was expected`,
+        REPLY_CODES.UNEXPECTED_FRAME,
+      );
+    }
+    switch (m.name) {
+      case 'basic.deliver':
+      case 'basic.get-ok':
+      case 'basic.return':
+        this.content.start(m);
+        return;
+      case 'basic.ack':
+        ch.publishing.confirms?.confirm(m.args.deliveryTag, m.args.multiple, true);
+        return;
+      case 'basic.nack':
+        ch.publishing.confirms?.confirm(m.args.deliveryTag, m.args.multiple, false);
+        return;
+      case 'basic.consume-ok': {
+        const head = ch.calls.head;
+        if (head?.name !== 'basic.consume') throw this.unexpected(m);
+        const consumer = ch.consumers.started({
+          consumerTag: m.args.consumerTag,
+          queue: head.args.queue ?? '',
+          handler: head.handler ?? (() => {}),
+          noAck: head.args.noAck ?? false,
+        });
+        ch.calls.answer(m.id, consumer);
+        return;
+      }
+      case 'basic.cancel':
+        // The broker cancelled a consumer (queue deleted, node down): consumer_cancel_notify.
+        if (!m.args.nowait) ch.send('basic.cancel-ok', { consumerTag: m.args.consumerTag });
+        ch.consumers.cancelled(m.args.consumerTag, { serverCancelled: true });
+        return;
+      case 'channel.flow':
+        ch.send('channel.flow-ok', { active: m.args.active });
+        ch.flowChanged(m.args.active);
+        return;
+      case 'channel.close': {
+        ch.send('channel.close-ok', {});
+        const method = METHOD_NAMES.get(m.args.classId * 65536 + m.args.methodId);
+        ch.closedByServer(new ChannelClosedByServer(m.args, method));
+        return;
+      }
+      case 'channel.close-ok':
+        ch.calls.answer(m.id, m);
+        return;
+      default:
+        if (ch.calls.answer(m.id, m)) return;
+        throw this.unexpected(m);
+    }
+  }
+
+  header(header: ContentHeader): void {
+    if (this.dropping) return; // cut off by an abandoned call
+    const done = this.content.header(header);
+    if (done !== undefined) this.complete(done);
+  }
+
+  body(payload: Buffer): void {
+    if (this.dropping) return;
+    const done = this.content.body(payload);
+    if (done !== undefined) this.complete(done);
+  }
+
+  private unexpected(m: AMQPMethod): FrameError {
+    return new FrameError(`unexpected ${m.name} on channel ${this.channel.id}`, REPLY_CODES.UNEXPECTED_FRAME);
+  }
+
+  /** What arrives for an abandoned channel: dropped, until close-ok frees the id. */
+  private afterAbandon(m: AMQPMethod): void {
+    switch (m.name) {
+      case 'channel.close':
+        this.channel.send('channel.close-ok', {});
+        this.channel.releaseAbandoned();
+        return;
+      case 'channel.close-ok':
+        this.channel.releaseAbandoned();
+        return;
+      case 'basic.deliver':
+      case 'basic.get-ok':
+      case 'basic.return':
+        this.content.start(m); // its header and body frames follow; they are read and dropped
+        return;
+      default:
+        return;
+    }
+  }
+
+  private complete(content: AssembledContent): void {
+    const ch = this.channel;
+    const state = ch.lifecycle;
+    if (state === 'closed' || state === 'abandoned') return; // a late delivery to an abandoned channel
+    const m = content.method;
+    if (m.name === 'basic.deliver') {
+      const consumer = ch.consumers.get(m.args.consumerTag);
+      const noAck = consumer?.noAck ?? false;
+      ch.acks.delivered(m.args.deliveryTag, noAck);
+      const message = contentMessage(content, m.args, noAck ? undefined : ch, ch.generation);
+      if (consumer !== undefined) consumer.deliver(message);
+      else if (!noAck) message.reject({ requeue: true }); // consumer gone (cancel in flight): give it back
+    } else if (m.name === 'basic.get-ok') {
+      const head = ch.calls.head;
+      const noAck = head?.name === 'basic.get' && (head.args.noAck ?? false);
+      ch.acks.delivered(m.args.deliveryTag, noAck);
+      const message = contentMessage(content, m.args, noAck ? undefined : ch, ch.generation);
+      if (!ch.calls.answer(m.id, message)) {
+        throw new FrameError('basic.get-ok without a basic.get', REPLY_CODES.UNEXPECTED_FRAME);
+      }
+    } else if (m.name === 'basic.return') {
+      ch.returned(returnedMessage(content, m.args));
+    }
+  }
+}
