@@ -56,6 +56,7 @@ export const SECTIONS = {
   ],
   Errors: [
     'AMQPError',
+    'AMQPErrorCode',
     'AMQPErrorOptions',
     'ConnectionError',
     'ConnectionClosedByServer',
