@@ -11,7 +11,7 @@ export class AckTracker {
   /** Every delivery tag up to this one is settled (acked, nacked, rejected or noAck). */
   private settledUpTo = 0;
   /** Settled tags above `settledUpTo + 1`, waiting for the gap below them to close. */
-  private readonly settledAhead = new Set<number>();
+  private settledAhead: Set<number> | undefined = undefined;
   /** The highest delivery tag the broker has used on this channel. */
   highestDelivered = 0;
   private runTo = 0;
@@ -45,16 +45,23 @@ export class AckTracker {
   markSettled(tag: number): void {
     if (tag === this.settledUpTo + 1) {
       this.settledUpTo = tag;
-      while (this.settledAhead.size > 0 && this.settledAhead.delete(this.settledUpTo + 1)) this.settledUpTo++;
+      if (this.settledAhead !== undefined) this.catchUp(this.settledAhead);
     } else if (tag > this.settledUpTo) {
-      this.settledAhead.add(tag);
+      // Made on the first ack out of order: most channels settle in order and never need it.
+      (this.settledAhead ??= new Set()).add(tag);
     }
   }
 
   markSettledThrough(tag: number): void {
     if (tag <= this.settledUpTo) return;
     this.settledUpTo = tag;
-    for (const t of this.settledAhead) if (t <= tag) this.settledAhead.delete(t);
-    while (this.settledAhead.size > 0 && this.settledAhead.delete(this.settledUpTo + 1)) this.settledUpTo++;
+    const ahead = this.settledAhead;
+    if (ahead === undefined) return;
+    for (const t of ahead) if (t <= tag) ahead.delete(t);
+    this.catchUp(ahead);
+  }
+
+  private catchUp(ahead: Set<number>): void {
+    while (ahead.size > 0 && ahead.delete(this.settledUpTo + 1)) this.settledUpTo++;
   }
 }

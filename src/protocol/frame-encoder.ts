@@ -13,7 +13,12 @@ import { encodeContentHeader } from './content-header.js';
 import { Writer } from './writer.js';
 import { InvalidArgumentError } from '../errors.js';
 
-const ARENA_SIZE = 256 * 1024;
+/**
+ * An arena starts small, so an idle connection holds 8 KiB rather than 256, and doubles each time
+ * it fills up to `ARENA_MAX`, which a busy connection reaches within its first few bursts.
+ */
+const ARENA_INITIAL = 8 * 1024;
+const ARENA_MAX = 256 * 1024;
 /** Bodies at least this large are written as views of the caller's buffer instead of being copied. */
 export const LARGE_BODY = 64 * 1024;
 const EMPTY: Buffer[] = [];
@@ -25,12 +30,13 @@ const EMPTY: Buffer[] = [];
  */
 class ArenaWriter extends Writer {
   constructor() {
-    super(ARENA_SIZE);
+    super(ARENA_INITIAL);
   }
   override ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const pendingBytes = this.pos - this.base;
-    const next = Buffer.allocUnsafe(Math.max(ARENA_SIZE, (pendingBytes + n) * 2));
+    const grown = Math.min(ARENA_MAX, this.buf.length * 2);
+    const next = Buffer.allocUnsafe(Math.max(grown, (pendingBytes + n) * 2));
     this.buf.copy(next, 0, this.base, this.pos);
     this.buf = next;
     this.base = 0;
