@@ -17,6 +17,11 @@ export class AckTracker {
   private runTo = 0;
   private runCount = 0;
 
+  /** Deliveries the pending coalesced ack covers. */
+  get runLength(): number {
+    return this.runCount;
+  }
+
   /** True while a coalesced ack is waiting to be written. */
   get hasRun(): boolean {
     return this.runCount > 0;

@@ -3,15 +3,42 @@
  * deliveries, with in-order acks coalesced into one basic.ack(multiple) written just before the
  * next flush (see `AckTracker` for which tags a run may cover).
  *
+ * With a prefetch window (`holdUpTo`), a run is held past flushes until it covers a quarter of the
+ * window or `HOLD_MS` has passed. Every ack frame costs the broker about as much as a delivery, and a
+ * consumer that keeps up sees only a few deliveries per read, so acking every read spends much of
+ * the broker's time on acks; the broker still has three quarters of the window to send meanwhile.
+ * Anything that must follow the acks in wire order (a nack, a reject, basic.recover, the channel's
+ * or the connection's close) writes the held run first.
+ *
  * @module
  */
 import type { ChannelWriter } from '../connection/endpoint.js';
 import { AckTracker } from './ack-tracker.js';
 import type { Settlement } from './message.js';
 
+const HOLD_MS = 1;
+
 export class Acknowledger {
   private readonly tags = new AckTracker();
-  private readonly flushHook = (): void => this.flushRun();
+  /** Runs shorter than this are held past a flush (0: never held). */
+  private holdFor = 0;
+  /** True while a run was passed over by a flush and waits for its length or its timer. */
+  private held = false;
+  private holdTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly flushHook = (): void => {
+    if (this.tags.runLength < this.holdFor && this.writer.unusable === undefined && this.mayWrite()) {
+      this.held = true;
+      this.holdTimer ??= setTimeout(this.holdExpired, HOLD_MS);
+      return;
+    }
+    this.flushRun();
+  };
+  private readonly holdExpired = (): void => {
+    this.holdTimer = undefined;
+    if (!this.held) return;
+    this.flushRun();
+    this.writer.scheduleFlush();
+  };
 
   /**
    * @param mayWrite whether the channel may still write a held-back ack (open or closing); asked
@@ -22,6 +49,15 @@ export class Acknowledger {
     private readonly channelId: number,
     private readonly mayWrite: () => boolean,
   ) {}
+
+  /**
+   * Holds in-order acks until they cover a quarter of `prefetchCount` (or for 1 ms); 0, or a
+   * window under 8, sends them at the next flush.
+   */
+  holdUpTo(prefetchCount: number): void {
+    this.holdFor = prefetchCount >= 8 ? Math.floor(prefetchCount / 4) : 0;
+    if (this.held && this.tags.runLength >= this.holdFor) this.release();
+  }
 
   /** The highest delivery tag the broker has used on this channel. */
   get highestDelivered(): number {
@@ -46,6 +82,7 @@ export class Acknowledger {
       const first = !tags.hasRun;
       if (tags.extendRun(tag)) {
         if (first) this.writer.beforeNextFlush(this.flushHook);
+        else if (this.held && tags.runLength >= this.holdFor) this.release();
         return;
       }
     }
@@ -59,8 +96,19 @@ export class Acknowledger {
     else tags.markSettled(tag);
   }
 
+  /** A held run is long enough: it joins the next write. */
+  private release(): void {
+    this.held = false;
+    this.writer.beforeNextFlush(this.flushHook);
+  }
+
   /** Writes the pending coalesced ack, if any (no flush: it joins whatever write comes next). */
   flushRun(): void {
+    this.held = false;
+    if (this.holdTimer !== undefined) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = undefined;
+    }
     const run = this.tags.takeRun();
     if (run === undefined || !this.mayWrite()) return;
     this.writer.sendMethod(this.channelId, 'basic.ack', run);

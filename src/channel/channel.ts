@@ -315,10 +315,23 @@ export class Channel extends SafeEmitter<ChannelEvents> {
   /**
    * Limits unacknowledged deliveries (basic.qos). `global: false` (default) applies the limit to each
    * consumer started afterwards on this channel; `true` to the channel as a whole.
+   *
+   * With a `prefetchCount` of 8 or more, acks given in delivery order are sent together as one
+   * basic.ack(multiple) once they cover a quarter of it, or after 1 ms: the broker spends far less
+   * time on acks, and consuming runs faster. A nack, a reject, `basicRecover` and closing the channel
+   * or the connection send the held acks first, so the wire order is the order you gave them. If the
+   * connection is cut meanwhile, those messages are delivered again (as with any ack not yet sent).
+   * `coalesceAcks: false` sends them at the next flush instead, a tick later at most.
+   *
+   * @example
+   * ```ts
+   * await ch.basicQos(100); // acks leave in runs of 25, or after 1 ms
+   * await ch.basicQos(100, { coalesceAcks: false }); // acks leave with the next write
+   * ```
    */
   async basicQos(
     prefetchCount: number,
-    options: { prefetchSize?: number; global?: boolean } & CallOptions = {},
+    options: { prefetchSize?: number; global?: boolean; coalesceAcks?: boolean } & CallOptions = {},
   ): Promise<void> {
     if (!Number.isInteger(prefetchCount) || prefetchCount < 0 || prefetchCount > 65535) {
       throw new InvalidArgumentError(`prefetchCount must be a whole number from 0 to 65535, got ${prefetchCount}`);
@@ -332,6 +345,12 @@ export class Channel extends SafeEmitter<ChannelEvents> {
       },
       options,
     );
+    this.acks.holdUpTo(options.coalesceAcks === false ? 0 : prefetchCount);
+  }
+
+  /** @internal The connection is about to send connection.close: held acks go first. */
+  onConnectionClosing(): void {
+    if (this.state === 'open' || this.state === 'closing') this.acks.flushRun();
   }
 
   /**
@@ -590,6 +609,7 @@ export class Channel extends SafeEmitter<ChannelEvents> {
       else c.reject(reason);
     }
     this.publishing.confirms?.failAll(reason);
+    this.acks.flushRun(); // only clears the hold: the channel no longer writes
     this.consumers.stopAll(error);
     if (next === 'closed') this.host.releaseChannel(this.id);
     this.emit('close', error);

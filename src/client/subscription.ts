@@ -44,6 +44,12 @@ import { asAMQPError } from './topology.js';
 import { Waiter } from './waiting.js';
 
 /**
+ * A handler here may block the event loop, and the finished handlers' acks must not wait behind it
+ * (see HeldChannel): each ack leaves with the next write, never held for a longer run.
+ */
+const NO_HELD_ACKS = { coalesceAcks: false } as const;
+
+/**
  * A subscription to a queue that survives reconnects. Get one with `client.consume()`.
  *
  * @example
@@ -191,7 +197,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     if (held === undefined || old === undefined || !held.alive || !old.isActive || this.state !== 'active') return;
     const prefetch = this.prefetch;
     try {
-      await held.channel.basicQos(prefetch);
+      await held.channel.basicQos(prefetch, NO_HELD_ACKS);
       const consumer = await this.startConsumer(held);
       held.consumer = consumer;
       if (old.isActive) await old.cancel();
@@ -511,7 +517,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       if (!isCurrent() || this.state !== 'active') throw new ClosedError('superseded');
       this.held = held;
       const prefetch = this.prefetch;
-      await channel.basicQos(prefetch);
+      await channel.basicQos(prefetch, NO_HELD_ACKS);
       const consumer = await this.startConsumer(held);
       held.consumer = consumer;
       // setPrefetch() was called while subscribing: apply it to this consumer too.

@@ -528,6 +528,10 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       return;
     }
     this.moveTo('closing');
+    // What the channels hold back or wait to write (acks above all) goes before the close: the
+    // broker ignores whatever follows connection.close.
+    for (const ch of this.channels) ch.onConnectionClosing();
+    this.transport.flush();
     this.transport.encoder.method(0, 'connection.close', {
       replyCode: 200,
       replyText: reason,

@@ -20,6 +20,8 @@ export interface ChannelEndpoint {
   onBody(payload: Buffer): void;
   /** The connection is gone; reject everything pending with `error`. */
   onConnectionLost(error: AMQPError): void;
+  /** The connection is about to send connection.close: write what is held back (coalesced acks). */
+  onConnectionClosing(): void;
 }
 
 /**
