@@ -528,7 +528,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     }
     this.moveTo('closing');
     this.transport.encoder.method(0, 'connection.close', {
-      replyCode: 200,
+      replyCode: REPLY_CODES.REPLY_SUCCESS,
       replyText: reason,
       classId: 0,
       methodId: 0,
