@@ -164,10 +164,34 @@ export class AMQPError extends Error {
 
 /** Fields carried by a close sent by the server (connection.close or channel.close). */
 export interface ServerCloseDetails {
+  /** Why, e.g. 320 CONNECTION_FORCED or 404 NOT_FOUND (see `REPLY_CODES`). */
   replyCode: AnyReplyCode;
+  /** The broker's explanation. */
   replyText: string;
+  /** The class of the method that caused the close; 0 when none did. */
   classId: number;
+  /** The method that caused the close, within `classId`; 0 when none did. */
   methodId: number;
+}
+
+/** The message of a `…ClosedByServer` error. */
+function serverCloseMessage(what: 'connection' | 'channel', details: ServerCloseDetails, method?: string): string {
+  return (
+    `${what} closed by the broker: ${details.replyCode} ${details.replyText}` + (method ? ` (caused by ${method})` : '')
+  );
+}
+
+/** Sets the fields of a `…ClosedByServer` error (declared by the interface merged with its class). */
+function setServerCloseFields(
+  error: ServerCloseDetails & { method: string | undefined },
+  details: ServerCloseDetails,
+  method: string | undefined,
+): void {
+  error.replyCode = details.replyCode;
+  error.replyText = details.replyText;
+  error.classId = details.classId;
+  error.methodId = details.methodId;
+  error.method = method;
 }
 
 /** Something went wrong with the connection as a whole; every channel on it is gone. */
@@ -176,30 +200,24 @@ export class ConnectionError extends AMQPError {
   override readonly recoverable: boolean = true;
 }
 
+/** The fields `ConnectionClosedByServer` adds: `ServerCloseDetails` (set in its constructor) and `method`. */
+export interface ConnectionClosedByServer extends Readonly<ServerCloseDetails> {
+  /** The method that caused the close, as `class.method` (e.g. `'basic.publish'`), when known. */
+  readonly method: string | undefined;
+}
+
 /**
  * The broker closed the connection (connection.close). `replyCode` 320 means it was forced
  * (e.g. `rabbitmqctl close_connection` or a broker shutdown).
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the constructor sets every field the interface declares
 export class ConnectionClosedByServer extends ConnectionError implements ServerCloseDetails {
   override readonly code: AMQPErrorCode = 'CONNECTION_CLOSED_BY_SERVER';
   override readonly recoverable: boolean;
-  readonly replyCode: AnyReplyCode;
-  readonly replyText: string;
-  readonly classId: number;
-  readonly methodId: number;
-  /** The method that caused the close, as `class.method` (e.g. `'basic.publish'`), when known. */
-  readonly method: string | undefined;
 
   constructor(details: ServerCloseDetails, method?: string) {
-    super(
-      `connection closed by the broker: ${details.replyCode} ${details.replyText}` +
-        (method ? ` (caused by ${method})` : ''),
-    );
-    this.replyCode = details.replyCode;
-    this.replyText = details.replyText;
-    this.classId = details.classId;
-    this.methodId = details.methodId;
-    this.method = method;
+    super(serverCloseMessage('connection', details, method));
+    setServerCloseFields(this, details, method);
     this.recoverable = RECOVERABLE_CONNECTION_CLOSES.has(details.replyCode);
   }
 }
@@ -251,29 +269,23 @@ export class ChannelError extends AMQPError {
   override readonly recoverable: boolean = true;
 }
 
+/** The fields `ChannelClosedByServer` adds: `ServerCloseDetails` (set in its constructor) and `method`. */
+export interface ChannelClosedByServer extends Readonly<ServerCloseDetails> {
+  /** The method that caused the close, as `class.method` (e.g. `'queue.declare'`), when known. */
+  readonly method: string | undefined;
+}
+
 /**
  * The broker closed the channel (channel.close), for example 404 NOT_FOUND for a missing queue or
  * 406 PRECONDITION_FAILED for a declare whose arguments differ from the existing entity.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the constructor sets every field the interface declares
 export class ChannelClosedByServer extends ChannelError implements ServerCloseDetails {
   override readonly code: AMQPErrorCode = 'CHANNEL_CLOSED_BY_SERVER';
-  readonly replyCode: AnyReplyCode;
-  readonly replyText: string;
-  readonly classId: number;
-  readonly methodId: number;
-  /** The method that caused the close, as `class.method` (e.g. `'queue.declare'`), when known. */
-  readonly method: string | undefined;
 
   constructor(details: ServerCloseDetails, method?: string) {
-    super(
-      `channel closed by the broker: ${details.replyCode} ${details.replyText}` +
-        (method ? ` (caused by ${method})` : ''),
-    );
-    this.replyCode = details.replyCode;
-    this.replyText = details.replyText;
-    this.classId = details.classId;
-    this.methodId = details.methodId;
-    this.method = method;
+    super(serverCloseMessage('channel', details, method));
+    setServerCloseFields(this, details, method);
   }
 }
 

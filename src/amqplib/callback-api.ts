@@ -67,6 +67,15 @@ function settle<T>(promise: Promise<T>, cb: Callback<T> | undefined): void {
   );
 }
 
+/** Returns a channel at once and calls `cb` with it once it is open (or with why it could not open). */
+function whenReady<C extends { ready: Promise<unknown> }>(ch: C, cb: Callback<C> | undefined): C {
+  settle(
+    ch.ready.then(() => ch),
+    cb,
+  );
+  return ch;
+}
+
 /** The promise channel's operation `F` with a trailing `(err, ok)` callback, returning the channel. */
 type WithCallback<F, Self> = F extends (...args: infer A) => Promise<infer R>
   ? (...args: [...A, cb?: Callback<R>]) => Self
@@ -307,13 +316,7 @@ export class CallbackModel extends EventEmitter {
 
   /** Opens a channel; returns it at once (usable once `cb` is called). */
   createChannel(options?: { highWaterMark?: number } | Callback<Channel>, cb?: Callback<Channel>): Channel {
-    const callback = typeof options === 'function' ? options : cb;
-    const ch = new Channel(this, this.model.createChannel());
-    settle(
-      ch.ready.then(() => ch),
-      callback,
-    );
-    return ch;
+    return whenReady(new Channel(this, this.model.createChannel()), typeof options === 'function' ? options : cb);
   }
 
   /** Opens a confirm-mode channel. */
@@ -321,13 +324,10 @@ export class CallbackModel extends EventEmitter {
     options?: { highWaterMark?: number } | Callback<ConfirmChannel>,
     cb?: Callback<ConfirmChannel>,
   ): ConfirmChannel {
-    const callback = typeof options === 'function' ? options : cb;
-    const ch = new ConfirmChannel(this, this.model.createConfirmChannel());
-    settle(
-      ch.ready.then(() => ch),
-      callback,
+    return whenReady(
+      new ConfirmChannel(this, this.model.createConfirmChannel()),
+      typeof options === 'function' ? options : cb,
     );
-    return ch;
   }
 }
 

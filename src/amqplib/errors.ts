@@ -11,30 +11,13 @@ import {
   ConnectionClosedByServer,
   InvalidArgumentError,
   PublishNacked,
+  REPLY_CODES,
 } from '../errors.js';
 
-/** AMQP reply codes by the names amqplib prints. */
-const REPLY_NAMES: Readonly<Record<number, string>> = {
-  200: 'REPLY-SUCCESS',
-  311: 'CONTENT-TOO-LARGE',
-  312: 'NO-ROUTE',
-  313: 'NO-CONSUMERS',
-  320: 'CONNECTION-FORCED',
-  402: 'INVALID-PATH',
-  403: 'ACCESS-REFUSED',
-  404: 'NOT-FOUND',
-  405: 'RESOURCE-LOCKED',
-  406: 'PRECONDITION-FAILED',
-  501: 'FRAME-ERROR',
-  502: 'SYNTAX-ERROR',
-  503: 'COMMAND-INVALID',
-  504: 'CHANNEL-ERROR',
-  505: 'UNEXPECTED-FRAME',
-  506: 'RESOURCE-ERROR',
-  530: 'NOT-ALLOWED',
-  540: 'NOT-IMPLEMENTED',
-  541: 'INTERNAL-ERROR',
-};
+/** AMQP reply codes by the names amqplib prints: the spec's names, with `-` for `_`. */
+const REPLY_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(REPLY_CODES).map(([name, code]) => [code, name.replaceAll('_', '-')]),
+);
 
 /**
  * An error the broker reported by closing the channel or the connection. `code` is the AMQP reply
@@ -87,7 +70,7 @@ function methodTitle(method: string | undefined): string {
 }
 
 function closeText(replyCode: number, replyText: string): string {
-  return `${replyCode} (${REPLY_NAMES[replyCode] ?? 'UNKNOWN'}) with message "${replyText}"`;
+  return `${replyCode} (${REPLY_NAMES.get(replyCode) ?? 'UNKNOWN'}) with message "${replyText}"`;
 }
 
 /**

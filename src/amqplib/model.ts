@@ -17,6 +17,7 @@ import {
   AuthenticationError,
   ConnectionClosedByServer,
   HandshakeError,
+  REPLY_CODES,
   SocketError,
 } from '../errors.js';
 import { fromFieldTable, toFieldTable } from './args.js';
@@ -143,7 +144,10 @@ function permanent(error: AMQPError): boolean {
 
 /** Broker closes amqplib reports as `'error'` too (all but a forced close and a clean one). */
 function fatal(error: AMQPError): boolean {
-  return !(error instanceof ConnectionClosedByServer && (error.replyCode === 320 || error.replyCode === 200));
+  return !(
+    error instanceof ConnectionClosedByServer &&
+    (error.replyCode === REPLY_CODES.CONNECTION_FORCED || error.replyCode === REPLY_CODES.REPLY_SUCCESS)
+  );
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import type { Channel as WarrenChannel } from '../channel/channel.js';
 import type { Connection as WarrenConnection } from '../connect.js';
-import { ChannelClosedByServer } from '../errors.js';
+import { ChannelClosedByServer, REPLY_CODES } from '../errors.js';
 import type { FieldTable } from '../protocol/field-values.js';
 import { exchangeArguments, queueArguments } from './args.js';
 import type { Options } from './types.js';
@@ -110,24 +110,19 @@ export class Topology {
   }
 }
 
-/** amqplib's queue options as warren's (durable unless `durable: false`). */
-export function queueOptions(o: Options.AssertQueue) {
-  return {
-    durable: o.durable ?? true,
-    exclusive: o.exclusive === true,
-    autoDelete: o.autoDelete === true,
-    arguments: queueArguments(o),
-  };
+/** What amqplib's queue and exchange options share, as warren's (durable unless `durable: false`). */
+function lifetimeOptions(o: { durable?: boolean | undefined; autoDelete?: boolean | undefined }) {
+  return { durable: o.durable ?? true, autoDelete: o.autoDelete === true };
 }
 
-/** amqplib's exchange options as warren's (durable unless `durable: false`). */
+/** amqplib's queue options as warren's. */
+export function queueOptions(o: Options.AssertQueue) {
+  return { ...lifetimeOptions(o), exclusive: o.exclusive === true, arguments: queueArguments(o) };
+}
+
+/** amqplib's exchange options as warren's. */
 export function exchangeOptions(o: Options.AssertExchange) {
-  return {
-    durable: o.durable ?? true,
-    internal: o.internal === true,
-    autoDelete: o.autoDelete === true,
-    arguments: exchangeArguments(o),
-  };
+  return { ...lifetimeOptions(o), internal: o.internal === true, arguments: exchangeArguments(o) };
 }
 
 /** Whether a queue exists, asked on a channel of its own (a 404 closes the channel that asks). */
@@ -137,7 +132,7 @@ async function queueExists(conn: WarrenConnection, queue: string): Promise<boole
     await probe.queueDeclare(queue, { passive: true });
     return true;
   } catch (err) {
-    if (err instanceof ChannelClosedByServer && err.replyCode === 404) return false;
+    if (err instanceof ChannelClosedByServer && err.replyCode === REPLY_CODES.NOT_FOUND) return false;
     throw err;
   } finally {
     await probe.close().catch(() => {});

@@ -13,6 +13,7 @@
  * @module
  */
 import { type AMQPError, ClosedError } from '../errors.js';
+import { checkedMove, type Transitions } from '../state-machine.js';
 
 export type ChannelState =
   /** channel.open is sent; open-ok is awaited. */
@@ -29,7 +30,7 @@ export type ChannelState =
 /** The state as users see it (`inspect`, `toJSON`). */
 export type PublicChannelState = 'opening' | 'open' | 'closing' | 'closed';
 
-const NEXT: { readonly [S in ChannelState]: readonly ChannelState[] } = {
+const NEXT: Transitions<ChannelState> = {
   opening: ['open', 'closing', 'abandoned', 'closed'],
   open: ['closing', 'abandoned', 'closed'],
   closing: ['abandoned', 'closed'],
@@ -37,15 +38,9 @@ const NEXT: { readonly [S in ChannelState]: readonly ChannelState[] } = {
   closed: [],
 };
 
-/** True when `to` may follow `from`. */
-export function canMove(from: ChannelState, to: ChannelState): boolean {
-  return NEXT[from].includes(to);
-}
-
 /** `to`, if it may follow `from`; a move the state machine does not allow is a bug in the channel. */
 export function nextState(from: ChannelState, to: ChannelState): ChannelState {
-  if (!canMove(from, to)) throw new Error(`internal: channel state ${from} cannot move to ${to}`);
-  return to;
+  return checkedMove(NEXT, 'channel', from, to);
 }
 
 /** True once the channel is closed for its user (whether or not its id is free yet). */

@@ -45,16 +45,8 @@ import { ChannelInbound } from './inbound.js';
 import { Message, type Settlement, settlement } from './message.js';
 import { Publishing } from './publishing.js';
 
-export type {
-  CallOptions,
-  ChannelEvents,
-  ConsumeOptions,
-  ExchangeDeclareOptions,
-  PublishOptions,
-  QueueDeclareOptions,
-  QueueDeclareResult,
-  ReturnedMessage,
-} from './channel-options.js';
+// The option and result types of the methods below, for code that imports the channel from here.
+export type * from './channel-options.js';
 
 let generations = 0;
 

@@ -10,6 +10,15 @@ import type { ExchangeDeclareOptions, QueueDeclareOptions } from './channel-opti
 import { requireName } from './checks.js';
 import { exchangeArguments, queueArguments } from './declare-options.js';
 
+/** The flags exchange.declare and queue.declare share; each `false` unless given. */
+function declareFlags(options: { passive?: boolean; durable?: boolean; autoDelete?: boolean }) {
+  return {
+    passive: options.passive ?? false,
+    durable: options.durable ?? false,
+    autoDelete: options.autoDelete ?? false,
+  };
+}
+
 /** Checks the names and options of an `exchangeDeclare`; throws `InvalidArgumentError`. */
 export function exchangeDeclareArgs(
   exchange: string,
@@ -21,9 +30,7 @@ export function exchangeDeclareArgs(
   return {
     exchange,
     type,
-    passive: options.passive ?? false,
-    durable: options.durable ?? false,
-    autoDelete: options.autoDelete ?? false,
+    ...declareFlags(options),
     internal: options.internal ?? false,
     arguments: exchangeArguments(options),
   };
@@ -34,10 +41,8 @@ export function queueDeclareArgs(queue: string, options: QueueDeclareOptions): M
   requireName(queue, 'queue name');
   return {
     queue,
-    passive: options.passive ?? false,
-    durable: options.durable ?? false,
+    ...declareFlags(options),
     exclusive: options.exclusive ?? false,
-    autoDelete: options.autoDelete ?? false,
     arguments: queueArguments(options),
   };
 }

@@ -8,34 +8,29 @@
  */
 import type { Message } from '../channel/message.js';
 import { AbortError, type AMQPError, type ConsumerCancelled } from '../errors.js';
-import type { FieldTable } from '../protocol/field-values.js';
 import { Waiter } from './waiting.js';
 import { Subscription } from './subscription.js';
-import { REQUEUE } from './subscription-options.js';
+import { REQUEUE, type SubscribeOptions } from './subscription-options.js';
 import type { ClientHost } from './host.js';
 import type { Logger } from './logger.js';
 
 /**
- * Options of `client.consumer()`.
+ * Options of `client.consumer()`. The consumer options mean what they mean for `client.consume()`
+ * (`SubscribeOptions`), except that without `resubscribeOnCancel` a broker cancel ends the loop with
+ * `ConsumerCancelled`.
  *
  * @example
  * ```ts
  * for await (const msg of client.consumer('jobs', { prefetch: 20, signal })) { ... }
  * ```
  */
-export interface MessageIteratorOptions {
+export interface MessageIteratorOptions
+  extends Pick<
+    SubscribeOptions,
+    'exclusive' | 'noAck' | 'priority' | 'streamOffset' | 'arguments' | 'resubscribeOnCancel'
+  > {
   /** Messages the broker may send ahead (basic.qos). Default 10. */
   prefetch?: number;
-  exclusive?: boolean;
-  /** See `SubscribeOptions.noAck`: at-most-once, nothing is acked and nothing goes back. */
-  noAck?: boolean;
-  /** See `SubscribeOptions.priority` (`x-priority`). */
-  priority?: number;
-  /** See `SubscribeOptions.streamOffset`: a stream read that resumes after the last message handled. */
-  streamOffset?: 'first' | 'last' | 'next' | number | Date;
-  arguments?: FieldTable;
-  /** See `SubscribeOptions.resubscribeOnCancel`. Without it, a broker cancel ends the loop with `ConsumerCancelled`. */
-  resubscribeOnCancel?: boolean;
   /** Ends the loop with `AbortError` (the message in hand is requeued). */
   signal?: AbortSignal;
 }

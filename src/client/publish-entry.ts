@@ -6,7 +6,7 @@
  */
 import type { PublishOptions } from '../channel/channel.js';
 import type { PendingConfirm } from '../channel/confirms.js';
-import { type AMQPError, ChannelClosedByServer, type MessageReturned } from '../errors.js';
+import { type AMQPError, ChannelClosedByServer, type MessageReturned, REPLY_CODES } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import type { PublishSpan } from '../tracing/index.js';
 import type { Fifo } from './fifo.js';
@@ -103,7 +103,7 @@ export function attribute(error: AMQPError | undefined, inflight: Fifo<Entry>, c
   if (count === 1) return 'alone';
   // "NOT_FOUND - no exchange 'x' in vhost '/'", "ACCESS_REFUSED - write access to exchange 'x'
   // ...": every message to that exchange fails alike. Other codes may be about one message.
-  if (error.replyCode === 404 || error.replyCode === 403) {
+  if (error.replyCode === REPLY_CODES.NOT_FOUND || error.replyCode === REPLY_CODES.ACCESS_REFUSED) {
     const named = /exchange '([^']*)'/.exec(error.replyText);
     if (named !== null && hasInflightTo(inflight, named[1]!)) return { exchange: named[1]! };
   }

@@ -13,7 +13,7 @@
  */
 import type { Channel, ExchangeDeclareOptions, QueueDeclareOptions } from '../channel/channel.js';
 import type { Connection } from '../connect.js';
-import { AMQPError, ChannelClosedByServer, ChannelError } from '../errors.js';
+import { AMQPError, ChannelClosedByServer, ChannelError, REPLY_CODES } from '../errors.js';
 import type { FieldTable } from '../protocol/field-values.js';
 
 /**
@@ -246,7 +246,11 @@ export class Topology {
       const { consumerCount } = await ch.queueDeclare(record.name, { passive: true });
       return !(record.options.autoDelete && consumerCount > 0);
     } catch (err) {
-      if (err instanceof ChannelClosedByServer && (err.replyCode === 404 || err.replyCode === 405)) return false;
+      if (
+        err instanceof ChannelClosedByServer &&
+        (err.replyCode === REPLY_CODES.NOT_FOUND || err.replyCode === REPLY_CODES.RESOURCE_LOCKED)
+      )
+        return false;
       throw err;
     }
   }

@@ -40,7 +40,7 @@ import { type ObtainedCredentials, obtainCredentials } from './credentials.js';
 import type { ChannelEndpoint, PublishTarget } from './endpoint.js';
 import { FrameTracer } from './frame-trace.js';
 import type { ResolvedConnectionOptions } from './options.js';
-import { type ConnectionState, canMove, publicState } from './connection-state.js';
+import { type ConnectionState, nextState, publicState } from './connection-state.js';
 
 /** Events of a connection. */
 export interface ConnectionEvents {
@@ -360,8 +360,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
 
   /** Moves to `next`; a move the state machine does not allow is a bug in this file. */
   private moveTo(next: ConnectionState): void {
-    if (!canMove(this.state, next)) throw new Error(`internal: connection state ${this.state} cannot move to ${next}`);
-    this.state = next;
+    this.state = nextState(this.state, next);
   }
 
   /** The next handshake step, unless the connection died meanwhile (then why it did). */
@@ -533,7 +532,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     for (const ch of this.channels) ch.onConnectionClosing();
     this.transport.flush();
     this.transport.encoder.method(0, 'connection.close', {
-      replyCode: 200,
+      replyCode: REPLY_CODES.REPLY_SUCCESS,
       replyText: reason,
       classId: 0,
       methodId: 0,

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { checkedMove, isAllowed, type Transitions } from '../state-machine.js';
 
 export type ConnectionState =
   /** The protocol header is sent; connection.start is awaited. */
@@ -31,7 +32,7 @@ export type ConnectionState =
 /** The state as users see it (`inspect`, `toJSON`, error messages): the handshake steps are one. */
 export type PublicConnectionState = 'opening' | 'open' | 'closing' | 'closed';
 
-const NEXT: { readonly [S in ConnectionState]: readonly ConnectionState[] } = {
+const NEXT: Transitions<ConnectionState> = {
   'awaiting-start': ['authenticating', 'closing', 'closed'],
   authenticating: ['tuning', 'closing', 'closed'],
   tuning: ['opening-vhost', 'closing', 'closed'],
@@ -43,7 +44,12 @@ const NEXT: { readonly [S in ConnectionState]: readonly ConnectionState[] } = {
 
 /** True when `to` may follow `from`. */
 export function canMove(from: ConnectionState, to: ConnectionState): boolean {
-  return NEXT[from].includes(to);
+  return isAllowed(NEXT, from, to);
+}
+
+/** `to`, if it may follow `from`; a move the state machine does not allow is a bug in the connection. */
+export function nextState(from: ConnectionState, to: ConnectionState): ConnectionState {
+  return checkedMove(NEXT, 'connection', from, to);
 }
 
 /** True while the handshake is under way (before open-ok). */

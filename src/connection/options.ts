@@ -136,6 +136,16 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, colon + 1)}***${url.slice(at)}`;
 }
 
+/** The URL query parameters that take a whole number: the option each sets, and its range. */
+const URL_INTEGERS: Readonly<
+  Record<string, { option: 'heartbeat' | 'frameMax' | 'channelMax' | 'connectionTimeout'; min: number; max: number }>
+> = {
+  heartbeat: { option: 'heartbeat', min: 0, max: 65535 },
+  frame_max: { option: 'frameMax', min: 0, max: 0xffffffff },
+  channel_max: { option: 'channelMax', min: 0, max: 65535 },
+  connection_timeout: { option: 'connectionTimeout', min: 1, max: 3_600_000 },
+};
+
 /**
  * Parses an `amqp://user:pass@host:port/vhost?heartbeat=…` URL into options. As in WHATWG URL, the
  * authority ends at the first `/`, `?` or `#`, and the user information runs up to its LAST `@`: an
@@ -182,19 +192,12 @@ export function parseUrl(url: string): ConnectionOptions {
       const eq = pair.indexOf('=');
       const key = decode(eq < 0 ? pair : pair.slice(0, eq), 'query', url);
       const value = decode(eq < 0 ? '' : pair.slice(eq + 1), 'query', url);
+      const integer = Object.hasOwn(URL_INTEGERS, key) ? URL_INTEGERS[key] : undefined;
+      if (integer !== undefined) {
+        out[integer.option] = intInRange(value, key, integer.min, integer.max, src);
+        continue;
+      }
       switch (key) {
-        case 'heartbeat':
-          out.heartbeat = intInRange(value, 'heartbeat', 0, 65535, src);
-          break;
-        case 'frame_max':
-          out.frameMax = intInRange(value, 'frame_max', 0, 0xffffffff, src);
-          break;
-        case 'channel_max':
-          out.channelMax = intInRange(value, 'channel_max', 0, 65535, src);
-          break;
-        case 'connection_timeout':
-          out.connectionTimeout = intInRange(value, 'connection_timeout', 1, 3_600_000, src);
-          break;
         case 'auth_mechanism': {
           const mech = value.toUpperCase();
           if (mech !== 'PLAIN' && mech !== 'AMQPLAIN' && mech !== 'EXTERNAL') {

@@ -5,7 +5,7 @@
  */
 import type { Channel } from '../../channel/channel.js';
 import type { Connection } from '../../connect.js';
-import { ChannelClosedByServer, MessageReturned, PublishNacked } from '../../errors.js';
+import { ChannelClosedByServer, MessageReturned, PublishNacked, REPLY_CODES } from '../../errors.js';
 import type { BasicProperties } from '../../protocol/generated/properties.js';
 import { UsageError } from '../args.js';
 import {
@@ -37,7 +37,7 @@ export async function ensureQueue(conn: Connection, queue: string): Promise<'exi
     await probe.close();
     return 'existed';
   } catch (err) {
-    if (!(err instanceof ChannelClosedByServer && err.replyCode === 404)) throw err;
+    if (!(err instanceof ChannelClosedByServer && err.replyCode === REPLY_CODES.NOT_FOUND)) throw err;
   }
   const ch = await conn.openChannel();
   await ch.queueDeclare(queue, { durable: true });

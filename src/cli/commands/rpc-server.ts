@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import type { Message } from '../../channel/message.js';
 import type { Subscription } from '../../client/subscription.js';
 import type { RpcReply } from '../../client/rpc-server.js';
-import { ChannelClosedByServer } from '../../errors.js';
+import { ChannelClosedByServer, REPLY_CODES } from '../../errors.js';
 import { UsageError } from '../args.js';
 import { closeClient, command, EXIT, emit, GLOBAL_OPTIONS, openClient, countOption } from '../common.js';
 
@@ -61,7 +61,7 @@ export const rpcServer = command({
       try {
         await client.declareQueue(queue, { passive: true });
       } catch (err) {
-        if (!(err instanceof ChannelClosedByServer && err.replyCode === 404)) throw err;
+        if (!(err instanceof ChannelClosedByServer && err.replyCode === REPLY_CODES.NOT_FOUND)) throw err;
         await client.declareQueue(queue, { autoDelete: true });
       }
       let handled = 0;

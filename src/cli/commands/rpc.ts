@@ -4,7 +4,7 @@
  * @module
  */
 import type { Message } from '../../channel/message.js';
-import { MessageReturned, TimeoutError } from '../../errors.js';
+import { MessageReturned, REPLY_CODES, TimeoutError } from '../../errors.js';
 import type { BasicProperties } from '../../protocol/generated/properties.js';
 import { UsageError } from '../args.js';
 import {
@@ -63,7 +63,7 @@ export const rpc = command({
             cause: err,
           });
         }
-        if (err instanceof MessageReturned && err.replyCode === 312) {
+        if (err instanceof MessageReturned && err.replyCode === REPLY_CODES.NO_ROUTE) {
           // The request is mandatory inside client.rpc(); this command has no such flag to drop.
           err.message =
             `no queue '${o.queue}' took the request (312 NO_ROUTE): is its server running? ` +
