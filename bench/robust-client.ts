@@ -11,6 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from './report.js';
 
 interface Sample {
   publishRate: number;
@@ -84,12 +85,6 @@ async function child(src: string): Promise<Sample> {
   };
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 async function main(): Promise<void> {
   const childSrc = flags('--child')[0];
   if (childSrc !== undefined) {
@@ -127,7 +122,7 @@ async function main(): Promise<void> {
     `\n| src | publish+confirm msg/s (CPU µs/msg) | consume+ack msg/s (CPU µs/msg) |\n|---|--:|--:|\n`,
   );
   for (const [src, list] of samples) {
-    const m = (k: keyof Sample) => median(list.map((s) => s[k]));
+    const m = (k: keyof Sample) => median(list.map((s) => s[k])) ?? Number.NaN;
     process.stdout.write(
       `| ${src} | ${Math.round(m('publishRate')).toLocaleString('en')} (${m('publishCpuUs').toFixed(2)}) | ` +
         `${Math.round(m('consumeRate')).toLocaleString('en')} (${m('consumeCpuUs').toFixed(2)}) |\n`,

@@ -22,12 +22,10 @@ export class Acknowledger {
   private readonly tags = new AckTracker();
   /** Runs shorter than this are held past a flush (0: never held). */
   private holdFor = 0;
-  /** True while a run was passed over by a flush and waits for its length or its timer. */
-  private held = false;
+  /** Set while a run was passed over by a flush: it waits for its length or for this timer. */
   private holdTimer: NodeJS.Timeout | undefined = undefined;
   private readonly flushHook = (): void => {
     if (this.tags.runLength < this.holdFor && this.writer.unusable === undefined && this.mayWrite()) {
-      this.held = true;
       this.holdTimer ??= setTimeout(this.holdExpired, HOLD_MS);
       return;
     }
@@ -35,7 +33,6 @@ export class Acknowledger {
   };
   private readonly holdExpired = (): void => {
     this.holdTimer = undefined;
-    if (!this.held) return;
     this.flushRun();
     this.writer.scheduleFlush();
   };
@@ -56,7 +53,7 @@ export class Acknowledger {
    */
   holdUpTo(prefetchCount: number): void {
     this.holdFor = prefetchCount >= 8 ? Math.floor(prefetchCount / 4) : 0;
-    if (this.held && this.tags.runLength >= this.holdFor) this.release();
+    if (this.holdTimer !== undefined && this.tags.runLength >= this.holdFor) this.release();
   }
 
   /** The highest delivery tag the broker has used on this channel. */
@@ -82,7 +79,7 @@ export class Acknowledger {
       const first = !tags.hasRun;
       if (tags.extendRun(tag)) {
         if (first) this.writer.beforeNextFlush(this.flushHook);
-        else if (this.held && tags.runLength >= this.holdFor) this.release();
+        else if (this.holdTimer !== undefined && tags.runLength >= this.holdFor) this.release();
         return;
       }
     }
@@ -98,17 +95,18 @@ export class Acknowledger {
 
   /** A held run is long enough: it joins the next write. */
   private release(): void {
-    this.held = false;
+    this.stopHolding();
     this.writer.beforeNextFlush(this.flushHook);
+  }
+
+  private stopHolding(): void {
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
   }
 
   /** Writes the pending coalesced ack, if any (no flush: it joins whatever write comes next). */
   flushRun(): void {
-    this.held = false;
-    if (this.holdTimer !== undefined) {
-      clearTimeout(this.holdTimer);
-      this.holdTimer = undefined;
-    }
+    this.stopHolding();
     const run = this.tags.takeRun();
     if (run === undefined || !this.mayWrite()) return;
     this.writer.sendMethod(this.channelId, 'basic.ack', run);

@@ -342,7 +342,7 @@ export class Channel extends SafeEmitter<ChannelEvents> {
 
   /** @internal The connection is about to send connection.close: held acks go first. */
   onConnectionClosing(): void {
-    if (this.state === 'open' || this.state === 'closing') this.acks.flushRun();
+    this.acks.flushRun(); // writes only while the channel is open or closing
   }
 
   /**

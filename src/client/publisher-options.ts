@@ -86,11 +86,16 @@ export interface PublisherEvents {
   return: [message: ReturnedMessage];
 }
 
-/** @internal A `maxPending`-style limit: a whole number of at least `min`, or no limit (`Infinity`) when absent. */
-export function limit(value: number | undefined, name: string, min: number): number {
-  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+/** @internal A whole number of at least `min`, or `InvalidArgumentError` naming the option. */
+export function wholeNumber(value: number, name: string, min: number): number {
   if (!Number.isInteger(value) || value < min) {
     throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}, got ${String(value)}`);
   }
   return value;
+}
+
+/** @internal A `maxPending`-style limit: a whole number of at least `min`, or no limit (`Infinity`) when absent. */
+export function limit(value: number | undefined, name: string, min: number): number {
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  return wholeNumber(value, name, min);
 }

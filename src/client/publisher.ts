@@ -48,6 +48,7 @@ import {
 } from './publish-entry.js';
 import {
   limit,
+  wholeNumber,
   type PublisherEvents,
   type PublisherOptions,
   type PublisherPublishOptions,
@@ -112,13 +113,9 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   /** @internal Use `client.publisher()`. */
   constructor(host: ClientHost, options: PublisherOptions = {}) {
     super();
-    const max = options.maxUnconfirmed ?? 1000;
-    if (!Number.isInteger(max) || max < 1) {
-      throw new InvalidArgumentError(`maxUnconfirmed must be a whole number of at least 1, got ${max}`);
-    }
+    this.maxUnconfirmed = wholeNumber(options.maxUnconfirmed ?? 1000, 'maxUnconfirmed', 1);
     this.host = host;
     this.confirm = options.confirm ?? true;
-    this.maxUnconfirmed = max;
     this.maxPending = limit(options.maxPending, 'maxPending', 1);
     this.maxPendingBytes = limit(options.maxPendingBytes, 'maxPendingBytes', 0);
     const onFull = options.onFull ?? 'wait';
@@ -126,11 +123,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       throw new InvalidArgumentError(`onFull must be 'wait' or 'reject', got ${String(onFull)}`);
     }
     this.onFull = onFull;
-    const nackRetries = options.nackRetries ?? 3;
-    if (!Number.isInteger(nackRetries) || nackRetries < 0) {
-      throw new InvalidArgumentError(`nackRetries must be a whole number of at least 0, got ${String(nackRetries)}`);
-    }
-    this.nackRetries = nackRetries;
+    this.nackRetries = wholeNumber(options.nackRetries ?? 3, 'nackRetries', 0);
     this.codecs = options.codecs;
     host.register(this);
     if (host.session !== undefined) this.attach(host.session);
