@@ -546,7 +546,9 @@ export class Client extends SafeEmitter<ClientEvents> {
 
   /**
    * Serves RPC requests from `queue`: the handler's answer is published to the request's `replyTo`
-   * with its `correlationId`, then the request is acked.
+   * with its `correlationId`, then the request is acked. A direct reply-to answer leaves on the
+   * request's channel in the same write as the ack (the broker routes it first); an answer to an
+   * ordinary queue is confirmed before the ack.
    *
    * @example
    * ```ts

@@ -12,10 +12,10 @@ export function measured(handler: InternalHandler, metrics: ClientMetrics, queue
   const started = performance.now();
   const done = (failed: boolean, error: unknown): void =>
     metrics.processed(queue, (performance.now() - started) / 1000, failed, error);
-  return (m, isCurrent) => {
+  return (m, isCurrent, channel) => {
     let result: void | Promise<void>;
     try {
-      result = handler(m, isCurrent);
+      result = handler(m, isCurrent, channel);
     } catch (err) {
       done(true, err);
       throw err;

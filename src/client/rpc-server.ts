@@ -3,14 +3,22 @@
  * request's `replyTo` with the same `correlationId`, then ack the request. Works with `client.rpc()`
  * (direct reply-to) and with any client that sets `replyTo` to a queue of its own.
  *
- * The reply is published with a confirm before the request is acked, so a cut between the two makes
- * the request be delivered again (and answered twice; the caller ignores the second answer).
+ * A request is acked only once its reply can no longer be lost by a cut; a cut before that makes the
+ * request be delivered again (and answered twice; the caller ignores the second answer):
+ * - A direct reply-to reply is published on the request's own channel, just before the ack and in
+ *   the same write. The broker handles a channel's frames in order, so it has routed the reply
+ *   before it takes the ack. No confirm is waited for: the call costs no extra round trip.
+ * - A reply to a queue of the caller's own is published with a confirm, and the request is acked
+ *   after it: the queue may keep the reply on disk, which only the confirm vouches for.
  *
  * @module
  */
 import type { Message } from '../channel/message.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 import { Subscription } from './subscription.js';
+import { REQUEUE } from './subscription-options.js';
+
+const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 import type { SubscribeOptions } from './subscription-options.js';
 import type { ClientHost } from './host.js';
 import type { Publisher } from './publisher.js';
@@ -58,13 +66,22 @@ export function createRpcServer(
   return new Subscription(
     host,
     queue,
-    async (request) => {
+    async (request, isCurrent, channel) => {
       const answer = await handler(request);
       const replyTo = request.properties.replyTo;
       if (replyTo === undefined || replyTo === '') return; // nobody asked for an answer
       const { body, properties } =
         typeof answer === 'string' || Buffer.isBuffer(answer) ? { body: answer, properties: undefined } : answer;
       const correlationId = request.properties.correlationId;
+      if (replyTo.startsWith(DIRECT_REPLY_TO)) {
+        // A channel that has died cannot carry the reply; the broker requeues the request by itself.
+        if (!isCurrent()) throw REQUEUE;
+        await channel.basicPublish('', replyTo, typeof body === 'string' ? Buffer.from(body) : body, {
+          ...properties,
+          ...(correlationId === undefined ? {} : { correlationId }),
+        });
+        return;
+      }
       await replies().publish('', replyTo, body, {
         ...properties,
         ...(correlationId === undefined ? {} : { correlationId }),

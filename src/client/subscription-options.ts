@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Channel } from '../channel/channel.js';
 import type { Message } from '../channel/message.js';
 import { type AMQPError, type ConsumerCancelled, InvalidArgumentError } from '../errors.js';
 import type { FieldTable } from '../protocol/field-values.js';
@@ -131,8 +132,8 @@ export interface SubscriptionEvents {
  */
 export type SubscriptionHandler = (message: Message) => void | Promise<void>;
 
-/** @internal The handler as the subscription calls it: with a test of whether its channel is still the live one. */
-export type InternalHandler = (message: Message, isCurrent: () => boolean) => void | Promise<void>;
+/** @internal The handler as the subscription calls it: with a test of whether its channel is still the live one, and that channel. */
+export type InternalHandler = (message: Message, isCurrent: () => boolean, channel: Channel) => void | Promise<void>;
 
 /** @internal Thrown by an internal handler to requeue a message without reporting a handler error. */
 export const REQUEUE: unique symbol = Symbol('warren.requeue');

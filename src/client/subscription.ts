@@ -397,7 +397,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     let result: void | Promise<void>;
     try {
       // A CONSUMER span around the handler (when tracing is on), child of the producer's span.
-      result = traceProcess(msg, this.queue, () => handler(msg, held.isCurrent));
+      result = traceProcess(msg, this.queue, () => handler(msg, held.isCurrent, held.channel));
     } catch (err) {
       this.failed(held, msg, err);
       return;
