@@ -1,9 +1,16 @@
 /**
  * What the connection's and the channel's state machines share: each lists, for every state, the
  * states that may follow it, and a move it does not list is a bug in the code that asked for it.
+ * Users see both through the same four states (`PublicState`).
  *
  * @module
  */
+
+/**
+ * A connection's or a channel's state as users see it (`inspect`, `toJSON`, error messages): the
+ * connection's handshake steps are one, and a channel's abandoned state is closed.
+ */
+export type PublicState = 'opening' | 'open' | 'closing' | 'closed';
 
 /** For each state, the states that may follow it. */
 export type Transitions<S extends string> = { readonly [From in S]: readonly S[] };

@@ -13,7 +13,7 @@
  * @module
  */
 import { type AMQPError, ClosedError } from '../errors.js';
-import { checkedMove, type Transitions } from '../state-machine.js';
+import { checkedMove, type PublicState, type Transitions } from '../state-machine.js';
 
 export type ChannelState =
   /** channel.open is sent; open-ok is awaited. */
@@ -26,9 +26,6 @@ export type ChannelState =
   | 'abandoned'
   /** Done; the id is free. */
   | 'closed';
-
-/** The state as users see it (`inspect`, `toJSON`). */
-export type PublicChannelState = 'opening' | 'open' | 'closing' | 'closed';
 
 const NEXT: Transitions<ChannelState> = {
   opening: ['open', 'closing', 'abandoned', 'closed'],
@@ -48,7 +45,7 @@ export function isEnded(state: ChannelState): boolean {
   return state === 'closed' || state === 'abandoned';
 }
 
-export function publicChannelState(state: ChannelState): PublicChannelState {
+export function publicChannelState(state: ChannelState): PublicState {
   return state === 'abandoned' ? 'closed' : state;
 }
 

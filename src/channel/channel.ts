@@ -38,8 +38,7 @@ import type {
 import { type ChannelState, isEnded, nextState, publicChannelState, unusableError } from './channel-state.js';
 import { requireName } from './checks.js';
 import type { PendingConfirm } from './confirms.js';
-import type { Consumer, MessageHandler } from './consumer.js';
-import { ConsumerRegistry } from './consumer-registry.js';
+import { type Consumer, ConsumerRegistry, type MessageHandler } from './consumer.js';
 import { bindArgs, exchangeDeclareArgs, queueDeclareArgs } from './declare-args.js';
 import { ChannelInbound } from './inbound.js';
 import { Message, type Settlement, settlement } from './message.js';

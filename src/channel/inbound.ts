@@ -1,8 +1,9 @@
 /**
- * What each frame that arrives on a channel does: replies answer the call in flight, content
- * (deliveries, get-ok, returns) is assembled from method, header and body frames and handed on,
- * and the broker's own requests (cancel, flow, close) are answered. Anything out of order is a
- * 505, which closes the connection.
+ * Everything a channel reads, in the order it happens: what each frame that arrives on the channel
+ * does (replies answer the call in flight, the broker's own requests such as cancel, flow and close
+ * are answered), how content (deliveries, get-ok, returns) is assembled from its method, header and
+ * body frames, and the `Message` or returned message built from it and handed on. Anything out of
+ * order is a 505, which closes the connection.
  *
  * @module
  */
@@ -11,18 +12,20 @@ import type { ContentHeader } from '../protocol/content-header.js';
 import {
   type AMQPMethod,
   METHOD_NAMES,
+  type MethodArgsByName,
   type MethodInputByName,
   type MethodName,
 } from '../protocol/generated/methods.js';
+import type { BasicProperties } from '../protocol/generated/properties.js';
 import type { Acknowledger } from './acknowledger.js';
 import type { CallQueue } from './call-queue.js';
 import type { ReturnedMessage } from './channel-options.js';
 import type { ChannelState } from './channel-state.js';
 import type { ConfirmTracker } from './confirms.js';
-import type { ConsumerRegistry } from './consumer-registry.js';
-import { type AssembledContent, ContentAssembler } from './content-assembler.js';
-import { contentMessage, returnedMessage } from './delivery.js';
-import type { AckTarget } from './message.js';
+import type { ConsumerRegistry } from './consumer.js';
+import { type AckTarget, Message } from './message.js';
+
+// -------------------------------------------------------------------- what it needs of its channel
 
 /** What the receiving side asks of its channel. */
 export interface ReceivingChannel extends AckTarget {
@@ -43,6 +46,8 @@ export interface ReceivingChannel extends AckTarget {
   /** The broker's close-ok (or close) of an abandoned channel arrived: its id may be reused. */
   releaseAbandoned(): void;
 }
+
+// ------------------------------------------------------------------------------ routing each frame
 
 export class ChannelInbound {
   private readonly content: ContentAssembler;
@@ -181,4 +186,145 @@ export class ChannelInbound {
       ch.returned(returnedMessage(content, m.args));
     }
   }
+}
+
+// ------------------------------------------------------------------------------ assembling content
+// A content method (basic.deliver, basic.get-ok, basic.return), then its header frame, then body
+// frames until the announced size. Anything out of that order is a 505.
+
+/** A whole message: its method, properties and body. */
+export interface AssembledContent {
+  method: AMQPMethod;
+  properties: BasicProperties;
+  body: Buffer;
+  /** Why the properties could not be decoded (then `properties` is `{}`); the framing was intact. */
+  decodeError: FrameError | undefined;
+}
+
+const EMPTY_BODY = Buffer.alloc(0);
+
+export class ContentAssembler {
+  private method: AMQPMethod | undefined;
+  private properties: BasicProperties = {};
+  private decodeError: FrameError | undefined;
+  /** -1 until the header has arrived. */
+  private bodySize = -1;
+  private received = 0;
+  /** Body frames kept as views until the whole body has arrived. */
+  private parts: Buffer[] = [];
+
+  constructor(private readonly channelId: number) {}
+
+  /** True between a content method and the end of its body. */
+  get busy(): boolean {
+    return this.method !== undefined;
+  }
+
+  start(method: AMQPMethod): void {
+    this.method = method;
+    this.bodySize = -1;
+    this.received = 0;
+  }
+
+  /** Takes the content header; returns the content if the body is empty. */
+  header(header: ContentHeader): AssembledContent | undefined {
+    if (this.method === undefined || this.bodySize >= 0) {
+      throw new FrameError(
+        `content header without a method on channel ${this.channelId}`,
+        REPLY_CODES.UNEXPECTED_FRAME,
+      );
+    }
+    this.bodySize = header.bodySize;
+    // Properties that did not decode affect this message alone: it is still assembled, carrying why.
+    this.properties = header.properties;
+    this.decodeError = header.decodeError;
+    return this.bodySize === 0 ? this.complete(EMPTY_BODY) : undefined;
+  }
+
+  /** Adds a body frame; returns the content once the body is complete. */
+  body(payload: Buffer): AssembledContent | undefined {
+    if (this.method === undefined || this.bodySize < 0) {
+      throw new FrameError(
+        `body frame without a content header on channel ${this.channelId}`,
+        REPLY_CODES.UNEXPECTED_FRAME,
+      );
+    }
+    const n = payload.length;
+    if (this.received + n > this.bodySize) {
+      throw new FrameError(
+        `body longer than the ${this.bodySize} bytes its header announced on channel ${this.channelId}`,
+        REPLY_CODES.UNEXPECTED_FRAME,
+      );
+    }
+    // A body in one frame is handed on as a view of the read buffer: no copy.
+    if (this.received === 0 && n === this.bodySize) return this.complete(payload);
+    // Views of the frames, joined once complete: memory follows the bytes that arrived, never the size a
+    // header announced (a hostile 2^56-byte header must not allocate anything).
+    this.parts.push(payload);
+    this.received += n;
+    if (this.received < this.bodySize) return undefined;
+    const body = Buffer.concat(this.parts, this.bodySize);
+    this.parts = [];
+    return this.complete(body);
+  }
+
+  private complete(body: Buffer): AssembledContent {
+    const content = { method: this.method!, properties: this.properties, body, decodeError: this.decodeError };
+    this.reset();
+    return content;
+  }
+
+  /** Drops a half-assembled message (the channel closed). */
+  reset(): void {
+    this.method = undefined;
+    this.properties = {};
+    this.decodeError = undefined;
+    this.bodySize = -1;
+    this.received = 0;
+    this.parts = [];
+  }
+}
+
+// ---------------------------------------------------------------------------- building the message
+// Assembled content turned into what the application sees: a `Message` (from basic.deliver or
+// basic.get-ok) or a returned message (basic.return).
+
+/**
+ * A message pushed to a consumer (basic.deliver, which names the consumer) or fetched by
+ * basic.get (get-ok, which says how many are left); `target` is undefined when it needs no ack.
+ */
+function contentMessage(
+  content: AssembledContent,
+  args: MethodArgsByName['basic.deliver'] | MethodArgsByName['basic.get-ok'],
+  target: AckTarget | undefined,
+  generation: number,
+): Message {
+  return new Message(
+    {
+      body: content.body,
+      properties: content.properties,
+      deliveryTag: args.deliveryTag,
+      redelivered: args.redelivered,
+      exchange: args.exchange,
+      routingKey: args.routingKey,
+      consumerTag: 'consumerTag' in args ? args.consumerTag : undefined,
+      messageCount: 'messageCount' in args ? args.messageCount : undefined,
+      decodeError: content.decodeError,
+    },
+    target,
+    generation,
+  );
+}
+
+/** A mandatory message the broker could not route. */
+function returnedMessage(content: AssembledContent, args: MethodArgsByName['basic.return']): ReturnedMessage {
+  return {
+    replyCode: args.replyCode,
+    replyText: args.replyText,
+    exchange: args.exchange,
+    routingKey: args.routingKey,
+    body: content.body,
+    properties: content.properties,
+    decodeError: content.decodeError,
+  };
 }

@@ -17,7 +17,7 @@ import {
   InvalidArgumentError,
   TimeoutError,
 } from '../errors.js';
-import { decodeFrames } from '../protocol/decoded-frames.js';
+import { decodeFrames } from '../protocol/frame-decoder.js';
 import {
   type MethodInputByName,
   type MethodName,

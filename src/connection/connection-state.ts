@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { checkedMove, isAllowed, type Transitions } from '../state-machine.js';
+import { checkedMove, isAllowed, type PublicState, type Transitions } from '../state-machine.js';
 
 export type ConnectionState =
   /** The protocol header is sent; connection.start is awaited. */
@@ -28,9 +28,6 @@ export type ConnectionState =
   | 'closing'
   /** Dead, for good: a connection is never reopened. */
   | 'closed';
-
-/** The state as users see it (`inspect`, `toJSON`, error messages): the handshake steps are one. */
-export type PublicConnectionState = 'opening' | 'open' | 'closing' | 'closed';
 
 const NEXT: Transitions<ConnectionState> = {
   'awaiting-start': ['authenticating', 'closing', 'closed'],
@@ -57,6 +54,6 @@ export function isHandshaking(state: ConnectionState): boolean {
   return state === 'awaiting-start' || state === 'authenticating' || state === 'tuning' || state === 'opening-vhost';
 }
 
-export function publicState(state: ConnectionState): PublicConnectionState {
-  return isHandshaking(state) ? 'opening' : (state as PublicConnectionState);
+export function publicState(state: ConnectionState): PublicState {
+  return isHandshaking(state) ? 'opening' : (state as PublicState);
 }

@@ -1,7 +1,7 @@
 /** The content assembler on its own: method, header, bodies in that order, or a 505. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ContentAssembler } from '../../src/channel/content-assembler.js';
+import { ContentAssembler } from '../../src/channel/inbound.js';
 import { FrameError } from '../../src/errors.js';
 import type { ContentHeader } from '../../src/protocol/content-header.js';
 import { type AMQPMethod, METHOD_IDS } from '../../src/protocol/generated/methods.js';

@@ -6,7 +6,7 @@
 import { decodeContentHeader } from '../../src/protocol/content-header.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ContentAssembler } from '../../src/channel/content-assembler.js';
+import { ContentAssembler } from '../../src/channel/inbound.js';
 import { FrameError, InvalidArgumentError } from '../../src/errors.js';
 import { decodeMethod } from '../../src/protocol/generated/methods.js';
 import { decodeBasicProperties, encodeBasicProperties } from '../../src/protocol/generated/properties.js';
