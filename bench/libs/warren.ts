@@ -122,6 +122,11 @@ async function load(): Promise<WarrenModule> {
   return mod;
 }
 
+// Loaded with the adapter, as every other adapter imports its library: otherwise the first connect() would pay
+// for loading (and transpiling) all of src/, and the connections scenario would count that as connection memory.
+// A missing src/index.ts is reported by connect(), which calls load() again.
+await load().catch(() => undefined);
+
 class WarrenSession implements Session {
   private readonly window = new WriteWindow();
   private readonly clients: WarrenClient[] = [];
