@@ -15,16 +15,8 @@
  * @module
  */
 export { Channel } from './channel/channel.js';
-export type {
-  CallOptions,
-  ChannelEvents,
-  ConsumeOptions,
-  ExchangeDeclareOptions,
-  PublishOptions,
-  QueueDeclareOptions,
-  QueueDeclareResult,
-  ReturnedMessage,
-} from './channel/channel.js';
+// The channel's option, result and event types (CallOptions, ConsumeOptions, ReturnedMessage…).
+export type * from './channel/channel-options.js';
 export type { ExchangeArgumentOptions, QueueArgumentOptions } from './channel/declare-options.js';
 export { Consumer } from './channel/consumer.js';
 export type { ConsumerEvents, MessageHandler } from './channel/consumer.js';

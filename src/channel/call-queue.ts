@@ -68,16 +68,26 @@ export interface CallLimits {
 /** Told when a call's deadline or abort fired before its reply came, with the error to reject it with. */
 export type Abandon = <N extends SyncMethodName>(call: PendingCallOf<N>, error: AMQPError) => void;
 
+/** What a call queue needs from its channel. */
+export interface CallSender {
+  /** Writes a call's method; throws `InvalidArgumentError` (having written nothing) on bad arguments. */
+  sendCall(call: PendingCall): void;
+  /** A call's deadline or abort fired before its reply came. */
+  abandonCall: Abandon;
+}
+
 /** Longest delay a Node timer takes (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const NO_REPLY: readonly number[] = [];
+/** The queue of every idle channel, shared (never pushed to): most channels are idle most of the time. */
+const IDLE: PendingCall[] = [];
 
 export class CallQueue {
-  private calls: PendingCall[] = [];
+  private calls: PendingCall[] = IDLE;
   private headIndex = 0;
 
-  /** @param send writes a call's method; throws `InvalidArgumentError` (having written nothing) on bad arguments. */
-  constructor(private readonly send: (call: PendingCall) => void) {}
+  /** The sender is an object rather than closures, so that a channel makes no function objects for its queue. */
+  constructor(private readonly sender: CallSender) {}
 
   /** The call in flight, if any. */
   get head(): PendingCall | undefined {
@@ -93,7 +103,6 @@ export class CallQueue {
     args: MethodInputByName[N],
     limits: CallLimits,
     handler: MessageHandler | undefined,
-    abandon: Abandon,
   ): Promise<CallResult<N>> {
     const { timeout, signal } = limits;
     if (typeof timeout !== 'number' || !(timeout >= 0)) {
@@ -104,7 +113,9 @@ export class CallQueue {
     return new Promise<CallResult<N>>((resolve, reject) => {
       const call: PendingCallOf<N> = { name, args, replies, resolve, reject };
       if (handler !== undefined) call.handler = handler;
-      if (timeout > 0 || signal !== undefined) armDeadline(call, limits, abandon);
+      if (timeout > 0 || signal !== undefined) {
+        armDeadline(call, limits, (c, error) => this.sender.abandonCall(c, error));
+      }
       this.push(call);
     });
   }
@@ -112,7 +123,9 @@ export class CallQueue {
   /** Queues a call; sends it at once if nothing is in flight. */
   push<N extends SyncMethodName>(call: PendingCallOf<N>): void {
     // A PendingCallOf<N> is one member of the PendingCall union; TypeScript cannot see that for a generic N.
-    this.calls.push(call as unknown as PendingCall);
+    const pending = call as unknown as PendingCall;
+    if (this.calls === IDLE) this.calls = [pending];
+    else this.calls.push(pending);
     if (this.calls.length - this.headIndex === 1) this.sendHead();
   }
 
@@ -138,7 +151,7 @@ export class CallQueue {
   /** Empties the queue, handing back every call not yet answered. */
   drain(): PendingCall[] {
     const rest = this.calls.slice(this.headIndex);
-    this.calls = [];
+    this.calls = IDLE;
     this.headIndex = 0;
     return rest;
   }
@@ -147,7 +160,7 @@ export class CallQueue {
     const head = this.head;
     if (head === undefined) return;
     try {
-      this.send(head);
+      this.sender.sendCall(head);
     } catch (err) {
       // Invalid arguments: nothing was written. Fail this call and move on to the next.
       this.shift();
@@ -160,7 +173,7 @@ export class CallQueue {
     this.calls[this.headIndex] = undefined as never;
     this.headIndex++;
     if (this.headIndex === this.calls.length) {
-      this.calls = [];
+      this.calls = IDLE;
       this.headIndex = 0;
     }
   }

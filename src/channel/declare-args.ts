@@ -47,8 +47,15 @@ export function queueDeclareArgs(queue: string, options: QueueDeclareOptions): M
   };
 }
 
-/** The two ends of a binding: exchange to exchange, or queue to exchange. */
-type BindEnds = { destination: string; source: string } | { queue: string; exchange: string };
+/** The two ends each bind and unbind method names: exchange to exchange, or queue to exchange. */
+export interface BindingEnds {
+  'exchange.bind': { destination: string; source: string };
+  'exchange.unbind': { destination: string; source: string };
+  'queue.bind': { queue: string; exchange: string };
+  'queue.unbind': { queue: string; exchange: string };
+}
+
+type BindEnds = BindingEnds[keyof BindingEnds];
 
 /** Checks the names of a bind or unbind (of a queue or an exchange); throws `InvalidArgumentError`. */
 export function bindArgs(
@@ -61,6 +68,11 @@ export function bindArgs(
   routingKey: string,
   args: FieldTable,
 ): MethodInputByName['queue.bind'];
+export function bindArgs(
+  ends: BindEnds,
+  routingKey: string,
+  args: FieldTable,
+): MethodInputByName['exchange.bind' | 'queue.bind'];
 export function bindArgs(
   ends: BindEnds,
   routingKey: string,

@@ -202,16 +202,18 @@ export interface AssembledContent {
 }
 
 const EMPTY_BODY = Buffer.alloc(0);
+/** The properties between messages; never handed out, since every message's header replaces them. */
+const NO_PROPERTIES: BasicProperties = {};
 
 export class ContentAssembler {
   private method: AMQPMethod | undefined;
-  private properties: BasicProperties = {};
+  private properties: BasicProperties = NO_PROPERTIES;
   private decodeError: FrameError | undefined;
   /** -1 until the header has arrived. */
   private bodySize = -1;
   private received = 0;
-  /** Body frames kept as views until the whole body has arrived. */
-  private parts: Buffer[] = [];
+  /** Body frames kept as views until the whole body has arrived; made for a body of several frames only. */
+  private parts: Buffer[] | undefined = undefined;
 
   constructor(private readonly channelId: number) {}
 
@@ -260,12 +262,11 @@ export class ContentAssembler {
     if (this.received === 0 && n === this.bodySize) return this.complete(payload);
     // Views of the frames, joined once complete: memory follows the bytes that arrived, never the size a
     // header announced (a hostile 2^56-byte header must not allocate anything).
-    this.parts.push(payload);
+    const parts = (this.parts ??= []);
+    parts.push(payload);
     this.received += n;
     if (this.received < this.bodySize) return undefined;
-    const body = Buffer.concat(this.parts, this.bodySize);
-    this.parts = [];
-    return this.complete(body);
+    return this.complete(Buffer.concat(parts, this.bodySize));
   }
 
   private complete(body: Buffer): AssembledContent {
@@ -277,11 +278,11 @@ export class ContentAssembler {
   /** Drops a half-assembled message (the channel closed). */
   reset(): void {
     this.method = undefined;
-    this.properties = {};
+    this.properties = NO_PROPERTIES;
     this.decodeError = undefined;
     this.bodySize = -1;
     this.received = 0;
-    this.parts = [];
+    this.parts = undefined;
   }
 }
 

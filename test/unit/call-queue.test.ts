@@ -1,7 +1,7 @@
 /** The call queue on its own: one call in flight, the rest sent in order as replies arrive. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { armDeadline, CallQueue, type PendingCallOf } from '../../src/channel/call-queue.js';
+import { armDeadline, CallQueue, type PendingCall, type PendingCallOf } from '../../src/channel/call-queue.js';
 import { type AMQPError, InvalidArgumentError, TimeoutError } from '../../src/errors.js';
 import { METHOD_IDS, type MethodByName, type SyncMethodName } from '../../src/protocol/generated/methods.js';
 
@@ -22,10 +22,15 @@ function call<N extends SyncMethodName>(name: N, log: string[], replies = [METHO
   return c;
 }
 
+/** A queue whose calls go to `sendCall`; nothing here has a deadline to abandon. */
+function queue(sendCall: (c: PendingCall) => void = () => {}): CallQueue {
+  return new CallQueue({ sendCall, abandonCall: () => {} });
+}
+
 test('only the head is sent; each answer resolves it and sends the next', () => {
   const sent: string[] = [];
   const log: string[] = [];
-  const q = new CallQueue((c) => sent.push(c.name));
+  const q = queue((c) => sent.push(c.name));
   q.push(call('queue.purge', log));
   q.push(call('queue.delete', log));
   assert.deepEqual(sent, ['queue.purge'], 'the second waits');
@@ -36,19 +41,19 @@ test('only the head is sent; each answer resolves it and sends the next', () => 
 
 test('a method that does not answer the head is refused and changes nothing', () => {
   const log: string[] = [];
-  const q = new CallQueue(() => {});
+  const q = queue();
   const head = call('queue.purge', log);
   q.push(head);
   assert.equal(q.answer(METHOD_IDS['queue.declare-ok'], OK), false);
   assert.equal(q.head, head);
   assert.deepEqual(log, []);
-  assert.equal(new CallQueue(() => {}).answer(OK.id, OK), false, 'nothing in flight');
+  assert.equal(queue().answer(OK.id, OK), false, 'nothing in flight');
 });
 
 test('a call whose send throws is rejected with InvalidArgumentError and the next one goes out', () => {
   const sent: string[] = [];
   const log: string[] = [];
-  const q = new CallQueue((c) => {
+  const q = queue((c) => {
     if (c.name === 'queue.purge') throw new RangeError('bad');
     sent.push(c.name);
   });
@@ -62,7 +67,7 @@ test('a call whose send throws is rejected with InvalidArgumentError and the nex
 
 test('removeWaiting takes out a waiting call but never the one in flight; drain hands back the rest in order', () => {
   const log: string[] = [];
-  const q = new CallQueue(() => {});
+  const q = queue();
   const a = call('queue.purge', log);
   const b = call('queue.delete', log);
   const c = call('queue.bind', log);
