@@ -123,6 +123,22 @@ export function callUserCode<A extends unknown[], R>(
  */
 export class SafeEmitter<T extends Record<keyof T, unknown[]>> extends EventEmitter<T> {}
 
+/**
+ * What `super()` in SafeEmitter runs instead of EventEmitter's constructor, which gives every emitter
+ * a listener table (a dictionary-mode object of about 200 bytes) and three fields more, while most
+ * channels, consumers and connections never get a listener. EventEmitter's methods make the table
+ * on the first `on()` and read a missing one as "no listeners", as for emitters whose constructor
+ * never ran (`util.inherits` style); the listener limit falls back to `defaultMaxListeners`. The two
+ * fields every listener method reads exist from the start, so a first `on()` keeps the object's shape.
+ */
+function EventEmitterWithoutTable(this: { _events: undefined; _eventsCount: number }): void {
+  this._events = undefined;
+  this._eventsCount = 0;
+}
+EventEmitterWithoutTable.prototype = EventEmitter.prototype;
+Object.setPrototypeOf(EventEmitterWithoutTable, EventEmitter); // EventEmitter's static methods
+Object.setPrototypeOf(SafeEmitter, EventEmitterWithoutTable);
+
 type AnyListener = (...args: unknown[]) => unknown;
 
 function safeEmit(this: EventEmitter, eventName: string | symbol, ...args: unknown[]): boolean {

@@ -24,6 +24,25 @@ export interface ConsumerEvents {
   handlerError: [error: unknown, message: Message];
 }
 
+/** Why a consumer stopped: what `'cancel'` reports and `cancelled` resolves with. */
+type CancelInfo = { serverCancelled: boolean; error: AMQPError | undefined };
+
+/** A consumer's `cancelled` promise, with its resolver until it resolves. */
+interface CancelWait {
+  readonly promise: Promise<CancelInfo>;
+  resolve: ((info: CancelInfo) => void) | undefined;
+}
+
+/** `cancelled` for a consumer that stopped already (`info`) or is still active (`undefined`). */
+function cancelWait(info: CancelInfo | undefined): CancelWait {
+  if (info !== undefined) return { promise: Promise.resolve(info), resolve: undefined };
+  let resolve: ((info: CancelInfo) => void) | undefined;
+  const promise = new Promise<CancelInfo>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 /** What a consumer needs from its channel. */
 export interface ConsumerHost {
   cancelConsumer(consumerTag: string): Promise<void>;
@@ -47,10 +66,10 @@ export class Consumer extends SafeEmitter<ConsumerEvents> {
   /** True when started with `noAck`: its messages need no acknowledgement. */
   readonly noAck: boolean;
   private readonly host: ConsumerHost;
-  private active = true;
-  /** Resolves when delivery has stopped, for whatever reason. */
-  readonly cancelled: Promise<{ serverCancelled: boolean; error: AMQPError | undefined }>;
-  private resolveCancelled!: (info: { serverCancelled: boolean; error: AMQPError | undefined }) => void;
+  /** Why delivery stopped, once it has. */
+  private stoppedInfo: CancelInfo | undefined = undefined;
+  /** `cancelled`, made when first asked for (a promise costs more than the rest of a consumer), and its resolver. */
+  private cancelWait: CancelWait | undefined = undefined;
 
   /** @internal */
   constructor(
@@ -63,27 +82,34 @@ export class Consumer extends SafeEmitter<ConsumerEvents> {
     this.queue = start.queue;
     this.handler = start.handler;
     this.noAck = start.noAck;
-    this.cancelled = new Promise((resolve) => {
-      this.resolveCancelled = resolve;
-    });
+  }
+
+  /** Resolves when delivery has stopped, for whatever reason. */
+  get cancelled(): Promise<CancelInfo> {
+    this.cancelWait ??= cancelWait(this.stoppedInfo);
+    return this.cancelWait.promise;
   }
 
   /** True until the consumer is cancelled by either side or its channel closes. */
   get isActive(): boolean {
-    return this.active;
+    return this.stoppedInfo === undefined;
   }
 
   /** Stops delivery (basic.cancel). Messages already delivered can still be acknowledged. Idempotent. */
   async cancel(): Promise<void> {
-    if (!this.active) return;
+    if (!this.isActive) return;
     await this.host.cancelConsumer(this.consumerTag);
   }
 
   /** @internal Called by the channel when delivery has stopped; `info` is what `'cancel'` reports. */
-  stopped(info: { serverCancelled: boolean; error: AMQPError | undefined }): void {
-    if (!this.active) return;
-    this.active = false;
-    this.resolveCancelled(info);
+  stopped(info: CancelInfo): void {
+    if (!this.isActive) return;
+    this.stoppedInfo = info;
+    const wait = this.cancelWait;
+    if (wait !== undefined) {
+      wait.resolve?.(info);
+      wait.resolve = undefined;
+    }
     this.emit('cancel', info);
   }
 
