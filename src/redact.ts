@@ -27,18 +27,23 @@ export function hideFields(target: object, ...names: string[]): void {
   }
 }
 
-/**
- * Defines non-enumerable `toJSON` and `util.inspect` methods on `target` that show `describe()`
- * instead of its fields (for plain objects such as resolved options; classes define their own).
- */
-export function redactedView(target: object, describe: () => Record<string, unknown>): void {
-  Object.defineProperty(target, 'toJSON', { value: describe, enumerable: false, configurable: true });
-  Object.defineProperty(target, Symbol.for('nodejs.util.inspect.custom'), {
-    value: () => describe(),
-    enumerable: false,
-    configurable: true,
-  });
-}
-
 /** `util.inspect.custom`, for classes that give `console.log` a redacted form. */
 export const inspectCustom: typeof inspect.custom = inspect.custom;
+
+/**
+ * A prototype for plain objects (such as resolved options; classes define their own) whose
+ * `toJSON` and `util.inspect` show `describe(object)` instead of its fields. Both are inherited and
+ * not enumerable, so the objects made with it own no functions and their keys stay their fields.
+ */
+export function redactedPrototype<T extends object>(describe: (target: T) => Record<string, unknown>): object {
+  const view = function (this: T): Record<string, unknown> {
+    return describe(this);
+  };
+  return Object.defineProperties(
+    {},
+    {
+      toJSON: { value: view, configurable: true, writable: true },
+      [inspectCustom]: { value: view, configurable: true, writable: true },
+    },
+  );
+}

@@ -1,17 +1,39 @@
 /**
  * The channels of one connection by id: allocation (the lowest free id after the last one given,
- * wrapping at channel-max), release, and the lookup that routes incoming frames.
+ * wrapping at channel-max), release, and routing each decoded frame to its channel (channel 0's
+ * to the connection).
  *
  * @module
  */
 import { ChannelError, FrameError } from '../errors.js';
+import type { ContentHeader } from '../protocol/content-header.js';
+import type { DecodedFrameHandler } from '../protocol/frame-decoder.js';
 import { REPLY_CODES } from '../protocol/generated/constants.js';
+import type { AMQPMethod } from '../protocol/generated/methods.js';
 import type { ChannelEndpoint } from './endpoint.js';
 
-export class ChannelTable {
+export class ChannelTable implements DecodedFrameHandler {
   private readonly channels: (ChannelEndpoint | undefined)[] = [];
   private lastId = 0;
   private count = 0;
+  /** The negotiated channel-max (0 until tune: then any channel's frame is a protocol error). */
+  channelMax = 0;
+
+  /** @param onChannelZero takes the methods of channel 0 (the connection's own). */
+  constructor(private readonly onChannelZero: (method: AMQPMethod) => void) {}
+
+  method(channelId: number, method: AMQPMethod): void {
+    if (channelId === 0) this.onChannelZero(method);
+    else this.route(channelId, method.name)?.onMethod(method);
+  }
+
+  header(channelId: number, header: ContentHeader): void {
+    this.route(channelId, 'content header')?.onHeader(header);
+  }
+
+  body(channelId: number, payload: Buffer): void {
+    this.route(channelId, 'body')?.onBody(payload);
+  }
 
   /** Allocates an id below `max` and registers the endpoint `create` makes for it. */
   allocate<T extends ChannelEndpoint>(max: number, create: (id: number) => T): T {
@@ -39,9 +61,9 @@ export class ChannelTable {
    * The endpoint a frame for channel `id` goes to. Frames for a channel never opened are a
    * protocol error; after a close they are dropped (`undefined`).
    */
-  route(id: number, what: string, channelMax: number): ChannelEndpoint | undefined {
+  private route(id: number, what: string): ChannelEndpoint | undefined {
     const ch = this.channels[id];
-    if (ch === undefined && (id > channelMax || id > this.lastId)) {
+    if (ch === undefined && (id > this.channelMax || id > this.lastId)) {
       throw new FrameError(`${what} for channel ${id}, which is not open`, REPLY_CODES.CHANNEL_ERROR);
     }
     return ch;

@@ -7,6 +7,8 @@
  */
 import type { AMQPError } from '../errors.js';
 import type { AMQPMethod, MethodByName, MethodInputByName, MethodName } from '../protocol/generated/methods.js';
+import { hideFields } from '../redact.js';
+import type { FrameTransport } from '../transport/frame-transport.js';
 
 interface ZeroWaiter {
   readonly expect: readonly MethodName[];
@@ -28,8 +30,16 @@ export class ChannelZeroRequests {
   /** Set once the connection ended: later requests reject with it at once. */
   private ended: AMQPError | undefined;
 
-  /** @param send encodes a method on channel 0 and flushes it. */
-  constructor(private readonly send: <N extends MethodName>(name: N, args: MethodInputByName[N]) => void) {}
+  constructor(private readonly transport: Pick<FrameTransport, 'encoder' | 'flush'>) {
+    // The encoder's buffers held the SASL response: out of reach of object-walking loggers, as on the connection.
+    hideFields(this, 'transport');
+  }
+
+  /** Encodes a method on channel 0 and writes it at once. */
+  send<N extends MethodName>(name: N, args: MethodInputByName[N]): void {
+    this.transport.encoder.method(0, name, args);
+    this.transport.flush();
+  }
 
   /** Waits for the next method on channel 0 that is one of `expect`. */
   next<R extends MethodName>(expect: readonly R[]): Promise<MethodByName[R]> {

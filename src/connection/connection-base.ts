@@ -87,28 +87,26 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   private readonly socket: Duplex;
   private state: ConnectionState = 'awaiting-start';
   private closeError: AMQPError | undefined;
-  private readonly channels = new ChannelTable();
-  private readonly zero = new ChannelZeroRequests((name, args) => this.sendZero(name, args));
+  /** Routes each decoded frame: channel 0 here, every other channel to its endpoint. */
+  private readonly channels = new ChannelTable((method) => this.onChannelZero(method));
+  private readonly decoded = decodeFrames(this.channels);
+  private readonly zero: ChannelZeroRequests;
   private blockedReason: string | undefined;
   private readonly tracer: FrameTracer | undefined;
-  /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
-  readonly closed: Promise<AMQPError | undefined>;
-  private readonly lifetime = new AbortController();
+  // `closed` and `signal`, made when first asked for: a connection that nobody awaits or ties work
+  // to needs neither.
+  private closedPromise: Promise<AMQPError | undefined> | undefined = undefined;
+  private resolveClosed: ((error: AMQPError | undefined) => void) | undefined = undefined;
+  private lifetime: AbortController | undefined = undefined;
   private refresher: CredentialRefresher | undefined;
-  private resolveClosed!: (error: AMQPError | undefined) => void;
 
   protected constructor(socket: Duplex, options: ResolvedConnectionOptions) {
     super();
     this.socket = socket;
     this.options = options;
-    this.closed = new Promise((resolve) => {
-      this.resolveClosed = resolve;
-    });
     this.tracer = FrameTracer.fromOption(options.debug);
-    this.transport = new FrameTransport(socket, PRE_TUNE_FRAME_MAX, {
-      onFrame: (type, channel, buf, start, end) => this.onFrame(type, channel, buf, start, end),
-      onFailure: (error) => this.fail(error),
-    });
+    this.transport = new FrameTransport(socket, PRE_TUNE_FRAME_MAX, this);
+    this.zero = new ChannelZeroRequests(this.transport);
     if (this.tracer) {
       const tracer = this.tracer;
       this.transport.onWrite = (chunk) => tracer.outgoing(chunk);
@@ -187,7 +185,24 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
    * ```
    */
   get signal(): AbortSignal {
+    if (this.lifetime === undefined) {
+      this.lifetime = new AbortController();
+      if (this.state === 'closed') this.lifetime.abort(this.endReason());
+    }
     return this.lifetime.signal;
+  }
+
+  /** Resolves when the connection has closed, with the reason (undefined for a clean close). */
+  get closed(): Promise<AMQPError | undefined> {
+    if (this.closedPromise === undefined) {
+      this.closedPromise =
+        this.state === 'closed'
+          ? Promise.resolve(this.closeError)
+          : new Promise((resolve) => {
+              this.resolveClosed = resolve;
+            });
+    }
+    return this.closedPromise;
   }
 
   /** Default time limit of synchronous channel methods, in milliseconds (0: none). @internal */
@@ -257,6 +272,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
       this.channelMax = negotiate(o.channelMax, tune.channelMax) || 65535;
       const frameMax = negotiate(o.frameMax, tune.frameMax) || 0xffffffff;
       this.heartbeat = negotiate(o.heartbeat, tune.heartbeat);
+      this.channels.channelMax = this.channelMax;
       this.sendZero('connection.tune-ok', { channelMax: this.channelMax, frameMax, heartbeat: this.heartbeat });
       this.transport.setFrameMax(frameMax);
       this.transport.startHeartbeat(this.heartbeat);
@@ -275,23 +291,13 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   }
 
   private sendZero<N extends MethodName>(name: N, args: MethodInputByName[N]): void {
-    this.transport.encoder.method(0, name, args);
-    this.transport.flush();
+    this.zero.send(name, args);
   }
 
-  // ------------------------------------------------------------------ frames in
+  // ------------------------------------------------------------------ frames in (TransportEvents)
 
-  /** Decodes each frame and routes it: channel 0 here, every other channel to its endpoint. */
-  private readonly decoded = decodeFrames({
-    method: (channelId, method) => {
-      if (channelId === 0) this.onChannelZero(method);
-      else this.channelFor(channelId, method.name)?.onMethod(method);
-    },
-    header: (channelId, header) => this.channelFor(channelId, 'content header')?.onHeader(header),
-    body: (channelId, payload) => this.channelFor(channelId, 'body')?.onBody(payload),
-  });
-
-  private onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
+  /** @internal A whole frame arrived: decoded and routed (see `channels`). */
+  onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
     // The rest of a chunk that held a fatal frame must not be acted on.
     if (this.state === 'closed') return;
     if (this.tracer) this.tracer.incoming(type, channelId, buf, start, end);
@@ -310,10 +316,6 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
             );
       this.transport.fail(error);
     }
-  }
-
-  private channelFor(id: number, what: string): ChannelEndpoint | undefined {
-    return this.channels.route(id, what, this.channelMax);
   }
 
   private onChannelZero(m: AMQPMethod): void {
@@ -583,11 +585,22 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     }
     this.transport.fail(error ?? new ClosedError('connection closed'));
     this.transport.end();
-    const reason = error ?? new ClosedError('the connection was closed');
+    const reason = this.endReason();
     this.zero.rejectAll(reason);
     for (const ch of this.channels) ch.onConnectionLost(reason);
-    this.lifetime.abort(reason);
-    this.resolveClosed(error);
+    this.lifetime?.abort(reason);
+    this.resolveClosed?.(error);
+    this.resolveClosed = undefined;
     this.emit('close', error);
+  }
+
+  /** @internal The transport died (socket error or end, heartbeat loss, a malformed frame). */
+  onFailure(error: AMQPError): void {
+    this.fail(error);
+  }
+
+  /** What pending work is rejected with, and `signal` aborted with, once the connection has ended. */
+  private endReason(): AMQPError {
+    return this.closeError ?? new ClosedError('the connection was closed');
   }
 }

@@ -5,7 +5,7 @@
  */
 import type * as tls from 'node:tls';
 import { InvalidArgumentError } from '../errors.js';
-import { redactedView } from '../redact.js';
+import { redactedPrototype } from '../redact.js';
 import type { FieldTable } from '../protocol/field-values.js';
 import { DEFAULT_PORT } from '../protocol/generated/constants.js';
 import type { CredentialsProvider } from './credentials.js';
@@ -219,6 +219,18 @@ export function parseUrl(url: string): ConnectionOptions {
 }
 
 /** Merges URL and explicit options and fills in defaults; validates every number. */
+/** Logged or serialised, resolved options show where they lead, never the password or TLS material. */
+const REDACTED_OPTIONS = redactedPrototype((o: ResolvedConnectionOptions) => ({
+  host: o.host,
+  port: o.port,
+  username: o.username,
+  password: '***',
+  vhost: o.vhost,
+  tls: o.tls !== false,
+}));
+/** The `clientProperties` of options that give none: only ever read (spread into the start-ok table). */
+const NO_CLIENT_PROPERTIES: FieldTable = Object.freeze({});
+
 export function resolveOptions(input: string | ConnectionOptions = {}): ResolvedConnectionOptions {
   const given: ConnectionOptions = typeof input === 'string' ? { url: input } : input;
   if (typeof given !== 'object' || given === null) {
@@ -258,7 +270,7 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
     ),
     operationTimeout: intInRange(o.operationTimeout ?? 0, 'operationTimeout', 0, 2 ** 31 - 1, 'the options'),
     name: o.name,
-    clientProperties: o.clientProperties ?? {},
+    clientProperties: o.clientProperties ?? NO_CLIENT_PROPERTIES,
     mechanism:
       o.mechanism ??
       (hasClientCert && given.password === undefined && fromUrl.password === undefined && o.credentials === undefined
@@ -268,14 +280,7 @@ export function resolveOptions(input: string | ConnectionOptions = {}): Resolved
     signal: o.signal,
     debug: o.debug ?? false,
   };
-  // Logged or serialised, the options show where they lead, never the password or TLS material.
-  redactedView(resolved, () => ({
-    host: resolved.host,
-    port: resolved.port,
-    username: resolved.username,
-    password: '***',
-    vhost: resolved.vhost,
-    tls: resolved.tls !== false,
-  }));
+  // Set after the literal, which TypeScript would not type-check with a `__proto__` entry.
+  Object.setPrototypeOf(resolved, REDACTED_OPTIONS);
   return resolved;
 }

@@ -6,7 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { type AMQPError, FrameError, HeartbeatTimeout, SocketError } from '../errors.js';
-import { FrameDecoder, type FrameSink } from '../protocol/frame-decoder.js';
+import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { REPLY_CODES } from '../protocol/generated/constants.js';
 import { FrameEncoder } from '../protocol/frame-encoder.js';
 
@@ -17,10 +17,31 @@ const FLUSH_NOW = 512 * 1024;
 /** Largest frame accepted from a peer even when frame-max is unlimited. */
 const MAX_INCOMING_FRAME = 128 * 1024 * 1024;
 
-/** What the transport tells its owner. */
+/** The transport a socket carries: what the shared socket listeners below reach it through. */
+const kTransport = Symbol('warren.transport');
+type TransportSocket = Duplex & { [kTransport]: FrameTransport };
+
+// `this` is the socket: Node calls a listener on its emitter.
+function onSocketData(this: TransportSocket, chunk: Buffer): void {
+  this[kTransport].onData(chunk);
+}
+function onSocketError(this: TransportSocket, err: Error): void {
+  this[kTransport].fail(new SocketError(`socket error: ${err.message}`, { cause: err }));
+}
+function onSocketClose(this: TransportSocket): void {
+  this[kTransport].fail(new SocketError('the connection to the broker was closed'));
+}
+function onSocketEnd(this: TransportSocket): void {
+  this[kTransport].fail(new SocketError('the broker ended the connection'));
+}
+function onSocketDrain(this: TransportSocket): void {
+  this[kTransport].releaseWriters();
+}
+
+/** What the transport tells its owner (its connection, whose methods these are). */
 export interface TransportEvents {
-  /** A whole frame arrived. */
-  onFrame: FrameSink;
+  /** A whole frame arrived: its type, channel and payload as `buf[start, end)`. */
+  onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void;
   /** The transport is dead: socket error or end, heartbeat loss, or a malformed frame. Called once. */
   onFailure(error: AMQPError): void;
 }
@@ -31,9 +52,10 @@ export class FrameTransport {
   private readonly socket: Duplex;
   private readonly events: TransportEvents;
   private flushScheduled = false;
-  private flushHooks: (() => void)[] = [];
-  private afterFlushHooks: (() => void)[] = [];
-  private drainWaiters: (() => void)[] = [];
+  // Made with their first entry: most connections are idle most of the time.
+  private flushHooks: (() => void)[] | undefined = undefined;
+  private afterFlushHooks: (() => void)[] | undefined = undefined;
+  private drainWaiters: (() => void)[] | undefined = undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readSinceTick = false;
   private wroteSinceTick = false;
@@ -46,15 +68,21 @@ export class FrameTransport {
     this.socket = socket;
     this.events = events;
     this.encoder = new FrameEncoder(frameMax);
-    this.decoder = new FrameDecoder(frameMax, events.onFrame);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err: Error) => this.fail(new SocketError(`socket error: ${err.message}`, { cause: err })));
-    socket.on('close', () => this.fail(new SocketError('the connection to the broker was closed')));
-    socket.on('end', () => this.fail(new SocketError('the broker ended the connection')));
-    socket.on('drain', () => this.releaseWriters());
+    this.decoder = new FrameDecoder(frameMax, (type, channel, buf, start, end) =>
+      events.onFrame(type, channel, buf, start, end),
+    );
+    // Listeners shared by every transport, which find theirs on the socket (`this` in a listener):
+    // five closures per connection otherwise.
+    (socket as TransportSocket)[kTransport] = this;
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('end', onSocketEnd);
+    socket.on('drain', onSocketDrain);
   }
 
-  private onData(chunk: Buffer): void {
+  /** A chunk arrived (from the shared socket listener). */
+  onData(chunk: Buffer): void {
     this.readSinceTick = true;
     if (this.failed) return;
     try {
@@ -115,13 +143,13 @@ export class FrameTransport {
    * (coalesced acks) to the same write.
    */
   beforeNextFlush(hook: () => void): void {
-    this.flushHooks.push(hook);
+    (this.flushHooks ??= []).push(hook);
     this.scheduleFlush();
   }
 
   /** True while frames (or coalesced acks) wait for the next flush. */
   get hasPendingWrites(): boolean {
-    return this.flushHooks.length > 0 || this.encoder.pending > 0;
+    return this.flushHooks !== undefined || this.encoder.pending > 0;
   }
 
   /**
@@ -129,24 +157,24 @@ export class FrameTransport {
    * while those frames are held back (a consumer's next handler, which may block the event loop).
    */
   afterNextFlush(hook: () => void): void {
-    this.afterFlushHooks.push(hook);
+    (this.afterFlushHooks ??= []).push(hook);
     this.scheduleFlush();
   }
 
   /** Writes everything encoded so far. */
   flush(): void {
     this.write();
-    if (this.afterFlushHooks.length > 0) {
-      const hooks = this.afterFlushHooks;
-      this.afterFlushHooks = [];
+    const hooks = this.afterFlushHooks;
+    if (hooks !== undefined) {
+      this.afterFlushHooks = undefined;
       for (const hook of hooks) hook();
     }
   }
 
   private write(): void {
-    if (this.flushHooks.length > 0) {
-      const hooks = this.flushHooks;
-      this.flushHooks = [];
+    const hooks = this.flushHooks;
+    if (hooks !== undefined) {
+      this.flushHooks = undefined;
       for (const hook of hooks) hook();
     }
     const chunks = this.encoder.take();
@@ -176,14 +204,15 @@ export class FrameTransport {
   waitWritable(): Promise<void> {
     if (this.writable || this.failed) return Promise.resolve();
     this.flush();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return new Promise((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
-  private releaseWriters(): void {
-    if (this.drainWaiters.length === 0) return;
-    if (!this.failed && !this.writable) return;
+  /** Lets the publishes waiting for the socket go once it has room (or the transport died). */
+  releaseWriters(): void {
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
+    if (waiters === undefined) return;
+    if (!this.failed && !this.writable) return;
+    this.drainWaiters = undefined;
     for (const w of waiters) w();
   }
 
@@ -195,21 +224,24 @@ export class FrameTransport {
     this.stopHeartbeat();
     if (seconds <= 0) return;
     const tick = (seconds * 1000) / 2;
-    this.heartbeatTimer = setInterval(() => {
-      if (this.readSinceTick) this.silentTicks = 0;
-      else this.silentTicks++;
-      this.readSinceTick = false;
-      if (this.silentTicks >= 4) {
-        this.fail(new HeartbeatTimeout(`no heartbeat or data from the broker for ${seconds * 2} seconds`));
-        return;
-      }
-      if (!this.wroteSinceTick) {
-        this.encoder.heartbeat();
-        this.flush();
-      }
-      this.wroteSinceTick = false;
-    }, tick);
+    // The timer carries its transport as an argument: no closure per connection.
+    this.heartbeatTimer = setInterval(FrameTransport.heartbeatTick, tick, this, seconds);
     this.heartbeatTimer.unref();
+  }
+
+  private static heartbeatTick(transport: FrameTransport, seconds: number): void {
+    if (transport.readSinceTick) transport.silentTicks = 0;
+    else transport.silentTicks++;
+    transport.readSinceTick = false;
+    if (transport.silentTicks >= 4) {
+      transport.fail(new HeartbeatTimeout(`no heartbeat or data from the broker for ${seconds * 2} seconds`));
+      return;
+    }
+    if (!transport.wroteSinceTick) {
+      transport.encoder.heartbeat();
+      transport.flush();
+    }
+    transport.wroteSinceTick = false;
   }
 
   stopHeartbeat(): void {
