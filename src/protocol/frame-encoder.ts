@@ -14,10 +14,13 @@ import { Writer } from './writer.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /**
- * An arena starts small, so an idle connection holds 8 KiB rather than 256, and doubles each time
- * it fills up to `ARENA_MAX`, which a busy connection reaches within its first few bursts.
+ * An arena starts small, so an idle connection holds 1 KiB (a slice of Node's shared buffer pool)
+ * rather than 256, and doubles when one burst (the bytes of one flush) fills more than half of it,
+ * up to `ARENA_MAX`, which a busy connection reaches within its first few bursts. It grows with the
+ * size of the bursts, not with all a connection ever wrote: one that writes a little at a time
+ * (acks, heartbeats) keeps a small arena however long it lives.
  */
-const ARENA_INITIAL = 8 * 1024;
+const ARENA_INITIAL = 1024;
 const ARENA_MAX = 256 * 1024;
 /** Bodies at least this large are written as views of the caller's buffer instead of being copied. */
 export const LARGE_BODY = 64 * 1024;
@@ -35,8 +38,10 @@ class ArenaWriter extends Writer {
   override ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const pendingBytes = this.pos - this.base;
-    const grown = Math.min(ARENA_MAX, this.buf.length * 2);
-    const next = Buffer.allocUnsafe(Math.max(grown, (pendingBytes + n) * 2));
+    const needed = (pendingBytes + n) * 2;
+    const size =
+      needed <= this.buf.length ? this.buf.length : Math.max(Math.min(ARENA_MAX, this.buf.length * 2), needed);
+    const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, this.base, this.pos);
     this.buf = next;
     this.base = 0;
