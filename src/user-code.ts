@@ -126,15 +126,13 @@ export class SafeEmitter<T extends Record<keyof T, unknown[]>> extends EventEmit
 /**
  * What `super()` in SafeEmitter runs instead of EventEmitter's constructor, which gives every emitter
  * a listener table (a dictionary-mode object of about 200 bytes) and three fields more, while most
- * channels, consumers and connections never get a listener. EventEmitter's methods make the table
- * on the first `on()` and read a missing one as "no listeners", as for emitters whose constructor
- * never ran (`util.inherits` style); the listener limit falls back to `defaultMaxListeners`. The two
- * fields every listener method reads exist from the start, so a first `on()` keeps the object's shape.
+ * channels, consumers and connections never get a listener. It sets nothing: EventEmitter.prototype
+ * holds `_events` (undefined) and `_eventsCount` (0), its methods read a missing table as "no
+ * listeners" and make it on the first `on()`, as for emitters whose constructor never ran
+ * (`util.inherits` style); the listener limit falls back to `defaultMaxListeners`. An emitter that
+ * never gets a listener thus costs no field at all.
  */
-function EventEmitterWithoutTable(this: { _events: undefined; _eventsCount: number }): void {
-  this._events = undefined;
-  this._eventsCount = 0;
-}
+function EventEmitterWithoutTable(): void {}
 EventEmitterWithoutTable.prototype = EventEmitter.prototype;
 Object.setPrototypeOf(EventEmitterWithoutTable, EventEmitter); // EventEmitter's static methods
 Object.setPrototypeOf(SafeEmitter, EventEmitterWithoutTable);

@@ -27,25 +27,33 @@ export interface ConsumerEvents {
 /** Why a consumer stopped: what `'cancel'` reports and `cancelled` resolves with. */
 type CancelInfo = { serverCancelled: boolean; error: AMQPError | undefined };
 
-/** A consumer's `cancelled` promise, with its resolver until it resolves. */
-interface CancelWait {
-  readonly promise: Promise<CancelInfo>;
-  resolve: ((info: CancelInfo) => void) | undefined;
-}
-
-/** `cancelled` for a consumer that stopped already (`info`) or is still active (`undefined`). */
-function cancelWait(info: CancelInfo | undefined): CancelWait {
-  if (info !== undefined) return { promise: Promise.resolve(info), resolve: undefined };
-  let resolve: ((info: CancelInfo) => void) | undefined;
-  const promise = new Promise<CancelInfo>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
 /** What a consumer needs from its channel. */
 export interface ConsumerHost {
   cancelConsumer(consumerTag: string): Promise<void>;
+}
+
+/**
+ * What a consumer knows besides its tag and handler. Consumers that one channel started on the same
+ * queue with the same `noAck` share one (a thousand consumers on one queue hold one), until one of
+ * them stops or is asked for `cancelled`: then it gets its own {@link ConsumerEnd}.
+ */
+/** @internal */
+export class ConsumerTerms {
+  constructor(
+    readonly host: ConsumerHost,
+    readonly queue: string,
+    readonly noAck: boolean,
+  ) {}
+}
+
+/** A consumer's own terms once it has stopped or been asked for `cancelled`: how it ended, and the promise. */
+class ConsumerEnd extends ConsumerTerms {
+  /** Why delivery stopped, once it has. */
+  info: CancelInfo | undefined = undefined;
+  /** `cancelled`, made when first asked for (a promise costs more than the rest of a consumer). */
+  promise: Promise<CancelInfo> | undefined = undefined;
+  /** Resolves `promise` while the consumer is active. */
+  resolve: ((info: CancelInfo) => void) | undefined = undefined;
 }
 
 /**
@@ -60,57 +68,76 @@ export interface ConsumerHost {
  */
 export class Consumer extends SafeEmitter<ConsumerEvents> {
   readonly consumerTag: string;
-  readonly queue: string;
   /** @internal */
   readonly handler: MessageHandler;
-  /** True when started with `noAck`: its messages need no acknowledgement. */
-  readonly noAck: boolean;
-  private readonly host: ConsumerHost;
-  /** Why delivery stopped, once it has. */
-  private stoppedInfo: CancelInfo | undefined = undefined;
-  /** `cancelled`, made when first asked for (a promise costs more than the rest of a consumer), and its resolver. */
-  private cancelWait: CancelWait | undefined = undefined;
+  /**
+   * Three fields in all (with SafeEmitter adding none): a channel may hold thousands of consumers, and
+   * the queue, `noAck` and the channel are the same for most of them.
+   */
+  private terms: ConsumerTerms;
 
   /** @internal */
-  constructor(
-    host: ConsumerHost,
-    start: { consumerTag: string; queue: string; handler: MessageHandler; noAck: boolean },
-  ) {
+  constructor(consumerTag: string, handler: MessageHandler, terms: ConsumerTerms) {
     super();
-    this.host = host;
-    this.consumerTag = start.consumerTag;
-    this.queue = start.queue;
-    this.handler = start.handler;
-    this.noAck = start.noAck;
+    this.consumerTag = consumerTag;
+    this.handler = handler;
+    this.terms = terms;
+  }
+
+  /** The queue it consumes from, as given to `basicConsume`. */
+  get queue(): string {
+    return this.terms.queue;
+  }
+
+  /** True when started with `noAck`: its messages need no acknowledgement. */
+  get noAck(): boolean {
+    return this.terms.noAck;
   }
 
   /** Resolves when delivery has stopped, for whatever reason. */
   get cancelled(): Promise<CancelInfo> {
-    this.cancelWait ??= cancelWait(this.stoppedInfo);
-    return this.cancelWait.promise;
+    const end = this.end();
+    if (end.promise === undefined) {
+      const info = end.info;
+      end.promise =
+        info !== undefined
+          ? Promise.resolve(info)
+          : new Promise<CancelInfo>((resolve) => {
+              end.resolve = resolve;
+            });
+    }
+    return end.promise;
   }
 
   /** True until the consumer is cancelled by either side or its channel closes. */
   get isActive(): boolean {
-    return this.stoppedInfo === undefined;
+    const terms = this.terms;
+    return !(terms instanceof ConsumerEnd) || terms.info === undefined;
   }
 
   /** Stops delivery (basic.cancel). Messages already delivered can still be acknowledged. Idempotent. */
   async cancel(): Promise<void> {
     if (!this.isActive) return;
-    await this.host.cancelConsumer(this.consumerTag);
+    await this.terms.host.cancelConsumer(this.consumerTag);
   }
 
   /** @internal Called by the channel when delivery has stopped; `info` is what `'cancel'` reports. */
   stopped(info: CancelInfo): void {
     if (!this.isActive) return;
-    this.stoppedInfo = info;
-    const wait = this.cancelWait;
-    if (wait !== undefined) {
-      wait.resolve?.(info);
-      wait.resolve = undefined;
-    }
+    const end = this.end();
+    end.info = info;
+    end.resolve?.(info);
+    end.resolve = undefined;
     this.emit('cancel', info);
+  }
+
+  /** The consumer's own terms, made from the shared ones on first need. */
+  private end(): ConsumerEnd {
+    const terms = this.terms;
+    if (terms instanceof ConsumerEnd) return terms;
+    const end = new ConsumerEnd(terms.host, terms.queue, terms.noAck);
+    this.terms = end;
+    return end;
   }
 
   /** @internal Runs the handler for one message, reporting a throw or rejection as `handlerError`. */
@@ -144,6 +171,9 @@ export class ConsumerRegistry {
   /** Made with the first consumer: a channel that only publishes never needs it. */
   private byTag: Map<string, Consumer> | undefined = undefined;
 
+  /** The terms the last consumer started with, for the next one on the same queue to share. */
+  private lastTerms: ConsumerTerms | undefined = undefined;
+
   constructor(private readonly host: ConsumerHost) {}
 
   get(consumerTag: string): Consumer | undefined {
@@ -152,7 +182,11 @@ export class ConsumerRegistry {
 
   /** Registers the consumer the broker confirmed (consume-ok). */
   started(start: { consumerTag: string; queue: string; handler: MessageHandler; noAck: boolean }): Consumer {
-    const consumer = new Consumer(this.host, start);
+    let terms = this.lastTerms;
+    if (terms === undefined || terms.queue !== start.queue || terms.noAck !== start.noAck) {
+      terms = this.lastTerms = new ConsumerTerms(this.host, start.queue, start.noAck);
+    }
+    const consumer = new Consumer(start.consumerTag, start.handler, terms);
     (this.byTag ??= new Map()).set(start.consumerTag, consumer);
     return consumer;
   }
