@@ -36,7 +36,10 @@ class ArenaWriter extends Writer {
     super(ARENA_INITIAL);
   }
   override ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+  /** Out of line: `ensure` is inlined into every write, and this part runs only when the arena is full. */
+  private grow(n: number): void {
     const pendingBytes = this.pos - this.base;
     const needed = (pendingBytes + n) * 2;
     const size =
@@ -47,6 +50,24 @@ class ArenaWriter extends Writer {
     this.base = 0;
     this.pos = pendingBytes;
   }
+}
+
+/**
+ * A big-endian u32 stored by hand: `Buffer#writeUInt32BE` checks its arguments and compiles to
+ * several times the code, repeated in every hot function it is inlined into.
+ */
+function putU32(buf: Buffer, at: number, v: number): void {
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
+}
+
+/** Out of line, so the message is not compiled into every caller of `finish`. */
+function frameTooLarge(header: boolean, frameSize: number, frameMax: number): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `a ${header ? 'message header (properties)' : 'method'} frame of ${frameSize} bytes exceeds the negotiated frame-max ${frameMax}; shorten the headers or arguments`,
+  );
 }
 
 export class FrameEncoder {
@@ -75,7 +96,8 @@ export class FrameEncoder {
     w.ensure(7);
     const at = w.pos;
     w.buf[at] = type;
-    w.buf.writeUInt16BE(channel, at + 1);
+    w.buf[at + 1] = channel >>> 8;
+    w.buf[at + 2] = channel & 0xff;
     w.pos += 7;
     return at - w.base;
   }
@@ -84,13 +106,9 @@ export class FrameEncoder {
     const w = this.w;
     const at = w.base + relativeAt;
     const size = w.pos - at - 7;
-    if (size > this.frameMax - 8) {
-      // The broker would close the whole connection (501); refuse it here, before anything is sent.
-      throw new InvalidArgumentError(
-        `a ${w.buf[at] === FRAME_HEADER ? 'message header (properties)' : 'method'} frame of ${size + 8} bytes exceeds the negotiated frame-max ${this.frameMax}; shorten the headers or arguments`,
-      );
-    }
-    w.buf.writeUInt32BE(size, at + 3);
+    // The broker would close the whole connection (501); refuse it here, before anything is sent.
+    if (size > this.frameMax - 8) throw frameTooLarge(w.buf[at] === FRAME_HEADER, size + 8, this.frameMax);
+    putU32(w.buf, at + 3, size);
     w.ensure(1);
     w.buf[w.pos++] = FRAME_END;
   }
@@ -193,7 +211,7 @@ export class FrameEncoder {
     for (let off = 0; off < body.length; off += max) {
       const n = Math.min(max, body.length - off);
       const at = this.begin(FRAME_BODY, channel);
-      w.buf.writeUInt32BE(n, w.base + at + 3);
+      putU32(w.buf, w.base + at + 3, n);
       this.cut();
       this.chunks.push(body.subarray(off, off + n));
       this.pendingBytes += n;
