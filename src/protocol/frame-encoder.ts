@@ -44,7 +44,9 @@ class ArenaWriter extends Writer {
     const needed = (pendingBytes + n) * 2;
     const size =
       needed <= this.buf.length ? this.buf.length : Math.max(Math.min(ARENA_MAX, this.buf.length * 2), needed);
-    const next = Buffer.allocUnsafe(size);
+    // Not from Node's shared pool: an arena outlives the other slices of the pool it was cut from,
+    // so a small arena taken at some later write would keep a whole 8 KiB pool alive by itself.
+    const next = Buffer.allocUnsafeSlow(size);
     this.buf.copy(next, 0, this.base, this.pos);
     this.buf = next;
     this.base = 0;
