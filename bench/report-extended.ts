@@ -226,7 +226,9 @@ function scaleTables(rows: readonly SummaryRow[]): string[] {
   const w = (s: Scenario): SummaryRow | undefined => row(rows, 'warren', s);
   const bestCpu = bestPeer(rows, 'consumers-1000', (r) => r.cpuUsPerMsg, true);
   const bestConsumerMem = bestPeer(rows, 'consumers-1000', (r) => metric(r, 'heapPerConsumerKiB'), true);
+  const bestConsumerMarginal = bestPeer(rows, 'consumers-1000', (r) => metric(r, 'heapPerConsumerMarginalKiB'), true);
   const bestChannelMem = bestPeer(rows, 'channels', (r) => metric(r, 'heapPerChannelKiB'), true);
+  const bestChannelMarginal = bestPeer(rows, 'channels', (r) => metric(r, 'heapPerChannelMarginalKiB'), true);
   const bestConnMem = bestPeer(rows, 'connections', (r) => metric(r, 'heapPerConnectionKiB'), true);
   const bestFanCpu = bestPeer(rows, 'fanout', (r) => r.cpuUsPerMsg, true);
   const floorConn = row(rows, 'floor', 'connections');
@@ -243,7 +245,8 @@ function scaleTables(rows: readonly SummaryRow[]): string[] {
         { head: 'consumers', id: true, cell: (r) => r.scenario.slice('consumers-'.length) },
         LIB,
         CPU,
-        fig('heap KiB / consumer', 'heapPerConsumerKiB', 1),
+        fig('heap KiB / consumer', 'heapPerConsumerKiB', 2),
+        fig('heap KiB / consumer, second half', 'heapPerConsumerMarginalKiB', 2),
         fig('RSS KiB / consumer', 'rssPerConsumerKiB', 1),
         fig('attach µs / consumer', 'attachUsPerConsumer'),
         {
@@ -252,7 +255,7 @@ function scaleTables(rows: readonly SummaryRow[]): string[] {
         },
       ],
       [
-        `warren CPU/msg at 1,000 consumers ÷ at 1: ${ratio(w('consumers-1000')?.cpuUsPerMsg, w('consumers-1')?.cpuUsPerMsg)} (flat is 1.00×); ÷ best peer's at 1,000 (${bestCpu?.lib ?? '–'}): ${ratio(w('consumers-1000')?.cpuUsPerMsg, bestCpu?.cpuUsPerMsg)}; heap per consumer ÷ lowest peer's (${bestConsumerMem?.lib ?? '–'}): ${ratio(heap('heapPerConsumerKiB')(w('consumers-1000')), heap('heapPerConsumerKiB')(bestConsumerMem))}.`,
+        `warren CPU/msg at 1,000 consumers ÷ at 1: ${ratio(w('consumers-1000')?.cpuUsPerMsg, w('consumers-1')?.cpuUsPerMsg)} (flat is 1.00×); ÷ best peer's at 1,000 (${bestCpu?.lib ?? '–'}): ${ratio(w('consumers-1000')?.cpuUsPerMsg, bestCpu?.cpuUsPerMsg)}; heap per consumer ÷ lowest peer's (${bestConsumerMem?.lib ?? '–'}): ${ratio(heap('heapPerConsumerKiB')(w('consumers-1000')), heap('heapPerConsumerKiB')(bestConsumerMem))}, over the second half alone (${bestConsumerMarginal?.lib ?? '–'}): ${ratio(heap('heapPerConsumerMarginalKiB')(w('consumers-1000')), heap('heapPerConsumerMarginalKiB')(bestConsumerMarginal))}.`,
       ],
     ),
     ...section(
@@ -268,10 +271,11 @@ function scaleTables(rows: readonly SummaryRow[]): string[] {
         },
         { head: 'CPU µs / open', cell: (r) => fmtNum(r.cpuUsPerMsg, 0) },
         fig('heap KiB / channel', 'heapPerChannelKiB', 2),
+        fig('heap KiB / channel, second half', 'heapPerChannelMarginalKiB', 2),
         fig('RSS KiB / channel', 'rssPerChannelKiB', 2),
       ],
       [
-        `warren heap per channel ÷ lowest peer's (${bestChannelMem?.lib ?? '–'}): ${ratio(heap('heapPerChannelKiB')(w('channels')), heap('heapPerChannelKiB')(bestChannelMem))}; warren's last 100 opens ÷ first 100: ${ratio(metric(w('channels'), 'openUsLast100'), metric(w('channels'), 'openUsFirst100'))}.`,
+        `warren heap per channel ÷ lowest peer's (${bestChannelMem?.lib ?? '–'}): ${ratio(heap('heapPerChannelKiB')(w('channels')), heap('heapPerChannelKiB')(bestChannelMem))}, over the second half alone (${bestChannelMarginal?.lib ?? '–'}): ${ratio(heap('heapPerChannelMarginalKiB')(w('channels')), heap('heapPerChannelMarginalKiB')(bestChannelMarginal))}; warren's last 100 opens ÷ first 100: ${ratio(metric(w('channels'), 'openUsLast100'), metric(w('channels'), 'openUsFirst100'))}.`,
       ],
     ),
     ...section(

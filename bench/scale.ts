@@ -5,6 +5,7 @@
 //   consumers-N  N consumers on one channel of one connection, all on one queue; ctx.count messages published
 //                by a separate floor process while they are attached: CPU µs per message, RSS per consumer
 //   channels     ctx.count channels on one connection, opened one after another: time per open, RSS per channel
+//   (consumers-N and channels also report the growth over the second half alone, the cost of one more)
 //   connections  ctx.count connections (each with its channel) opened at once: total time, RSS per connection
 //   fanout       FANOUT_QUEUES queues bound to one fanout exchange, each with a consumer in the library; ctx.count
 //                single publishes: time until every queue's copy has been delivered
@@ -118,13 +119,19 @@ async function consumers(s: Session, ctx: ScenarioContext, n: number): Promise<M
     if (received >= ctx.count) wake?.();
   };
   const mem0 = settled();
-  const t0 = performance.now();
   const handles: Closable[] = [];
+  // The second half's growth is the cost of one more consumer; the first half's also holds what is paid
+  // once (code the JIT compiles for the attach path, tables sized on first use).
+  const half = n >> 1;
+  let attachMs = 0;
+  let memHalf = mem0;
   for (let i = 0; i < n; i++) {
+    if (i === half && half > 0) memHalf = settled();
+    const t = performance.now();
     handles.push(await s.consume(ctx.queue, PREFETCH, onMessage));
+    attachMs += performance.now() - t;
     if ((i & 63) === 63) checkDeadline(ctx, 'consumers: attach');
   }
-  const attachMs = performance.now() - t0;
   const mem1 = settled();
   const fill = await startFill(ctx.url, ctx.queue, ctx.count, ctx.bodySize, ctx.deadline);
   const m = new Meter();
@@ -145,6 +152,7 @@ async function consumers(s: Session, ctx: ScenarioContext, n: number): Promise<M
     metrics: {
       consumers: n,
       ...perItem(mem0, mem1, n, 'Consumer'),
+      ...(half > 0 ? perItem(memHalf, mem1, n - half, 'ConsumerMarginal') : {}),
       attachMs,
       attachUsPerConsumer: (attachMs * 1000) / n,
     },
@@ -157,14 +165,24 @@ async function channels(s: Session, ctx: ScenarioContext): Promise<Measured> {
   const mem0 = settled();
   const times: number[] = [];
   const handles: Closable[] = [];
+  const half = extra >> 1;
+  let memHalf = mem0;
+  let gcMs = 0;
   const m = new Meter();
   for (let i = 0; i < extra; i++) {
+    if (i === half && half > 0) {
+      const g = performance.now();
+      memHalf = settled();
+      gcMs += performance.now() - g;
+    }
     const t = performance.now();
     handles.push(await s.openChannel());
     times.push((performance.now() - t) * 1000);
     if ((i & 63) === 63) checkDeadline(ctx, 'channels');
   }
-  const result = m.stop(extra);
+  const stopped = m.stop(extra);
+  // The half-way reading's collections are not the library's time (its CPU is a few ms at most).
+  const result = { ...stopped, elapsedMs: stopped.elapsedMs - gcMs };
   const mem1 = settled();
   await closeAll(handles);
   return {
@@ -172,6 +190,7 @@ async function channels(s: Session, ctx: ScenarioContext): Promise<Measured> {
     metrics: {
       channels: extra + 1,
       ...perItem(mem0, mem1, extra, 'Channel'),
+      ...(half > 0 ? perItem(memHalf, mem1, extra - half, 'ChannelMarginal') : {}),
       openUsFirst100: mean(times.slice(0, 100)),
       openUsLast100: mean(times.slice(-100)),
       openUsMedian: median(times) ?? Number.NaN,
