@@ -181,7 +181,18 @@ function serverCloseMessage(what: 'connection' | 'channel', details: ServerClose
   );
 }
 
-/** Sets the fields of a `…ClosedByServer` error (declared by the interface merged with its class). */
+/**
+ * The fields a `…ClosedByServer` error adds: `ServerCloseDetails` and `method`, set in its
+ * constructor (by `setServerCloseFields`) and declared by merging this into the class.
+ */
+interface ServerClosed extends Readonly<ServerCloseDetails> {
+  /** The method that caused the close, as `class.method` (e.g. `'basic.publish'`, `'queue.declare'`), when known. */
+  readonly method: string | undefined;
+}
+export interface ConnectionClosedByServer extends ServerClosed {}
+export interface ChannelClosedByServer extends ServerClosed {}
+
+/** Sets the fields of a `…ClosedByServer` error (declared by `ServerClosed`). */
 function setServerCloseFields(
   error: ServerCloseDetails & { method: string | undefined },
   details: ServerCloseDetails,
@@ -198,12 +209,6 @@ function setServerCloseFields(
 export class ConnectionError extends AMQPError {
   override readonly code: AMQPErrorCode = 'CONNECTION_ERROR';
   override readonly recoverable: boolean = true;
-}
-
-/** The fields `ConnectionClosedByServer` adds: `ServerCloseDetails` (set in its constructor) and `method`. */
-export interface ConnectionClosedByServer extends Readonly<ServerCloseDetails> {
-  /** The method that caused the close, as `class.method` (e.g. `'basic.publish'`), when known. */
-  readonly method: string | undefined;
 }
 
 /**
@@ -267,12 +272,6 @@ export class AuthenticationError extends HandshakeError {
 export class ChannelError extends AMQPError {
   override readonly code: AMQPErrorCode = 'CHANNEL_ERROR';
   override readonly recoverable: boolean = true;
-}
-
-/** The fields `ChannelClosedByServer` adds: `ServerCloseDetails` (set in its constructor) and `method`. */
-export interface ChannelClosedByServer extends Readonly<ServerCloseDetails> {
-  /** The method that caused the close, as `class.method` (e.g. `'queue.declare'`), when known. */
-  readonly method: string | undefined;
 }
 
 /**
@@ -416,11 +415,6 @@ export class ClosedError extends AMQPError {
   override readonly code: AMQPErrorCode = 'CLOSED';
 }
 
-/** The caller passed a value warren cannot send (wrong type, out of range, too long). */
-export class InvalidArgumentError extends AMQPError {
-  override readonly code: AMQPErrorCode = 'INVALID_ARGUMENT';
-}
-
 /** An operation was abandoned through its `AbortSignal`. */
 export class AbortError extends AMQPError {
   override readonly code: AMQPErrorCode = 'ABORTED';
@@ -452,6 +446,11 @@ export class ConsumerCancelled extends AMQPError {
     );
     this.queue = queue;
   }
+}
+
+/** The caller passed a value warren cannot send (wrong type, out of range, too long). */
+export class InvalidArgumentError extends AMQPError {
+  override readonly code: AMQPErrorCode = 'INVALID_ARGUMENT';
 }
 
 brandErrorClasses({

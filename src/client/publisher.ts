@@ -25,7 +25,6 @@ import {
   AbortError,
   ClosedError,
   InvalidArgumentError,
-  PublisherFullError,
   PublishNacked,
   TimeoutError,
 } from '../errors.js';
@@ -46,8 +45,8 @@ import {
   type Settle,
   WAITING,
 } from './publish-entry.js';
+import { PublisherBounds } from './publisher-bounds.js';
 import {
-  limit,
   wholeNumber,
   type PublisherEvents,
   type PublisherOptions,
@@ -69,23 +68,13 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private readonly host: ClientHost;
   private readonly confirm: boolean;
   private readonly maxUnconfirmed: number;
-  private readonly maxPending: number;
-  private readonly maxPendingBytes: number;
-  private readonly onFull: 'wait' | 'reject';
+  private readonly bounds: PublisherBounds;
   private readonly nackRetries: number;
-  /** Bytes of the bodies of held entries. */
-  private heldBytes = 0;
-  /** Publishes waiting for room under `maxPending`/`maxPendingBytes` (onFull: 'wait'), in order. */
-  private readonly room = new Fifo<Entry>();
-  /** Live (not abandoned) entries in `room`. */
-  private roomCount = 0;
   private readonly codecs: CodecRegistry | undefined;
   private readonly waiting = new Fifo<Entry>();
   /** Sent entries in send order; settled ones leave from the head (see `compactInflight`). */
   private readonly inflight = new Fifo<Entry>();
   private inflightCount = 0;
-  /** Publishes whose promise has not settled. */
-  private pending = 0;
   /** Suspects not yet settled; while there are any, one message at a time is in flight. */
   private suspects = 0;
   /** Entries abandoned while waiting since `waiting` was last compacted (an upper bound). */
@@ -116,13 +105,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.maxUnconfirmed = wholeNumber(options.maxUnconfirmed ?? 1000, 'maxUnconfirmed', 1);
     this.host = host;
     this.confirm = options.confirm ?? true;
-    this.maxPending = limit(options.maxPending, 'maxPending', 1);
-    this.maxPendingBytes = limit(options.maxPendingBytes, 'maxPendingBytes', 0);
-    const onFull = options.onFull ?? 'wait';
-    if (onFull !== 'wait' && onFull !== 'reject') {
-      throw new InvalidArgumentError(`onFull must be 'wait' or 'reject', got ${String(onFull)}`);
-    }
-    this.onFull = onFull;
+    this.bounds = new PublisherBounds(options);
     this.nackRetries = wholeNumber(options.nackRetries ?? 3, 'nackRetries', 0);
     this.codecs = options.codecs;
     host.register(this);
@@ -131,12 +114,12 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
 
   /** What `console.log(publisher)` shows: its state and counts (its connection holds credentials). */
   [inspectCustom](): string {
-    return `Publisher { ${this.state}, ${this.pending} pending, ${this.inflightCount} unconfirmed }`;
+    return `Publisher { ${this.state}, ${this.bounds.pending} pending, ${this.inflightCount} unconfirmed }`;
   }
 
   /** What `JSON.stringify(publisher)` gives. */
   toJSON(): { type: 'Publisher'; state: string; pending: number; unconfirmed: number } {
-    return { type: 'Publisher', state: this.state, pending: this.pending, unconfirmed: this.inflightCount };
+    return { type: 'Publisher', state: this.state, pending: this.bounds.pending, unconfirmed: this.inflightCount };
   }
 
   /** Messages sent and not yet confirmed. */
@@ -149,17 +132,17 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
    * `maxPending` bounds). Publishes waiting for room are counted in `waitingForRoom` instead.
    */
   get pendingCount(): number {
-    return this.pending;
+    return this.bounds.pending;
   }
 
   /** Bytes of the bodies of the messages counted in `pendingCount` (what `maxPendingBytes` bounds). */
   get pendingBytes(): number {
-    return this.heldBytes;
+    return this.bounds.heldBytes;
   }
 
   /** Publishes waiting for room under `maxPending`/`maxPendingBytes` (with `onFull: 'wait'`). */
   get waitingForRoom(): number {
-    return this.roomCount;
+    return this.bounds.waitingCount;
   }
 
   /**
@@ -195,15 +178,10 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) {
       return Promise.reject(new InvalidArgumentError(`timeout must be 0 or more milliseconds, got ${String(timeout)}`));
     }
-    if (bytes.length > this.maxPendingBytes) {
-      return Promise.reject(
-        new InvalidArgumentError(
-          `a body of ${bytes.length} bytes can never fit under maxPendingBytes (${this.maxPendingBytes}); raise the limit`,
-        ),
-      );
-    }
-    const full = this.roomCount > 0 || this.isFull(bytes.length);
-    if (full && this.onFull === 'reject') return Promise.reject(this.fullError());
+    const bounds = this.bounds;
+    const refused = bounds.refusal(bytes.length);
+    if (refused !== undefined) return Promise.reject(refused);
+    const full = bounds.mustWait(bytes.length);
     // One span per publish, across resends; its trace context goes in the headers of every send.
     const traced = startPublishSpan({ exchange, routingKey, body: bytes, properties });
     const metrics = this.host.metrics;
@@ -230,33 +208,14 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
       };
       if (signal !== undefined) this.watched.watch(e, signal);
       if (timeout !== undefined) e.timer = this.startTimer(e, timeout);
-      if (full) {
-        this.room.push(e);
-        this.roomCount++;
-      } else {
-        this.take(e);
-      }
+      if (full) bounds.wait(e);
+      else this.take(e);
     });
-  }
-
-  /** True when a body of `size` bytes would take the publisher over `maxPending`/`maxPendingBytes`. */
-  private isFull(size: number): boolean {
-    return this.pending >= this.maxPending || this.heldBytes + size > this.maxPendingBytes;
-  }
-
-  private fullError(): PublisherFullError {
-    return new PublisherFullError(
-      `the publisher holds ${this.pending} messages (${this.heldBytes} bytes), its limit ` +
-        `(maxPending ${this.maxPending}, maxPendingBytes ${this.maxPendingBytes}); ` +
-        "the message was not taken: retry later, or use onFull: 'wait' to wait for room",
-    );
   }
 
   /** Takes an entry in: counted, then sent at once or queued to be sent. */
   private take(e: Entry): void {
-    e.held = true;
-    this.pending++;
-    this.heldBytes += e.size;
+    this.bounds.hold(e);
     if (this.waiting.length === 0 && this.canSend()) this.send(e);
     else this.waiting.push(e);
   }
@@ -264,17 +223,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   /** Takes in publishes waiting for room, in order, while there is room. */
   private admit(): void {
     if (this.state === 'closed') return;
-    const room = this.room;
-    for (let e = room.peek(); e !== undefined; e = room.peek()) {
-      if (e.done) {
-        room.shift();
-        continue;
-      }
-      if (this.isFull(e.size)) break;
-      room.shift();
-      this.roomCount--;
-      this.take(e);
-    }
+    for (let e = this.bounds.nextAdmitted(); e !== undefined; e = this.bounds.nextAdmitted()) this.take(e);
   }
 
   private startTimer(e: Entry, timeout: number): NodeJS.Timeout {
@@ -457,12 +406,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   private finish(e: Entry, error: AMQPError | undefined): void {
     if (e.done) return;
     e.done = true;
-    if (e.held) {
-      this.pending--;
-      this.heldBytes -= e.size;
-    } else {
-      this.roomCount--; // left in `room`, skipped by admit()
-    }
+    this.bounds.release(e);
     if (e.timer !== undefined) {
       clearTimeout(e.timer);
       e.timer = undefined;
@@ -481,8 +425,8 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     e.span?.end(error);
     if (error === undefined) e.resolve();
     else e.reject(error);
-    if (e.held && this.roomCount > 0) this.admit();
-    if (this.pending === 0 && this.roomCount === 0 && this.drainWaiters.length > 0) {
+    if (e.held && this.bounds.waitingCount > 0) this.admit();
+    if (this.bounds.empty && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
       for (const w of waiters) w();
@@ -584,7 +528,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
 
   /** @internal Resolves when every pending publish has settled, or at `deadline`. */
   drain(deadline: number): Promise<void> {
-    if (this.pending === 0 && this.roomCount === 0) return Promise.resolve();
+    if (this.bounds.empty) return Promise.resolve();
     return settledOrDeadline(deadline, (done) => this.drainWaiters.push(done));
   }
 
@@ -594,7 +538,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.state = 'closed';
     this.closeError = error;
     this.detach();
-    const left = [...this.inflight.takeAll(), ...this.waiting.takeAll(), ...this.room.takeAll()];
+    const left = [...this.inflight.takeAll(), ...this.waiting.takeAll(), ...this.bounds.takeAllWaiting()];
     this.inflightCount = 0;
     for (const e of left) {
       e.state = DONE;

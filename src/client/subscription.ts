@@ -23,23 +23,19 @@ import type { Consumer } from '../channel/consumer.js';
 import type { Message } from '../channel/message.js';
 import { type AMQPError, ClosedError, ConsumerCancelled, InvalidArgumentError } from '../errors.js';
 import type { FieldTable } from '../protocol/field-values.js';
-import { traceProcess } from '../tracing/index.js';
 import { ChannelLease } from './channel-lease.js';
 import type { ClientHost, Session } from './host.js';
-import { measured } from './measured-handler.js';
-import { type RetryPolicy, retriesSoFar } from './retry.js';
 import { StreamCursor, streamOffsetOf } from './stream-cursor.js';
 import { HeldChannel } from './subscription-channel.js';
+import { HandlerRuns } from './subscription-handler.js';
 import {
   type InternalHandler,
   type InternalSubscribeOptions,
   prefetchError,
-  REQUEUE,
   type SubscriptionEvents,
   subscribeSettings,
 } from './subscription-options.js';
 import { SubscriptionReport } from './subscription-report.js';
-import { RetryHandoff } from './subscription-retry.js';
 import { asAMQPError } from './topology.js';
 import { Waiter } from './waiting.js';
 
@@ -68,16 +64,13 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   readonly closed: Promise<AMQPError | undefined>;
   private resolveClosed!: (error: AMQPError | undefined) => void;
   private readonly host: ClientHost;
-  private readonly handler: InternalHandler;
   private readonly concurrency: number;
   private prefetch: number;
   private readonly noAck: boolean;
   private readonly consumeArguments: FieldTable;
   private readonly stream: StreamCursor | undefined;
   private prefetchChange: Promise<void> = Promise.resolve();
-  private readonly requeueOnError: boolean;
-  private readonly retry: RetryPolicy | undefined;
-  private readonly retries: RetryHandoff;
+  private readonly handlerRuns: HandlerRuns;
   private readonly options: InternalSubscribeOptions;
   private state: 'active' | 'stopping' | 'ended' = 'active';
   private held: HeldChannel | undefined;
@@ -107,21 +100,29 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     const settings = subscribeSettings(options);
     this.host = host;
     this.queue = queue;
-    this.handler = handler;
     this.concurrency = settings.concurrency;
     this.prefetch = settings.prefetch;
     this.noAck = settings.noAck;
     this.consumeArguments = settings.consumeArguments;
     const offset = this.consumeArguments['x-stream-offset'];
     this.stream = offset === undefined ? undefined : new StreamCursor(offset);
-    this.requeueOnError = settings.requeueOnError;
-    this.retry = settings.retry;
     this.options = options;
     this.report = new SubscriptionReport(this, queue, options.logger);
-    this.retries = new RetryHandoff({
-      via: options.retryVia,
+    this.handlerRuns = new HandlerRuns({
+      host,
+      queue,
+      handler,
+      requeueOnError: settings.requeueOnError,
+      retry: settings.retry,
+      retryVia: options.retryVia,
+      stream: this.stream,
+      report: this.report,
       active: () => this.state === 'active',
-      report: (err) => this.reportRetryFailure(err),
+      requeued: () => this.requeued++,
+      released: () => this.release(),
+      exhausted: (error, msg, attempt) => {
+        if (this.listenerCount('retriesExhausted') > 0) this.emit('retriesExhausted', error, msg, attempt);
+      },
     });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
@@ -279,7 +280,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
       // Only after cancel-ok: a message requeued earlier would be delivered to us again at once.
       if (held.alive) this.returnBuffered(held);
     }
-    this.retries.wakeAll();
+    this.handlerRuns.wakeRetries();
     await this.idle(signal);
     if (held?.alive) {
       try {
@@ -318,7 +319,7 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   private end(error: AMQPError | undefined): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
-    this.retries.wakeAll();
+    this.handlerRuns.wakeRetries();
     this.endError = error;
     this.lease.supersede();
     const held = this.held;
@@ -383,78 +384,8 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
   }
 
   private run(held: HeldChannel, msg: Message): void {
-    const metrics = this.host.metrics;
-    if (metrics === undefined) this.runWith(held, msg, this.handler);
-    else this.runWith(held, msg, measured(this.handler, metrics, this.queue));
-  }
-
-  private runWith(held: HeldChannel, msg: Message, handler: InternalHandler): void {
     this.running++;
-    if (this.stream !== undefined) {
-      const offset = streamOffsetOf(msg);
-      if (offset !== undefined) this.stream.running(offset);
-    }
-    let result: void | Promise<void>;
-    try {
-      // A CONSUMER span around the handler (when tracing is on), child of the producer's span.
-      result = traceProcess(msg, this.queue, () => handler(msg, held.isCurrent, held.channel));
-    } catch (err) {
-      this.failed(held, msg, err);
-      return;
-    }
-    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-      (result as Promise<void>).then(
-        () => this.succeeded(msg),
-        (err: unknown) => this.failed(held, msg, err),
-      );
-    } else {
-      this.succeeded(msg);
-    }
-  }
-
-  /**
-   * Settles a message whose handler has finished (unless the handler settled it itself), `succeeded`
-   * or `failed`. A message of a channel that has died is settled as a no-op: its generation no
-   * longer matches.
-   */
-  private succeeded(msg: Message): void {
-    this.offsetHandled(msg);
-    msg.ack();
-    this.release();
-  }
-
-  private failed(held: HeldChannel, msg: Message, error: unknown): void {
-    this.offsetHandled(msg);
-    if (error === REQUEUE) {
-      if (msg.nack({ requeue: true })) this.requeued++;
-    } else if (this.retry !== undefined) {
-      const attempt = retriesSoFar(msg, this.retryQueueName(this.retry)) + 1;
-      if (attempt < this.retry.attempts) {
-        // The handler's slot stays taken until the message is settled: cancel() and close() wait for it.
-        // The channel is gone: the broker requeues the message by itself, a copy would be a duplicate.
-        const retrying = held.alive
-          ? this.retries.send(this.retry, this.host.resolveQueue(this.queue), msg, attempt)
-          : Promise.resolve();
-        this.report.handlerError(error, msg);
-        void retrying.then(() => this.release());
-        return;
-      }
-      msg.nack({ requeue: false });
-      this.report.handlerError(error, msg);
-      if (this.listenerCount('retriesExhausted') > 0) this.emit('retriesExhausted', error, msg, attempt);
-    } else {
-      msg.nack({ requeue: this.requeueOnError });
-      this.report.handlerError(error, msg);
-    }
-    this.release();
-  }
-
-  /** A stream's offset is handled, whatever became of its message. */
-  private offsetHandled(msg: Message): void {
-    if (this.stream !== undefined) {
-      const offset = streamOffsetOf(msg);
-      if (offset !== undefined) this.stream.handled(offset);
-    }
+    this.handlerRuns.run(held, msg);
   }
 
   /** A handler's slot is free again. */
@@ -464,15 +395,6 @@ export class Subscription extends SafeEmitter<SubscriptionEvents> {
     if (this.running === 0 && this.idleWaiters.length > 0) {
       for (const w of [...this.idleWaiters]) w();
     }
-  }
-
-  private retryQueueName(policy: RetryPolicy): string {
-    return policy.queueFor(this.host.resolveQueue(this.queue));
-  }
-
-  private reportRetryFailure(err: unknown): void {
-    // While stopping, a publish refused because the client closes is no news: the message goes back.
-    if (this.state === 'active') this.report.retryFailed(asAMQPError(err));
   }
 
   /** Starts buffered deliveries while below the concurrency limit. Not re-entrant: sync handlers loop here. */

@@ -181,23 +181,46 @@ export function recordTypes(container: object, types: WireTypes): void {
   Object.defineProperty(container, FIELD_TYPES, { value: types, enumerable: true, writable: true, configurable: true });
 }
 
+/**
+ * A table by type tag as an array indexed by the tag's octet (`undefined` at octets that are no
+ * tag), so that the codecs find a tag's entry with one plain array load.
+ */
+export function byTagOctet<T>(byTag: { readonly [K in FieldTypeTag]?: T }): readonly (T | undefined)[] {
+  const out: (T | undefined)[] = [];
+  for (let octet = 0; octet < 256; octet++) out.push(undefined); // packed, not holey
+  for (const [tag, value] of Object.entries(byTag) as [FieldTypeTag, T][]) out[tag.charCodeAt(0)] = value;
+  return out;
+}
+
+/** An integer field type: its range, and its width on the wire. */
+export interface IntegerType {
+  readonly min: number;
+  readonly max: number;
+  /** Bytes on the wire. */
+  readonly width: 1 | 2 | 4;
+}
+
+const INTEGER_TYPES = byTagOctet<IntegerType>({
+  b: { min: -128, max: 127, width: 1 },
+  B: { min: 0, max: 255, width: 1 },
+  s: { min: -32768, max: 32767, width: 2 },
+  u: { min: 0, max: 65535, width: 2 },
+  I: { min: INT32_MIN, max: INT32_MAX, width: 4 },
+  i: { min: 0, max: 0xffffffff, width: 4 },
+});
+
+/** The integer type `tag` names; `undefined` for any other tag, and for a string that is no tag. */
+export function integerType(tag: string): IntegerType | undefined {
+  return tag.length === 1 ? INTEGER_TYPES[tag.charCodeAt(0)] : undefined;
+}
+
 /** True when `v` can be written with the recorded tag without loss (else the natural type is used). */
 export function fitsType(tag: FieldTypeTag, v: FieldValue): boolean {
   if (typeof v === 'bigint') return tag === 'l' && v >= -(2n ** 63n) && v < 2n ** 63n;
   if (typeof v !== 'number') return false;
+  const int = integerType(tag);
+  if (int !== undefined) return Number.isInteger(v) && v >= int.min && v <= int.max;
   switch (tag) {
-    case 'b':
-      return Number.isInteger(v) && v >= -128 && v <= 127;
-    case 'B':
-      return Number.isInteger(v) && v >= 0 && v <= 255;
-    case 's':
-      return Number.isInteger(v) && v >= -32768 && v <= 32767;
-    case 'u':
-      return Number.isInteger(v) && v >= 0 && v <= 65535;
-    case 'I':
-      return Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX;
-    case 'i':
-      return Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
     case 'l':
       return Number.isSafeInteger(v);
     case 'f':

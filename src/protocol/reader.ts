@@ -8,6 +8,7 @@ import { REPLY_CODES } from './generated/constants.js';
 import { FrameError } from '../errors.js';
 import {
   AmqpTimestamp,
+  byTagOctet,
   Decimal,
   type FieldTable,
   type FieldTypeTag,
@@ -20,6 +21,9 @@ import {
   TWO_32,
   type WireTypes,
 } from './field-values.js';
+
+/** Reads the value that follows a type tag. */
+type ValueReader = (r: Reader) => FieldValue;
 
 /** Reads primitives from `buf` between `pos` and `end`; every read is bounds-checked. */
 export class Reader {
@@ -39,21 +43,22 @@ export class Reader {
     }
   }
 
+  /** Bounds-checks the next `n` bytes and steps over them; returns where they start. */
+  private take(n: number): number {
+    this.need(n);
+    const at = this.pos;
+    this.pos = at + n;
+    return at;
+  }
+
   u8(): number {
-    this.need(1);
-    return this.buf[this.pos++]!;
+    return this.buf[this.take(1)]!;
   }
   u16(): number {
-    this.need(2);
-    const v = this.buf.readUInt16BE(this.pos);
-    this.pos += 2;
-    return v;
+    return this.buf.readUInt16BE(this.take(2));
   }
   u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
+    return this.buf.readUInt32BE(this.take(4));
   }
   /** Unsigned 64-bit as a number; values above 2^53 − 1 (never a real tag, count or size) are refused (502). */
   u64(): number {
@@ -68,24 +73,18 @@ export class Reader {
   }
   shortstr(): string {
     const len = this.u8();
-    this.need(len);
-    const s = this.buf.toString('utf8', this.pos, this.pos + len);
-    this.pos += len;
-    return s;
+    const at = this.take(len);
+    return this.buf.toString('utf8', at, at + len);
   }
   longstr(): string {
     const len = this.u32();
-    this.need(len);
-    const s = this.buf.toString('utf8', this.pos, this.pos + len);
-    this.pos += len;
-    return s;
+    const at = this.take(len);
+    return this.buf.toString('utf8', at, at + len);
   }
   bytes(): Buffer {
     const len = this.u32();
-    this.need(len);
-    const out = Buffer.from(this.buf.subarray(this.pos, this.pos + len));
-    this.pos += len;
-    return out;
+    const at = this.take(len);
+    return Buffer.from(this.buf.subarray(at, at + len));
   }
   /**
    * A timestamp (unsigned 64-bit seconds): a plain `Date` when a `Date` can hold it, else an
@@ -176,17 +175,13 @@ export class Reader {
   private lostType(v: FieldValue): FieldTypeTag | Buffer | undefined {
     switch (this.lastTag) {
       case 0x62: // b
-        return 'b';
       case 0x42: // B
-        return 'B';
       case 0x73: // s
-        return 's';
       case 0x75: // u
-        return 'u';
       case 0x69: // i
-        return 'i';
       case 0x66: // f
-        return 'f';
+        // a number, which would be written back as I (or d)
+        return String.fromCharCode(this.lastTag) as FieldTypeTag;
       case 0x6c: // l holding what would be written as I
         return typeof v === 'number' && v >= INT32_MIN && v <= INT32_MAX ? 'l' : undefined;
       case 0x64: // d holding an integer, which would be written as I or l
@@ -206,88 +201,45 @@ export class Reader {
     if (this.pos >= limit) throw new FrameError('field value missing', REPLY_CODES.SYNTAX_ERROR);
     const tag = this.u8();
     const start = this.pos;
-    const b = this.buf;
-    let v: FieldValue;
-    switch (tag) {
-      case 0x74: // t
-        v = this.u8() !== 0;
-        break;
-      case 0x62: // b
-        this.need(1);
-        v = b.readInt8(this.pos);
-        this.pos += 1;
-        break;
-      case 0x42: // B
-        v = this.u8();
-        break;
-      case 0x73: // s
-        this.need(2);
-        v = b.readInt16BE(this.pos);
-        this.pos += 2;
-        break;
-      case 0x75: // u
-        v = this.u16();
-        break;
-      case 0x49: // I
-        this.need(4);
-        v = b.readInt32BE(this.pos);
-        this.pos += 4;
-        break;
-      case 0x69: // i
-        v = this.u32();
-        break;
-      case 0x6c: {
-        // l
-        this.need(8);
-        const big = b.readBigInt64BE(this.pos);
-        this.pos += 8;
-        v = big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
-        break;
-      }
-      case 0x66: // f
-        this.need(4);
-        v = b.readFloatBE(this.pos);
-        this.pos += 4;
-        break;
-      case 0x64: // d
-        this.need(8);
-        v = b.readDoubleBE(this.pos);
-        this.pos += 8;
-        break;
-      case 0x44: {
-        // D
-        this.need(5);
-        const scale = b[this.pos]!;
-        const value = b.readInt32BE(this.pos + 1);
-        this.pos += 5;
-        v = new Decimal(scale, value);
-        break;
-      }
-      case 0x53: // S
-        v = this.longstr();
-        break;
-      case 0x78: // x
-        v = this.bytes();
-        break;
-      case 0x41: // A
-        v = this.array();
-        break;
-      case 0x54: // T
-        v = this.timestamp();
-        break;
-      case 0x46: // F
-        v = this.table();
-        break;
-      case 0x56: // V
-        v = null;
-        break;
-      default:
-        throw new FrameError(`unknown field type tag 0x${tag.toString(16).padStart(2, '0')}`, REPLY_CODES.SYNTAX_ERROR);
+    const read = Reader.valueReaders[tag];
+    if (read === undefined) {
+      throw new FrameError(`unknown field type tag 0x${tag.toString(16).padStart(2, '0')}`, REPLY_CODES.SYNTAX_ERROR);
     }
+    const v = read(this);
     if (this.pos > limit) throw new FrameError('field value overruns its table', REPLY_CODES.SYNTAX_ERROR);
     // Set last: a nested table or array has overwritten them with its own values' tags.
     this.lastTag = tag;
     this.lastStart = start;
     return v;
   }
+
+  /**
+   * How to read the value after each type tag, indexed by the tag's octet: one array load and
+   * one call per value. Built once; inside the class, so that the readers reach `take` and `array`.
+   */
+  private static readonly valueReaders = byTagOctet<ValueReader>({
+    t: (r) => r.u8() !== 0,
+    b: (r) => r.buf.readInt8(r.take(1)),
+    B: (r) => r.u8(),
+    s: (r) => r.buf.readInt16BE(r.take(2)),
+    u: (r) => r.u16(),
+    I: (r) => r.buf.readInt32BE(r.take(4)),
+    i: (r) => r.u32(),
+    l: (r) => {
+      const big = r.buf.readBigInt64BE(r.take(8));
+      return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+    },
+    f: (r) => r.buf.readFloatBE(r.take(4)),
+    d: (r) => r.buf.readDoubleBE(r.take(8)),
+    D: (r) => {
+      const at = r.take(5);
+      return new Decimal(r.buf[at]!, r.buf.readInt32BE(at + 1));
+    },
+    S: (r) => r.longstr(),
+    x: (r) => r.bytes(),
+    A: (r) => r.array(),
+    T: (r) => r.timestamp(),
+    F: (r) => r.table(),
+    V: () => null,
+  } satisfies { [K in FieldTypeTag]: ValueReader });
 }

@@ -16,6 +16,7 @@ import {
   fitsType,
   INT32_MAX,
   INT32_MIN,
+  integerType,
   MAX_NESTING,
   type Tagged,
   TWO_32,
@@ -225,26 +226,20 @@ export class Writer {
         this.u8(v ? 1 : 0);
         return;
       case 'number':
-        if (Number.isInteger(v)) {
-          if (v >= INT32_MIN && v <= INT32_MAX) {
-            this.u8(0x49); // I
-            this.ensure(4);
-            this.buf.writeInt32BE(v, this.pos);
-            this.pos += 4;
-          } else if (Number.isSafeInteger(v)) {
-            this.u8(0x6c); // l
-            this.ensure(8);
-            this.buf.writeBigInt64BE(BigInt(v), this.pos);
-            this.pos += 8;
-          } else {
-            this.u8(0x64); // d: too large for int64 exactly; keep the float
-            this.ensure(8);
-            this.buf.writeDoubleBE(v, this.pos);
-            this.pos += 8;
-          }
+        if (Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX) {
+          this.u8(0x49); // I
+          this.ensure(4);
+          this.buf.writeInt32BE(v, this.pos);
+          this.pos += 4;
+        } else if (Number.isSafeInteger(v)) {
+          this.u8(0x6c); // l
+          this.ensure(8);
+          this.buf.writeBigInt64BE(BigInt(v), this.pos);
+          this.pos += 8;
         } else {
+          // d: a fraction, or an integer too large for int64 exactly (the float is kept)
           if (!Number.isFinite(v)) throw notStorable(key, v, 'd');
-          this.u8(0x64); // d
+          this.u8(0x64);
           this.ensure(8);
           this.buf.writeDoubleBE(v, this.pos);
           this.pos += 8;
@@ -293,38 +288,29 @@ export class Writer {
     return n;
   }
 
+  /** Writes the integer `n` big-endian in `width` bytes (two's complement when negative); room is made already. */
+  private intBE(n: number, width: number): void {
+    const b = this.buf;
+    for (let i = this.pos + width - 1; i >= this.pos; i--) {
+      b[i] = n; // a byte store keeps the low 8 bits
+      n >>= 8;
+    }
+    this.pos += width;
+  }
+
   private typed(type: FieldTypeTag, v: FieldValue, key: string): void {
     this.u8(type.charCodeAt(0));
     this.ensure(9);
     const b = this.buf;
+    const int = integerType(type);
+    if (int !== undefined) {
+      this.intBE(this.intIn(v, int.min, int.max, type, key), int.width);
+      return;
+    }
     switch (type) {
       case 't':
         if (typeof v !== 'boolean') throw new InvalidArgumentError(`field '${key}' of type 't' must be a boolean`);
         b[this.pos++] = v ? 1 : 0;
-        return;
-      case 'b':
-        b.writeInt8(this.intIn(v, -128, 127, type, key), this.pos);
-        this.pos += 1;
-        return;
-      case 'B':
-        b.writeUInt8(this.intIn(v, 0, 255, type, key), this.pos);
-        this.pos += 1;
-        return;
-      case 's':
-        b.writeInt16BE(this.intIn(v, -32768, 32767, type, key), this.pos);
-        this.pos += 2;
-        return;
-      case 'u':
-        b.writeUInt16BE(this.intIn(v, 0, 65535, type, key), this.pos);
-        this.pos += 2;
-        return;
-      case 'I':
-        b.writeInt32BE(this.intIn(v, INT32_MIN, INT32_MAX, type, key), this.pos);
-        this.pos += 4;
-        return;
-      case 'i':
-        b.writeUInt32BE(this.intIn(v, 0, 0xffffffff, type, key), this.pos);
-        this.pos += 4;
         return;
       case 'l': {
         let big: bigint;

@@ -5,12 +5,14 @@
  */
 import { command, EXIT, emit, GLOBAL_OPTIONS, parseHeaders, withChannel } from '../common.js';
 
+const NAME = { name: 'NAME', description: 'Exchange name' } as const;
+
 export const exchangeDeclare = command({
   spec: {
     name: 'exchange declare',
     summary: 'Declare an exchange (durable unless --no-durable).',
     positionals: [
-      { name: 'NAME', description: 'Exchange name' },
+      NAME,
       { name: 'TYPE', description: 'direct, fanout, topic, headers, or a plugin type such as x-delayed-message' },
     ],
     options: {
@@ -49,7 +51,7 @@ export const exchangeDelete = command({
     name: 'exchange delete',
     summary: 'Delete an exchange.',
     positionals: [
-      { name: 'NAME', description: 'Exchange name' },
+      NAME,
       {
         name: 'TYPE',
         description: 'Ignored; accepted so that a declare line can be turned into a delete',

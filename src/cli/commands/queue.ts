@@ -122,41 +122,41 @@ export const queueDelete = command({
   },
 });
 
-export const queuePurge = command({
-  spec: {
-    name: 'queue purge',
-    summary: 'Remove every ready message from a queue and print how many.',
-    positionals: NAME,
-    options: { ...GLOBAL_OPTIONS },
-    examples: ['warren queue purge jobs'],
-  },
-  async run({ options: o, positionals }, ctx) {
-    const queue = positionals[0]!;
-    return queueMethod(
-      o,
-      ctx,
-      queue,
-      (ch) => ch.queuePurge(queue),
-      (r) => `queue '${queue}' purged: ${count(r.messageCount, 'message')} removed`,
-    );
-  },
-});
+/** A queue command that takes nothing but the queue's name: one method, its reply printed. */
+function nameOnlyCommand<R extends object>(
+  name: string,
+  summary: string,
+  example: string,
+  method: (ch: Channel, queue: string) => Promise<R>,
+  text: (r: R, queue: string) => string,
+) {
+  return command({
+    spec: { name, summary, positionals: NAME, options: { ...GLOBAL_OPTIONS }, examples: [example] },
+    async run({ options: o, positionals }, ctx) {
+      const queue = positionals[0]!;
+      return queueMethod(
+        o,
+        ctx,
+        queue,
+        (ch) => method(ch, queue),
+        (r) => text(r, queue),
+      );
+    },
+  });
+}
 
-export const queueInfo = command({
-  spec: {
-    name: 'queue info',
-    summary: 'Print the ready-message and consumer counts of a queue (exit code 4 if it does not exist).',
-    positionals: NAME,
-    options: { ...GLOBAL_OPTIONS },
-    examples: ['warren queue info jobs --json'],
-  },
-  async run({ options: o, positionals }, ctx) {
-    return queueMethod(
-      o,
-      ctx,
-      positionals[0]!,
-      (ch) => ch.queueDeclare(positionals[0]!, { passive: true }),
-      (r) => `queue '${r.queue}': ${counts(r, ' ready')}`,
-    );
-  },
-});
+export const queuePurge = nameOnlyCommand(
+  'queue purge',
+  'Remove every ready message from a queue and print how many.',
+  'warren queue purge jobs',
+  (ch, queue) => ch.queuePurge(queue),
+  (r, queue) => `queue '${queue}' purged: ${count(r.messageCount, 'message')} removed`,
+);
+
+export const queueInfo = nameOnlyCommand(
+  'queue info',
+  'Print the ready-message and consumer counts of a queue (exit code 4 if it does not exist).',
+  'warren queue info jobs --json',
+  (ch, queue) => ch.queueDeclare(queue, { passive: true }),
+  (r) => `queue '${r.queue}': ${counts(r, ' ready')}`,
+);
