@@ -14,8 +14,7 @@ import { SafeEmitter } from '../user-code.js';
 import { inspectCustom } from '../redact.js';
 import type { ChannelHost } from '../connection/endpoint.js';
 import { type AMQPError, type ChannelClosedByServer, ClosedError, MessageReturned, REPLY_CODES } from '../errors.js';
-import type { AMQPMethod, MethodInputByName, MethodName, SyncMethodName } from '../protocol/generated/methods.js';
-import type { ContentHeader } from '../protocol/content-header.js';
+import type { MethodInputByName, MethodName, SyncMethodName } from '../protocol/generated/methods.js';
 import { Acknowledger } from './acknowledger.js';
 import { type CallExtra, CallQueue, type CallResult, type PendingCall, type PendingCallOf } from './call-queue.js';
 import type { CallOptions, ChannelEvents, ReturnedMessage } from './channel-options.js';
@@ -40,7 +39,8 @@ export abstract class ChannelBase extends SafeEmitter<ChannelEvents> {
   private closeError: AMQPError | undefined;
   /** @internal */
   readonly calls = new CallQueue(this);
-  private readonly inbound: ChannelInbound;
+  /** @internal Where the connection routes this channel's frames. */
+  readonly inbound: ChannelInbound;
   private acknowledger: Acknowledger | undefined = undefined;
   private consumerTable: ConsumerRegistry | undefined = undefined;
   private publisher: Publishing | undefined = undefined;
@@ -294,21 +294,6 @@ export abstract class ChannelBase extends SafeEmitter<ChannelEvents> {
   }
 
   // ------------------------------------------------------------------ receiving
-
-  /** @internal */
-  onMethod(m: AMQPMethod): void {
-    this.inbound.method(m);
-  }
-
-  /** @internal */
-  onHeader(header: ContentHeader): void {
-    this.inbound.header(header);
-  }
-
-  /** @internal */
-  onBody(payload: Buffer): void {
-    this.inbound.body(payload);
-  }
 
   /** @internal */
   get lifecycle(): ChannelState {

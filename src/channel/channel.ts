@@ -165,7 +165,7 @@ export class Channel extends ChannelBase {
     requireName(queue, 'queue name');
     options ??= {};
     if (typeof handler !== 'function') throw new InvalidArgumentError('basicConsume needs a handler function');
-    // The consumer is created and registered as consume-ok is handled (see onMethod), before any
+    // The consumer is created and registered as consume-ok is handled (see inbound.ts), before any
     // delivery for it can arrive; the call resolves with it even if the broker has cancelled it since.
     return this.call(
       'basic.consume',

@@ -17,7 +17,6 @@ import {
   InvalidArgumentError,
   TimeoutError,
 } from '../errors.js';
-import { decodeFrames } from '../protocol/frame-decoder.js';
 import {
   type MethodInputByName,
   type MethodName,
@@ -87,12 +86,12 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
   private readonly socket: Duplex;
   private state: ConnectionState = 'awaiting-start';
   private closeError: AMQPError | undefined;
-  /** Routes each decoded frame: channel 0 here, every other channel to its endpoint. */
-  private readonly channels = new ChannelTable((method) => this.onChannelZero(method));
-  private readonly decoded = decodeFrames(this.channels);
+  /** Takes every frame from the transport, decodes it and routes it: channel 0 here, any other to its channel. */
+  private readonly channels = new ChannelTable(this);
   private readonly zero: ChannelZeroRequests;
   private blockedReason: string | undefined;
-  private readonly tracer: FrameTracer | undefined;
+  /** @internal */
+  readonly tracer: FrameTracer | undefined;
   // `closed` and `signal`, made when first asked for: a connection that nobody awaits or ties work
   // to needs neither.
   private closedPromise: Promise<AMQPError | undefined> | undefined = undefined;
@@ -105,7 +104,7 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     this.socket = socket;
     this.options = options;
     this.tracer = FrameTracer.fromOption(options.debug);
-    this.transport = new FrameTransport(socket, PRE_TUNE_FRAME_MAX, this);
+    this.transport = new FrameTransport(socket, PRE_TUNE_FRAME_MAX, this.channels, this);
     this.zero = new ChannelZeroRequests(this.transport);
     if (this.tracer) {
       const tracer = this.tracer;
@@ -294,31 +293,20 @@ export class ConnectionBase extends SafeEmitter<ConnectionEvents> {
     this.zero.send(name, args);
   }
 
-  // ------------------------------------------------------------------ frames in (TransportEvents)
+  // ------------------------------------------------------------------ frames in (ChannelTableHost)
 
-  /** @internal A whole frame arrived: decoded and routed (see `channels`). */
-  onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
-    // The rest of a chunk that held a fatal frame must not be acted on.
-    if (this.state === 'closed') return;
-    if (this.tracer) this.tracer.incoming(type, channelId, buf, start, end);
-    try {
-      this.decoded(type, channelId, buf, start, end);
-    } catch (err) {
-      const error =
-        err instanceof FrameError
-          ? err
-          : new FrameError(
-              `failed to process a frame: ${err instanceof Error ? err.message : String(err)}`,
-              REPLY_CODES.INTERNAL_ERROR,
-              {
-                cause: err,
-              },
-            );
-      this.transport.fail(error);
-    }
+  /** @internal */
+  get takesFrames(): boolean {
+    return this.state !== 'closed';
   }
 
-  private onChannelZero(m: AMQPMethod): void {
+  /** @internal */
+  frameFailed(error: FrameError): void {
+    this.transport.fail(error);
+  }
+
+  /** @internal */
+  onChannelZero(m: AMQPMethod): void {
     if (this.zero.awaits(m.name)) {
       // Open from open-ok on: a close arriving right behind it is an ordinary server close.
       if (m.name === 'connection.open-ok') this.moveTo('open');

@@ -11,13 +11,19 @@ import type { ContentHeader } from '../protocol/content-header.js';
 import type { AMQPMethod, MethodInputByName, MethodName } from '../protocol/generated/methods.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 
-/** What a channel receives from its connection. Throwing `FrameError` closes the connection with its code. */
-export interface ChannelEndpoint {
-  onMethod(method: AMQPMethod): void;
+/** The decoded frames of one channel. Throwing `FrameError` closes the connection with its code. */
+export interface ChannelFrames {
+  method(method: AMQPMethod): void;
   /** The decoded header, valid until this returns (the object is reused for the next one). */
-  onHeader(header: ContentHeader): void;
+  header(header: ContentHeader): void;
   /** A body frame's payload: a view of the read buffer (keep it, or copy it, as the message needs). */
-  onBody(payload: Buffer): void;
+  body(payload: Buffer): void;
+}
+
+/** What a channel receives from its connection. */
+export interface ChannelEndpoint {
+  /** Where the channel's frames go: routed there straight from the decoder. */
+  readonly inbound: ChannelFrames;
   /** The connection is gone; reject everything pending with `error`. */
   onConnectionLost(error: AMQPError): void;
   /** The connection is about to send connection.close: write what is held back (coalesced acks). */

@@ -38,10 +38,14 @@ function onSocketDrain(this: TransportSocket): void {
   this[kTransport].releaseWriters();
 }
 
-/** What the transport tells its owner (its connection, whose methods these are). */
-export interface TransportEvents {
+/** Where the transport hands each whole frame (the connection's channel table). */
+export interface FrameReceiver {
   /** A whole frame arrived: its type, channel and payload as `buf[start, end)`. */
   onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void;
+}
+
+/** What the transport tells its owner (its connection, whose method this is). */
+export interface TransportEvents {
   /** The transport is dead: socket error or end, heartbeat loss, or a malformed frame. Called once. */
   onFailure(error: AMQPError): void;
 }
@@ -64,12 +68,12 @@ export class FrameTransport {
   /** Optional hook that sees every outgoing chunk (frame tracing). */
   onWrite: ((chunk: Buffer) => void) | undefined;
 
-  constructor(socket: Duplex, frameMax: number, events: TransportEvents) {
+  constructor(socket: Duplex, frameMax: number, frames: FrameReceiver, events: TransportEvents) {
     this.socket = socket;
     this.events = events;
     this.encoder = new FrameEncoder(frameMax);
     this.decoder = new FrameDecoder(frameMax, (type, channel, buf, start, end) =>
-      events.onFrame(type, channel, buf, start, end),
+      frames.onFrame(type, channel, buf, start, end),
     );
     // Listeners shared by every transport, which find theirs on the socket (`this` in a listener):
     // five closures per connection otherwise.

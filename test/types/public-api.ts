@@ -157,6 +157,6 @@ export async function lowLevel(): Promise<void> {
   await channel.queueDeclare('q', { durible: true });
   msg.ack();
   // @ts-expect-error internal members are not part of the published types
-  channel.onMethod;
+  channel.inbound;
   await c.close();
 }

@@ -15,18 +15,22 @@ async function harness() {
   const delivered: Message[] = [];
   // Open the channel and start one consumer by answering its calls directly.
   const opening = channel.open();
-  channel.onMethod({ id: METHOD_IDS['channel.open-ok'], name: 'channel.open-ok', args: { channelId: '' } } as never);
+  channel.inbound.method({
+    id: METHOD_IDS['channel.open-ok'],
+    name: 'channel.open-ok',
+    args: { channelId: '' },
+  } as never);
   await opening;
   const consuming = channel.basicConsume('q', {}, (m) => {
     delivered.push(m);
   });
-  channel.onMethod({
+  channel.inbound.method({
     id: METHOD_IDS['basic.consume-ok'],
     name: 'basic.consume-ok',
     args: { consumerTag: 'c' },
   } as never);
   const deliver = (tag: number) => {
-    channel.onMethod({
+    channel.inbound.method({
       id: METHOD_IDS['basic.deliver'],
       name: 'basic.deliver',
       args: { consumerTag: 'c', deliveryTag: tag, redelivered: false, exchange: '', routingKey: 'q' },
@@ -34,7 +38,7 @@ async function harness() {
     const header = Buffer.alloc(14);
     header.writeUInt16BE(60, 0);
     header.writeUInt32BE(0, 8);
-    channel.onHeader(decodeContentHeader(new Reader(header, 0, 14)));
+    channel.inbound.header(decodeContentHeader(new Reader(header, 0, 14)));
   };
   /** Flushes (pre-flush hooks first, as the transport does) and returns the acks written since last time. */
   const flush = () => {
