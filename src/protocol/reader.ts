@@ -25,6 +25,22 @@ import {
 /** Reads the value that follows a type tag. */
 type ValueReader = (r: Reader) => FieldValue;
 
+/** Short strings of up to this many bytes are looked up among the recently decoded ones. */
+const RECENT_MAX_LENGTH = 64;
+const RECENT_SLOTS = 16;
+/** The last short string decoded of each length class (bytes mod 16). */
+const RECENT: string[] = new Array<string>(RECENT_SLOTS).fill('');
+
+/**
+ * Whether `buf[at, at + s.length)` holds `s`, for a string decoded from as many bytes as it has
+ * characters: every byte matched a char code below 0x80, so decoding them would give `s` again (a
+ * byte that does not decode alone became U+FFFD, which no byte equals).
+ */
+function sameAscii(buf: Buffer, at: number, s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (buf[at + i] !== s.charCodeAt(i)) return false;
+  return true;
+}
+
 /** Reads primitives from `buf` between `pos` and `end`; every read is bounds-checked. */
 export class Reader {
   // Mutable so one Reader can be pointed at frame after frame without allocating.
@@ -74,7 +90,16 @@ export class Reader {
   shortstr(): string {
     const len = this.u8();
     const at = this.take(len);
-    return this.buf.toString('utf8', at, at + len);
+    if (len === 0) return '';
+    if (len > RECENT_MAX_LENGTH) return this.buf.toString('utf8', at, at + len);
+    // A delivery's consumer tag, exchange and routing key are most often the last ones seen: comparing
+    // the bytes costs less than decoding them into a new string.
+    const slot = len & (RECENT_SLOTS - 1);
+    const recent = RECENT[slot]!;
+    if (recent.length === len && sameAscii(this.buf, at, recent)) return recent;
+    const s = this.buf.toString('utf8', at, at + len);
+    RECENT[slot] = s;
+    return s;
   }
   longstr(): string {
     const len = this.u32();
