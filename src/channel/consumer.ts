@@ -95,7 +95,7 @@ export class Consumer extends SafeEmitter<ConsumerEvents> {
   }
 
   /** Resolves when delivery has stopped, for whatever reason. */
-  get cancelled(): Promise<CancelInfo> {
+  get cancelled(): Promise<{ serverCancelled: boolean; error: AMQPError | undefined }> {
     const end = this.end();
     if (end.promise === undefined) {
       const info = end.info;
