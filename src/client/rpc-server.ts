@@ -15,11 +15,9 @@
  */
 import type { Message } from '../channel/message.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
+import { DIRECT_REPLY_TO } from './rpc.js';
 import { Subscription } from './subscription.js';
-import { REQUEUE } from './subscription-options.js';
-
-const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
-import type { SubscribeOptions } from './subscription-options.js';
+import { REQUEUE, type SubscribeOptions } from './subscription-options.js';
 import type { ClientHost } from './host.js';
 import type { Publisher } from './publisher.js';
 
@@ -73,19 +71,14 @@ export function createRpcServer(
       const { body, properties } =
         typeof answer === 'string' || Buffer.isBuffer(answer) ? { body: answer, properties: undefined } : answer;
       const correlationId = request.properties.correlationId;
+      const replyProperties = { ...properties, ...(correlationId === undefined ? {} : { correlationId }) };
       if (replyTo.startsWith(DIRECT_REPLY_TO)) {
         // A channel that has died cannot carry the reply; the broker requeues the request by itself.
         if (!isCurrent()) throw REQUEUE;
-        await channel.basicPublish('', replyTo, typeof body === 'string' ? Buffer.from(body) : body, {
-          ...properties,
-          ...(correlationId === undefined ? {} : { correlationId }),
-        });
+        await channel.basicPublish('', replyTo, typeof body === 'string' ? Buffer.from(body) : body, replyProperties);
         return;
       }
-      await replies().publish('', replyTo, body, {
-        ...properties,
-        ...(correlationId === undefined ? {} : { correlationId }),
-      });
+      await replies().publish('', replyTo, body, replyProperties);
     },
     { ...options, requeueOnError: options.requeueOnError ?? false },
   );

@@ -45,7 +45,8 @@ export interface RpcOptions {
   exchange?: string;
 }
 
-const REPLY_TO = 'amq.rabbitmq.reply-to';
+/** @internal RabbitMQ's pseudo-queue for replies without a reply queue of one's own. */
+export const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 const MANDATORY = { mandatory: true } as const;
 
 interface Call {
@@ -139,7 +140,7 @@ export class RpcClient implements Recoverable {
     call.sent = true;
     this.inflight.set(call.id, call);
     const key = call.exchange === '' ? this.host.resolveQueue(call.routingKey) : call.routingKey;
-    const properties: BasicProperties = { ...call.properties, replyTo: REPLY_TO, correlationId: call.id };
+    const properties: BasicProperties = { ...call.properties, replyTo: DIRECT_REPLY_TO, correlationId: call.id };
     // Not in confirm mode: resolves when written. A failure closes the channel, which fails the call.
     channel.basicPublish(call.exchange, key, call.body, properties, MANDATORY).then(undefined, () => {});
   }
@@ -197,7 +198,7 @@ export class RpcClient implements Recoverable {
   private async setup(ch: Channel, session: Session, current: () => boolean): Promise<void> {
     ch.on('close', (err) => this.onChannelClose(ch, err));
     ch.on('return', this.onReturn);
-    await ch.basicConsume(REPLY_TO, { noAck: true }, this.onReply);
+    await ch.basicConsume(DIRECT_REPLY_TO, { noAck: true }, this.onReply);
     if (!current() || !session.alive || this.closedWith !== undefined) {
       void ch.close();
       return;

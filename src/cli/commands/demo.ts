@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Message } from '../../channel/message.js';
 import { closeQuietly, command, EXIT, GLOBAL_OPTIONS, open, toJson } from '../common.js';
 import { formatSummary, type PerfConfig, perfWithProgress } from './perf.js';
-import { DIRECT_REPLY_TO } from './rpc.js';
+import { DIRECT_REPLY_TO } from '../../client/rpc.js';
 
 export const demo = command({
   spec: {

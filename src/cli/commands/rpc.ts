@@ -19,9 +19,6 @@ import {
   readAll,
 } from '../common.js';
 
-/** RabbitMQ's pseudo-queue for replies without a reply queue of one's own. */
-export const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
-
 export const rpc = command({
   spec: {
     name: 'rpc',
