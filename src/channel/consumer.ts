@@ -36,8 +36,8 @@ export interface ConsumerHost {
  * What a consumer knows besides its tag and handler. Consumers that one channel started on the same
  * queue with the same `noAck` share one (a thousand consumers on one queue hold one), until one of
  * them stops or is asked for `cancelled`: then it gets its own {@link ConsumerEnd}.
+ * @internal
  */
-/** @internal */
 export class ConsumerTerms {
   constructor(
     readonly host: ConsumerHost,
