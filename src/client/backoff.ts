@@ -62,6 +62,15 @@ export class Backoff {
   delay(round: number): number {
     return Math.floor(this.random() * (this.ceiling(round) + 1));
   }
+
+  /**
+   * A random delay in [ceiling(round) / 2, ceiling(round)]: for retries that must be spread over
+   * time (a broker that refuses for a while), where full jitter could run them all at once.
+   */
+  spacedDelay(round: number): number {
+    const ceiling = this.ceiling(round);
+    return Math.floor(ceiling / 2 + this.random() * (ceiling / 2 + 1));
+  }
 }
 
 function nonNegative(value: number, name: string): number {

@@ -52,6 +52,8 @@ export interface Entry {
   timer: NodeJS.Timeout | undefined;
   /** Times the broker nacked it; up to `nackRetries` it is sent again. */
   nacks: number;
+  /** While it rests after a nack (see `Publisher.rest`): when it may be sent again (epoch ms). */
+  resendAt: number;
 }
 
 /** @internal */

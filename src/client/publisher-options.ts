@@ -42,14 +42,16 @@ export interface PublisherOptions {
   onFull?: 'wait' | 'reject';
   /**
    * How many times a message the broker nacked is sent again before its publish rejects with
-   * `PublishNacked`. Default 3; 0 rejects at the first nack. A nack says the broker did not store
+   * `PublishNacked`. Default 8; 0 rejects at the first nack. A nack says the broker did not store
    * the message, and most nacks pass: a quorum queue that is electing a new leader after a node
    * went down nacks what reaches it meanwhile, and a channel that was opened during the election can
-   * go on nacking. So the first resend goes out at once on the same channel, and a message nacked
-   * again is sent on a fresh channel (opened with the client's backoff as it is nacked again and
-   * again). Messages still unconfirmed on the closed channel are sent again too: duplicates are
-   * possible, as after any cut. A queue that stays full (`x-overflow: reject-publish`) still
-   * rejects, after the retries.
+   * go on nacking. So the first resend goes out at once on the same channel; a message nacked again
+   * is sent on a fresh channel, each time after a delay from the client's backoff (between half and
+   * all of `backoff` ceiling n for the n-th of these resends: 125–250 ms, then 250–500 ms, and so
+   * on with the defaults, about 16–32 s in all), so that the retries span an election rather than
+   * all landing in it. Messages still unconfirmed on the closed channel are sent again too:
+   * duplicates are possible, as after any cut. A queue that stays full (`x-overflow:
+   * reject-publish`) still rejects, after the retries; set a lower value to hear of it sooner.
    */
   nackRetries?: number;
   /** Codecs for bodies that are neither Buffers nor strings. Default: the client's (`createClient({ codecs })`). */

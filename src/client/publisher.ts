@@ -95,6 +95,11 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.abandon(e, new AbortError('publish aborted', { cause: signal.reason })),
   );
   private readonly onSettled: Settle = (e, attempt, error) => this.settled(e, attempt, error);
+  /** Nacked entries waiting out their delay before they are sent again (see `rest`). */
+  private readonly resting: Entry[] = [];
+  private restTimer: NodeJS.Timeout | undefined;
+  private restTimerAt = 0;
+  private readonly onRestTimer = (): void => this.wakeRested();
   private readonly onReturn = (message: ReturnedMessage): void => {
     if (this.listenerCount('return') > 0) this.emit('return', message);
   };
@@ -106,7 +111,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.host = host;
     this.confirm = options.confirm ?? true;
     this.bounds = new PublisherBounds(options);
-    this.nackRetries = wholeNumber(options.nackRetries ?? 3, 'nackRetries', 0);
+    this.nackRetries = wholeNumber(options.nackRetries ?? 8, 'nackRetries', 0);
     this.codecs = options.codecs;
     host.register(this);
     if (host.session !== undefined) this.attach(host.session);
@@ -205,6 +210,7 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
         held: false,
         timer: undefined,
         nacks: 0,
+        resendAt: 0,
       };
       if (signal !== undefined) this.watched.watch(e, signal);
       if (timeout !== undefined) e.timer = this.startTimer(e, timeout);
@@ -381,18 +387,58 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
   }
 
   /**
-   * A nacked message goes back to the front of the queue. Its first resend uses the same channel; a
-   * second nack closes that channel (see `nackRetries`), and the message waits for the next one.
+   * A nacked message is sent again. The first resend goes at once, on the same channel; after a
+   * second nack the channel is closed (see `nackRetries`) and the message rests for a delay from
+   * the client's backoff, growing with its nacks, before it goes back to the front of the queue:
+   * a broker that refuses for a while (a quorum queue electing its leader) gets time, not a burst.
    */
   private sendAgain(e: Entry): void {
     e.nacks++;
     e.state = WAITING;
     this.inflightCount--;
     this.compactInflight();
-    this.waiting.prepend([e]);
-    // The channel's close requeues what is still in flight there and opens the next one with the
-    // client's backoff, counting this as a channel failure until a confirm comes.
-    if (e.nacks > 1 && this.channel?.isOpen === true) void this.channel.close().catch(() => {});
+    if (e.nacks === 1) {
+      this.waiting.prepend([e]);
+    } else {
+      // The channel's close requeues what is still in flight there and opens the next one with the
+      // client's backoff, counting this as a channel failure until a confirm comes.
+      if (this.channel?.isOpen === true) void this.channel.close().catch(() => {});
+      this.rest(e, this.host.backoff.spacedDelay(e.nacks - 1));
+    }
+    this.pump();
+  }
+
+  /** Holds a nacked entry back for `delay` ms; see `wakeRested`. */
+  private rest(e: Entry, delay: number): void {
+    e.resendAt = Date.now() + delay;
+    this.resting.push(e);
+    if (this.restTimer === undefined || e.resendAt < this.restTimerAt) this.armRestTimer(e.resendAt);
+  }
+
+  private armRestTimer(at: number): void {
+    clearTimeout(this.restTimer);
+    this.restTimerAt = at;
+    this.restTimer = setTimeout(this.onRestTimer, Math.max(0, at - Date.now()));
+  }
+
+  /** Entries whose rest is over go back to the front of the queue, in the order they were nacked. */
+  private wakeRested(): void {
+    this.restTimer = undefined;
+    const now = Date.now();
+    const due: Entry[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    let kept = 0;
+    for (const e of this.resting) {
+      if (e.done || e.state !== WAITING) continue; // abandoned while resting
+      if (e.resendAt <= now) due.push(e);
+      else {
+        this.resting[kept++] = e;
+        if (e.resendAt < next) next = e.resendAt;
+      }
+    }
+    this.resting.length = kept;
+    if (kept > 0) this.armRestTimer(next);
+    this.waiting.prepend(due);
     this.pump();
   }
 
@@ -538,7 +584,14 @@ export class Publisher extends SafeEmitter<PublisherEvents> {
     this.state = 'closed';
     this.closeError = error;
     this.detach();
-    const left = [...this.inflight.takeAll(), ...this.waiting.takeAll(), ...this.bounds.takeAllWaiting()];
+    clearTimeout(this.restTimer);
+    this.restTimer = undefined;
+    const left = [
+      ...this.inflight.takeAll(),
+      ...this.resting.splice(0),
+      ...this.waiting.takeAll(),
+      ...this.bounds.takeAllWaiting(),
+    ];
     this.inflightCount = 0;
     for (const e of left) {
       e.state = DONE;

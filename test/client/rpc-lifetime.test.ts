@@ -117,7 +117,7 @@ describe('client lifetime', () => {
     assert.throws(() => createClient({ backoff: { factor: 0.5 } }), InvalidArgumentError);
   });
 
-  test('backoff: full jitter below an exponentially growing ceiling', () => {
+  test('backoff: full jitter below an exponentially growing ceiling, or spaced between half of it and all', () => {
     const b = new Backoff({ initialDelay: 100, maxDelay: 1000, factor: 2 });
     assert.deepEqual(
       [0, 1, 2, 3, 4, 5, 50].map((r) => b.ceiling(r)),
@@ -127,5 +127,11 @@ describe('client lifetime', () => {
     assert.equal(b.delay(3), 400);
     b.random = () => 0;
     assert.equal(b.delay(3), 0);
+    // Spaced: never below half the ceiling, never above it.
+    assert.equal(b.spacedDelay(3), 200);
+    b.random = () => 0.999999;
+    assert.equal(b.spacedDelay(3), 400);
+    assert.equal(b.spacedDelay(50), 1000);
+    assert.equal(b.spacedDelay(0), 0);
   });
 });

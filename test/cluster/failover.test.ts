@@ -8,7 +8,7 @@
  *   again; every id arrives at least once, every publish resolves, and the client reconnects to another
  *   node within its backoff bounds (the client reconnects within milliseconds, while the quorum queue
  *   still elects its new leader: the broker nacks what reaches it meanwhile, and the publisher sends
- *   those again, see `nackRetries`);
+ *   those again, spaced by its backoff, see `nackRetries`);
  * - a consumer on a quorum queue keeps receiving, on the same connection, after the queue's leader node
  *   is stopped.
  */
@@ -96,7 +96,9 @@ test(`failover: ${TOTAL} confirmed messages through a node stop and restart, non
     },
     { prefetch: 200, concurrency: 20 },
   );
-  const pub = client.publisher({ confirm: true, maxUnconfirmed: 500 });
+  // With this test's short backoff the default 8 retries span only 2–5 s; a busy machine's
+  // quorum-queue election has taken longer (the publishes then rejected with PublishNacked).
+  const pub = client.publisher({ confirm: true, maxUnconfirmed: 500, nackRetries: 20 });
   let confirmed = 0;
   const failures: unknown[] = [];
   const failedAt: { id: number; at: number }[] = [];

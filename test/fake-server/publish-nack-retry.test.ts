@@ -1,12 +1,14 @@
 /**
- * Nacks on the wire: the robust publisher sends a nacked message again (`nackRetries`, default 3),
+ * Nacks on the wire: the robust publisher sends a nacked message again (`nackRetries`, default 8),
  * first on the same channel and then on a fresh one, because a channel opened while a quorum queue
- * elects its leader can go on nacking (seen on RabbitMQ 3.10 after a node stop); a message nacked
- * more than `nackRetries` times rejects with `PublishNacked`, and `nackRetries: 0` rejects at once.
+ * elects its leader can go on nacking (seen on RabbitMQ 3.10 after a node stop); the later resends
+ * are spaced by the client's backoff so that they outlast an election, without holding back other
+ * messages; a message nacked more than `nackRetries` times rejects with `PublishNacked`,
+ * `nackRetries: 0` rejects at once, and closing the publisher rejects a resting message at once.
  */
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { type Client, createClient, PublishNacked } from '../../src/index.js';
+import { ClosedError, type Client, createClient, PublishNacked } from '../../src/index.js';
 import type { FakeConnection } from '../support/fake-server.js';
 import { playBroker } from '../support/fake-server.js';
 import { within } from '../support/wait.js';
@@ -19,10 +21,15 @@ after(async () => {
 
 /**
  * A broker whose channels nack every publish until `nackingChannels` channels have been opened,
- * and ack on the later ones. Records, per message id, the channel-open count at each send.
+ * and ack on the later ones (`nacks` decides instead when given). Records, per message id, the
+ * channel-open count and the time of each send.
  */
-async function nackingBroker(nackingChannels: number) {
+async function nackingBroker(
+  nackingChannels: number,
+  nacks: (generation: number, id: string) => boolean = (generation) => generation <= nackingChannels,
+) {
   const sends = new Map<string, number[]>();
+  const sendTimes = new Map<string, number[]>();
   let opened = 0;
   let clientCloses = 0;
   const server = await serve(async (s: FakeConnection) => {
@@ -44,9 +51,10 @@ async function nackingBroker(nackingChannels: number) {
         const generation = channelGeneration.get(channel) ?? 0;
         const id = input.c.properties.messageId ?? '?';
         sends.set(id, [...(sends.get(id) ?? []), generation]);
+        sendTimes.set(id, [...(sendTimes.get(id) ?? []), Date.now()]);
         const tag = (tags.get(channel) ?? 0) + 1;
         tags.set(channel, tag);
-        s.send(channel, generation <= nackingChannels ? 'basic.nack' : 'basic.ack', {
+        s.send(channel, nacks(generation, id) ? 'basic.nack' : 'basic.ack', {
           deliveryTag: tag,
           multiple: false,
           requeue: false,
@@ -58,6 +66,7 @@ async function nackingBroker(nackingChannels: number) {
   return {
     server,
     sends,
+    sendTimes,
     get opened() {
       return opened;
     },
@@ -106,5 +115,80 @@ fakeTest('a message nacked on every try rejects with PublishNacked after nackRet
   await assert.rejects(within(none.publish('', 'q', 'y', { messageId: 'y' }), 5000, 'the publish'), PublishNacked);
   assert.equal(broker.sends.get('y')?.length, 1, 'nackRetries: 0 sends once');
   assert.throws(() => client.publisher({ nackRetries: -1 }), /nackRetries must be a whole number/);
+  await client.close({ timeout: 1000 });
+});
+
+fakeTest(
+  'resends after the first are spaced by the backoff, growing, and other messages are not held back',
+  async () => {
+    const broker = await nackingBroker(0, (_generation, id) => id === 'x');
+    const initialDelay = 60;
+    const client = createClient({
+      urls: [broker.server.url],
+      heartbeat: 0,
+      backoff: { initialDelay, maxDelay: 10_000 },
+    });
+    clients.push(client);
+    const pub = client.publisher({ nackRetries: 4 });
+    const x = pub.publish('', 'q', 'x', { messageId: 'x' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // Sent while x rests: confirmed without waiting for x's retries.
+    await within(
+      (async () => {
+        while ((broker.sends.get('x')?.length ?? 0) < 2) await new Promise((r) => setTimeout(r, 2));
+      })(),
+      2000,
+      "x's second send",
+    );
+    const startedY = Date.now();
+    await within(pub.publish('', 'q', 'y', { messageId: 'y' }), 2000, 'y');
+    const err = await within(x, 5000, 'x');
+    assert.ok(err instanceof PublishNacked, `expected PublishNacked, got ${String(err)}`);
+    const times = broker.sendTimes.get('x') ?? [];
+    assert.equal(times.length, 5, 'sent once and again four times');
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    // The first resend goes at once; the n-th later one after half to all of initialDelay * 2^(n-1).
+    assert.ok(gaps[0]! < initialDelay / 2, `first resend at once (gaps ${gaps.join(', ')} ms)`);
+    for (let n = 1; n < gaps.length; n++) {
+      const ceiling = initialDelay * 2 ** (n - 1);
+      assert.ok(
+        gaps[n]! >= ceiling / 2 - 2,
+        `resend ${n + 1} waited at least ${ceiling / 2} ms (gaps ${gaps.join(', ')} ms)`,
+      );
+    }
+    const yConfirmedIn = (broker.sendTimes.get('y')?.at(-1) ?? 0) - startedY;
+    assert.ok(yConfirmedIn < initialDelay * 4, `y was sent within ${yConfirmedIn} ms, not after x's retries`);
+    await client.close({ timeout: 1000 });
+  },
+);
+
+fakeTest('closing the publisher rejects a message resting between nacked sends at once', async () => {
+  const broker = await nackingBroker(Number.POSITIVE_INFINITY);
+  const client = createClient({
+    urls: [broker.server.url],
+    heartbeat: 0,
+    backoff: { initialDelay: 20_000, maxDelay: 20_000 },
+  });
+  clients.push(client);
+  const pub = client.publisher();
+  const x = pub.publish('', 'q', 'x', { messageId: 'x' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await within(
+    (async () => {
+      while ((broker.sends.get('x')?.length ?? 0) < 2) await new Promise((r) => setTimeout(r, 2));
+    })(),
+    2000,
+    "x's second send",
+  );
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(pub.pendingCount, 1, 'the resting message is still held');
+  await within(pub.close({ timeout: 50 }), 2000, 'the close');
+  const err = await within(x, 500, 'x');
+  assert.ok(err instanceof ClosedError, `expected ClosedError, got ${String(err)}`);
+  assert.equal(broker.sends.get('x')?.length, 2, 'not sent again after the close');
   await client.close({ timeout: 1000 });
 });
