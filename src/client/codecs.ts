@@ -133,30 +133,45 @@ export class CodecRegistry {
 
   /** Gives `message` a `value` property that decodes its body on first read. @internal */
   attach<T>(message: Message): Decoded<T> {
-    let decoded: { value: T } | undefined;
-    Object.defineProperty(message, 'value', {
-      configurable: true,
-      enumerable: false,
-      get: () => {
-        decoded ??= { value: this.decode<T>(message) };
-        return decoded.value;
-      },
-    });
+    const slot: DecodeSlot = { codecs: this, decoded: undefined };
+    Object.defineProperty(message, kDecode, { value: slot, configurable: true, enumerable: false, writable: false });
+    Object.defineProperty(message, 'value', DECODED_VALUE);
     return message as Decoded<T>;
   }
 }
 
+/** What an attached message keeps, out of sight of `console.log` and `JSON.stringify`: its registry and, once read, its value. */
+const kDecode = Symbol('warren.decode');
+interface DecodeSlot {
+  codecs: CodecRegistry;
+  decoded: { value: unknown } | undefined;
+}
+
+// One getter shared by every message: a getter made per message would give each message a hidden
+// class of its own (V8 keeps accessors in the object's map), which slows every later read of it.
+const DECODED_VALUE: PropertyDescriptor = {
+  configurable: true,
+  enumerable: false,
+  get(this: Message & { [kDecode]: DecodeSlot }): unknown {
+    const slot = this[kDecode];
+    slot.decoded ??= { value: slot.codecs.decode(this) };
+    return slot.decoded.value;
+  },
+};
+
+const NO_CODECS_VALUE: PropertyDescriptor = {
+  configurable: true,
+  enumerable: false,
+  get(): never {
+    throw new InvalidArgumentError(
+      'msg.value needs codecs: createClient({ codecs: new CodecRegistry() }); or read msg.body / msg.json()',
+    );
+  },
+};
+
 /** A `value` that says how to get one, on a message of a client without codecs. @internal */
 export function attachWithoutCodecs<T>(message: Message): Decoded<T> {
-  Object.defineProperty(message, 'value', {
-    configurable: true,
-    enumerable: false,
-    get: () => {
-      throw new InvalidArgumentError(
-        'msg.value needs codecs: createClient({ codecs: new CodecRegistry() }); or read msg.body / msg.json()',
-      );
-    },
-  });
+  Object.defineProperty(message, 'value', NO_CODECS_VALUE);
   return message as Decoded<T>;
 }
 

@@ -5,6 +5,7 @@
  * publishing an object still rejects, with a hint.
  */
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { after, describe, test } from 'node:test';
 import { type Codec, CodecRegistry, type Decoded, InvalidArgumentError, type Message } from '../../src/index.js';
 import { uniqueName } from '../support/broker.js';
@@ -84,6 +85,10 @@ describe('codecs', () => {
     await server.ready();
     const reply: Decoded<{ sum: number }> = await client.rpc<{ sum: number }>(queue, [2, 3], { timeout: 5000 });
     assert.equal(reply.value.sum, 5);
+    assert.equal(reply.value, reply.value, 'decoded once');
+    // What the message carries for its value stays out of logs and JSON.
+    assert.ok(!inspect(reply).includes('warren.decode'), inspect(reply));
+    assert.ok(!Object.keys(reply).includes('value'));
     await server.cancel();
   });
 
