@@ -8,6 +8,7 @@
 import { type RunOptions, type Scenario, DEFAULT_URL } from './config.js';
 import { describe, runPlan } from './harness.js';
 import { summarize } from './report.js';
+import { buildWarren } from './build-warren.js';
 
 const SCENARIOS: Scenario[] = ['publish', 'publish-confirm', 'consume-ack'];
 const BASE_COUNTS: Record<string, number> = {
@@ -22,6 +23,7 @@ function flag(name: string): string | undefined {
 }
 
 async function main(): Promise<number> {
+  buildWarren();
   const rounds = Number(flag('--rounds') ?? process.env.BENCH_ROUNDS ?? '2');
   const scale = Number(flag('--scale') ?? process.env.BENCH_SCALE ?? '1');
   const minRatioArg = Number(flag('--min-ratio') ?? '1.0');

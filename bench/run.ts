@@ -10,8 +10,10 @@ import { runPlan } from './harness.js';
 import { coreRows, footnotes, markdownTable, summarize, writeResults } from './report.js';
 import { extendedMarkdown } from './report-extended.js';
 import { chartSubtitle, renderChart } from './svg.js';
+import { buildWarren } from './build-warren.js';
 
 async function main(): Promise<number> {
+  buildWarren();
   const opts = parseRunOptions(process.argv.slice(2), process.env);
   const startedAt = new Date().toISOString();
   const counts: Record<string, number> = {};

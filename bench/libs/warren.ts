@@ -1,6 +1,7 @@
-// warren, through the API fixed in DESIGN.md. The module is loaded at run time with a computed specifier so the
-// benchmark type-checks and runs (reporting "warren not built yet") while src/index.ts does not exist; the local
-// interfaces below are the contract this adapter relies on, checked at load time.
+// warren, through the API fixed in DESIGN.md, as its users run it: the built dist/esm (bench/build-warren.ts
+// builds it before a run). The module is loaded at run time with a computed specifier so the benchmark
+// type-checks before anything is built (reporting "warren not built yet" while dist/esm/index.js is missing); the
+// local interfaces below are the contract this adapter relies on, checked against src/ by tsc.
 
 import { existsSync } from 'node:fs';
 import type * as WarrenApi from '../../src/index.js';
@@ -111,20 +112,20 @@ let loaded: WarrenModule | undefined;
 
 async function load(): Promise<WarrenModule> {
   if (loaded !== undefined) return loaded;
-  if (!existsSync(new URL('../../src/index.ts', import.meta.url))) {
-    throw new Error('warren not built yet (src/index.ts does not exist)');
+  if (!existsSync(new URL('../../dist/esm/index.js', import.meta.url))) {
+    throw new Error('warren not built yet (dist/esm/index.js does not exist: npm run build)');
   }
-  // A computed specifier keeps tsc from resolving a module that may not exist yet; tsx maps .js to .ts.
-  const specifier: string = '../../src/index.js';
+  // A computed specifier keeps tsc from resolving a module that may not be built yet.
+  const specifier: string = '../../dist/esm/index.js';
   const mod: unknown = await import(specifier);
-  if (!isModule(mod)) throw new Error('warren: src/index.ts does not export connect() yet');
+  if (!isModule(mod)) throw new Error('warren: dist/esm/index.js does not export connect()');
   loaded = mod;
   return mod;
 }
 
 // Loaded with the adapter, as every other adapter imports its library: otherwise the first connect() would pay
-// for loading (and transpiling) all of src/, and the connections scenario would count that as connection memory.
-// A missing src/index.ts is reported by connect(), which calls load() again.
+// for loading it, and the connections scenario would count that as connection memory. A missing build is
+// reported by connect(), which calls load() again.
 await load().catch(() => undefined);
 
 class WarrenSession implements Session {
