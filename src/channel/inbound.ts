@@ -92,7 +92,12 @@ export class ChannelInbound {
         return;
       case 'basic.consume-ok': {
         const head = ch.calls.head;
-        if (head?.name !== 'basic.consume') throw this.unexpected(m);
+        if (head?.name !== 'basic.consume') {
+          // The same consumer confirmed twice (seen once from RabbitMQ 3.10 while a quorum queue
+          // elected its leader): it is registered already, so nothing is lost by letting it pass.
+          if (ch.consumers.get(m.args.consumerTag) !== undefined) return;
+          throw this.unexpected(m);
+        }
         const consumer = ch.consumers.started({
           consumerTag: m.args.consumerTag,
           queue: head.args.queue ?? '',

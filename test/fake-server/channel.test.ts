@@ -184,6 +184,46 @@ fakeTest(
 
 // ------------------------------------------------------------------------------------ consumers
 
+fakeTest(
+  'a second consume-ok for a consumer that is already registered is let pass; one for no consumer is a 505',
+  async () => {
+    const server = await serveBroker({
+      onInput: (input, s) => {
+        if (isMethod(input, 'basic.consume')) {
+          const tag = input.m.args.consumerTag;
+          s.send(1, 'basic.consume-ok', { consumerTag: tag });
+          s.send(1, 'basic.consume-ok', { consumerTag: tag });
+          s.sendContent(
+            1,
+            'basic.deliver',
+            { consumerTag: tag, deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'q' },
+            {},
+            Buffer.from('after'),
+          );
+          return true;
+        }
+        if (isMethod(input, 'queue.declare') && input.m.args.queue === 'stray') {
+          s.send(1, 'basic.consume-ok', { consumerTag: 'nobody' });
+          return true;
+        }
+        return false;
+      },
+    });
+    const conn = await open(server);
+    const ch = await conn.openChannel();
+    const bodies: string[] = [];
+    await ch.basicConsume('q', { consumerTag: 'ctag-twice', noAck: true }, (msg) => bodies.push(msg.body.toString()));
+    assert.equal((await ch.queueDeclare('fine')).queue, 'fine');
+    assert.deepEqual(bodies, ['after'], 'the consumer goes on receiving');
+    assert.equal(ch.isOpen, true);
+    const closed = new Promise((resolve) => conn.once('close', resolve));
+    void ch.queueDeclare('stray').catch(() => {});
+    const error = await within(closed, 3000, 'the connection close');
+    assert.match(String(error), /unexpected basic\.consume-ok on channel 1/);
+    await server.done();
+  },
+);
+
 for (const nowait of [false, true]) {
   fakeTest(
     `a server-sent basic.cancel (nowait ${nowait}) ends the consumer with serverCancelled; cancel-ok ${nowait ? 'is not' : 'is'} sent`,
