@@ -212,7 +212,9 @@ fakeTest(
     const conn = await open(server);
     const ch = await conn.openChannel();
     const bodies: string[] = [];
-    await ch.basicConsume('q', { consumerTag: 'ctag-twice', noAck: true }, (msg) => bodies.push(msg.body.toString()));
+    await ch.basicConsume('q', { consumerTag: 'ctag-twice', noAck: true }, (msg) => {
+      bodies.push(msg.body.toString());
+    });
     assert.equal((await ch.queueDeclare('fine')).queue, 'fine');
     assert.deepEqual(bodies, ['after'], 'the consumer goes on receiving');
     assert.equal(ch.isOpen, true);
