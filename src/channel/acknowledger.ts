@@ -4,9 +4,11 @@
  * next flush (see `AckTracker` for which tags a run may cover).
  *
  * With a prefetch window (`holdUpTo`), a run is held past flushes until it covers a quarter of the
- * window or `HOLD_MS` has passed. Every ack frame costs the broker about as much as a delivery, and a
- * consumer that keeps up sees only a few deliveries per read, so acking every read spends much of
- * the broker's time on acks; the broker still has three quarters of the window to send meanwhile.
+ * window, until acks pause for `HOLD_MS`, or for `MAX_HOLD_MS` at most. Every ack frame costs the
+ * broker about as much as a delivery, and a consumer that keeps up sees only a few deliveries per
+ * read, so acking every read spends much of the broker's time on acks (and each ack write costs the
+ * client a system call); the broker still has three quarters of the window to send meanwhile. A
+ * stream that keeps flowing is acked a quarter window at a time, the tail of one within `HOLD_MS`.
  * Anything that must follow the acks in wire order (a nack, a reject, basic.recover, the channel's
  * or the connection's close) writes the held run first.
  *
@@ -16,7 +18,10 @@ import type { ChannelWriter } from '../connection/endpoint.js';
 import { AckTracker } from './ack-tracker.js';
 import type { Settlement } from './message.js';
 
+/** A held run leaves once no ack has joined it for this long. */
 const HOLD_MS = 1;
+/** A held run never waits longer than this, even while acks keep joining it. */
+const MAX_HOLD_MS = 10;
 
 export class Acknowledger {
   private readonly tags = new AckTracker();
@@ -24,15 +29,26 @@ export class Acknowledger {
   private holdFor = 0;
   /** Set while a run was passed over by a flush: it waits for its length or for this timer. */
   private holdTimer: NodeJS.Timeout | undefined = undefined;
+  /** When the current hold began (ms), and the run's length when its timer was last set. */
+  private holdSince = 0;
+  private runAtTimer = 0;
   private readonly flushHook = (): void => {
-    if (this.tags.runLength < this.holdFor && this.writer.unusable === undefined && this.mayWrite()) {
-      this.holdTimer ??= setTimeout(this.holdExpired, HOLD_MS);
+    if (this.mayHold()) {
+      if (this.holdTimer === undefined) {
+        this.holdSince = Date.now();
+        this.armHold();
+      }
       return;
     }
     this.flushRun();
   };
   private readonly holdExpired = (): void => {
     this.holdTimer = undefined;
+    // Acks are still coming: wait for the quarter window, a pause, or the longest hold.
+    if (this.tags.runLength > this.runAtTimer && Date.now() - this.holdSince < MAX_HOLD_MS && this.mayHold()) {
+      this.armHold();
+      return;
+    }
     this.flushRun();
     this.writer.scheduleFlush();
   };
@@ -91,6 +107,15 @@ export class Acknowledger {
     writer.scheduleFlush();
     if (multiple) tags.markSettledThrough(tag);
     else tags.markSettled(tag);
+  }
+
+  private mayHold(): boolean {
+    return this.tags.runLength < this.holdFor && this.writer.unusable === undefined && this.mayWrite();
+  }
+
+  private armHold(): void {
+    this.runAtTimer = this.tags.runLength;
+    this.holdTimer = setTimeout(this.holdExpired, HOLD_MS);
   }
 
   /** A held run is long enough: it joins the next write. */

@@ -126,15 +126,16 @@ export class Channel extends ChannelBase {
    * consumer started afterwards on this channel; `true` to the channel as a whole.
    *
    * With a `prefetchCount` of 8 or more, acks given in delivery order are sent together as one
-   * basic.ack(multiple) once they cover a quarter of it, or after 1 ms: the broker spends far less
-   * time on acks, and consuming runs faster. A nack, a reject, `basicRecover` and closing the channel
+   * basic.ack(multiple) once they cover a quarter of it, once no ack has come for 1 ms, or after
+   * 10 ms at most: the broker spends far less time on acks, the client makes far fewer writes, and
+   * consuming runs faster. A nack, a reject, `basicRecover` and closing the channel
    * or the connection send the held acks first, so the wire order is the order you gave them. If the
    * connection is cut meanwhile, those messages are delivered again (as with any ack not yet sent).
    * `coalesceAcks: false` sends them at the next flush instead, a tick later at most.
    *
    * @example
    * ```ts
-   * await ch.basicQos(100); // acks leave in runs of 25, or after 1 ms
+   * await ch.basicQos(100); // acks leave in runs of 25, or 1 ms after the last one
    * await ch.basicQos(100, { coalesceAcks: false }); // acks leave with the next write
    * ```
    */

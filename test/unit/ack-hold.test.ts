@@ -1,6 +1,7 @@
 /**
  * Held acks (`basicQos` with a window of 8 or more): in-order acks wait past flushes until they
- * cover a quarter of the window or 1 ms has passed, then leave as one basic.ack(multiple); a nack
+ * cover a quarter of the window, until none has come for 1 ms, or 10 ms at most, then leave as one
+ * basic.ack(multiple); a nack
  * writes the held run first; a host that cannot write (closing) never holds; `holdUpTo(0)` (what
  * `coalesceAcks: false` sets) writes at the next flush.
  */
@@ -50,6 +51,29 @@ test('a held run leaves after 1 ms when no more acks come', async () => {
   assert.deepEqual(acksOf(host), []);
   await sleep(20);
   assert.deepEqual(acksOf(host), ['basic.ack 3 multiple']);
+});
+
+test('a run that keeps growing is held past 1 ms, and leaves within 10 ms even so', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { host, acks } = setup(10_000);
+  const written: { at: number; acks: string[] }[] = [];
+  // An ack every 0.5 ms for 40 ms, and a flush after each, as after every socket read: never a
+  // 1 ms pause, never a quarter of the window.
+  for (let step = 1; step <= 80; step++) {
+    deliverAndAck(acks, step, step);
+    const out = acksOf(host);
+    if (out.length > 0) written.push({ at: step / 2, acks: out });
+    t.mock.timers.tick(0.5);
+  }
+  const at = written.map((w) => w.at);
+  assert.equal(written.length, 3, `one write per 10 ms, at ${at.join(', ')} ms`);
+  assert.ok(
+    at.every((ms, i) => ms - (at[i - 1] ?? 0) >= 10 && ms - (at[i - 1] ?? 0) <= 11),
+    `10 ms apart: ${at.join(', ')}`,
+  );
+  // Then the acks pause: the rest leaves a millisecond or so later, as one frame.
+  t.mock.timers.tick(2);
+  assert.deepEqual(acksOf(host), ['basic.ack 80 multiple']);
 });
 
 test('a nack writes the held run first, so the wire order is the order given', () => {
