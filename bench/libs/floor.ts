@@ -118,6 +118,8 @@ class FloorSession implements Session {
     let last = 0;
     let acked = 0;
     let timer: NodeJS.Timeout | undefined;
+    let heldSince = 0;
+    let lastAtTimer = 0;
     const flush = (): void => {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
@@ -126,14 +128,26 @@ class FloorSession implements Session {
         acked = last;
       }
     };
+    const expired = (): void => {
+      timer = undefined;
+      if (last > lastAtTimer && Date.now() - heldSince < 10) {
+        lastAtTimer = last;
+        timer = setTimeout(expired, 1);
+      } else flush();
+    };
     // A reader that keeps up with the broker gets a handful of deliveries per socket read; one ack per read would
     // cost a write per few messages here and an ack to process per few messages in the broker. So ack once a
-    // quarter of the prefetch window is outstanding (the broker still has three quarters to send meanwhile), and
-    // after 1 ms for the tail of a stream.
+    // quarter of the prefetch window is outstanding (the broker still has three quarters to send meanwhile), once
+    // deliveries pause for 1 ms (the tail of a stream), or after 10 ms at most: warren's policy, so that the floor
+    // stays the limit.
     const ackEvery = Math.max(1, Math.floor(prefetch / 4));
     this.c.onChunkEnd = () => {
       if (last - acked >= ackEvery) flush();
-      else if (last > acked && timer === undefined) timer = setTimeout(flush, 1);
+      else if (last > acked && timer === undefined) {
+        heldSince = Date.now();
+        lastAtTimer = last;
+        timer = setTimeout(expired, 1);
+      }
     };
     const tag = await this.c.basicConsume(queue, { noAck: false, wantBody: false }, (deliveryTag, size) => {
       onMessage(size);
