@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { FrameError } from '../errors.js';
+import { type FrameError, InvalidArgumentError } from '../errors.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
 
 /** How a delivery is settled. The few there are are shared constants: settling allocates nothing. */
@@ -160,3 +160,16 @@ export class Message {
     return this.target.settle(this.deliveryTag, this.generation, settlement(kind, multiple, requeue));
   }
 }
+
+// `msg.value` is the body decoded by a client's codecs (`createClient({ codecs })`, which gives each
+// message its own `value`). Every other message answers with how to get one, from the prototype, so
+// that no message pays for it.
+Object.defineProperty(Message.prototype, 'value', {
+  configurable: true,
+  enumerable: false,
+  get(): never {
+    throw new InvalidArgumentError(
+      'msg.value needs codecs: createClient({ codecs: new CodecRegistry() }); or read msg.body / msg.json()',
+    );
+  },
+});

@@ -20,7 +20,7 @@ import type { Logger } from './logger.js';
 import { type ClientHealth, type ClientStats, describeError, healthOf, partStats, StatsCounters } from './stats.js';
 import { clientMetrics } from '../tracing/metrics.js';
 import { watchClient } from './watch.js';
-import { attachWithoutCodecs, type Decoded, encodeBody } from './codecs.js';
+import { type Decoded, encodeBody } from './codecs.js';
 import { Subscription } from './subscription.js';
 import type { SubscribeOptions, SubscriptionHandler } from './subscription-options.js';
 import { MessageIterator, type MessageIteratorOptions } from './consumer-iterator.js';
@@ -541,7 +541,9 @@ export class Client extends SafeEmitter<ClientEvents> {
       request.body,
       request.properties === undefined ? options : { ...options, properties: request.properties },
     );
-    return call.then((reply) => (codecs === undefined ? attachWithoutCodecs<T>(reply) : codecs.attach<T>(reply)));
+    // Without codecs the reply is handed over as it is (its `value` explains itself): no extra promise.
+    if (codecs === undefined) return call as Promise<Decoded<T>>;
+    return call.then((reply) => codecs.attach<T>(reply));
   }
 
   /**

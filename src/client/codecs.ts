@@ -159,22 +159,6 @@ const DECODED_VALUE: PropertyDescriptor = {
   },
 };
 
-const NO_CODECS_VALUE: PropertyDescriptor = {
-  configurable: true,
-  enumerable: false,
-  get(): never {
-    throw new InvalidArgumentError(
-      'msg.value needs codecs: createClient({ codecs: new CodecRegistry() }); or read msg.body / msg.json()',
-    );
-  },
-};
-
-/** A `value` that says how to get one, on a message of a client without codecs. @internal */
-export function attachWithoutCodecs<T>(message: Message): Decoded<T> {
-  Object.defineProperty(message, 'value', NO_CODECS_VALUE);
-  return message as Decoded<T>;
-}
-
 /**
  * The body to send: Buffers and strings as they are; other values through `codecs`, when the client
  * has them. @internal

@@ -65,13 +65,17 @@ export function createRpcServer(
     host,
     queue,
     async (request, isCurrent, channel) => {
-      const answer = await handler(request);
+      const returned = handler(request);
+      // A handler that answers at once costs no extra turn of the microtask queue.
+      const answer = isThenable(returned) ? await returned : returned;
       const replyTo = request.properties.replyTo;
       if (replyTo === undefined || replyTo === '') return; // nobody asked for an answer
-      const { body, properties } =
-        typeof answer === 'string' || Buffer.isBuffer(answer) ? { body: answer, properties: undefined } : answer;
+      const plain = typeof answer === 'string' || Buffer.isBuffer(answer);
+      const body = plain ? answer : answer.body;
+      const properties = plain ? undefined : answer.properties;
       const correlationId = request.properties.correlationId;
-      const replyProperties = { ...properties, ...(correlationId === undefined ? {} : { correlationId }) };
+      const replyProperties: BasicProperties =
+        correlationId === undefined ? { ...properties } : { ...properties, correlationId };
       if (replyTo.startsWith(DIRECT_REPLY_TO)) {
         // A channel that has died cannot carry the reply; the broker requeues the request by itself.
         if (!isCurrent()) throw REQUEUE;
@@ -82,4 +86,8 @@ export function createRpcServer(
     },
     { ...options, requeueOnError: options.requeueOnError ?? false },
   );
+}
+
+function isThenable(value: RpcReply | PromiseLike<RpcReply>): value is PromiseLike<RpcReply> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
