@@ -11,7 +11,7 @@ import { after } from 'node:test';
 import { ClosedError, type Client, createClient, PublishNacked } from '../../src/index.js';
 import type { FakeConnection } from '../support/fake-server.js';
 import { playBroker } from '../support/fake-server.js';
-import { within } from '../support/wait.js';
+import { waitFor, within } from '../support/wait.js';
 import { fakeTest, serve } from './helpers.js';
 
 const clients: Client[] = [];
@@ -78,6 +78,23 @@ async function nackingBroker(
 
 const IDS = ['a', 'b', 'c', 'd', 'e'];
 
+/** The error a publish rejects with, or undefined once it resolves. */
+function outcome(publish: Promise<void>): Promise<unknown> {
+  return publish.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+/** Waits until the broker has seen `id` twice: its first send and its at-once resend. */
+function sentTwice(broker: { sends: Map<string, number[]> }, id: string): Promise<void> {
+  return waitFor(() => (broker.sends.get(id)?.length ?? 0) >= 2, {
+    timeout: 2000,
+    interval: 2,
+    what: `${id}'s second send`,
+  });
+}
+
 fakeTest('a channel that nacks everything is replaced; every message is confirmed on the next one', async () => {
   const broker = await nackingBroker(1);
   const client = createClient({ urls: [broker.server.url], heartbeat: 0, backoff: { initialDelay: 5, maxDelay: 20 } });
@@ -101,14 +118,7 @@ fakeTest('a message nacked on every try rejects with PublishNacked after nackRet
   const client = createClient({ urls: [broker.server.url], heartbeat: 0, backoff: { initialDelay: 5, maxDelay: 20 } });
   clients.push(client);
   const pub = client.publisher({ nackRetries: 2 });
-  const err = await within(
-    pub.publish('', 'q', 'x', { messageId: 'x' }).then(
-      () => undefined,
-      (e: unknown) => e,
-    ),
-    5000,
-    'the publish',
-  );
+  const err = await within(outcome(pub.publish('', 'q', 'x', { messageId: 'x' })), 5000, 'the publish');
   assert.ok(err instanceof PublishNacked, `expected PublishNacked, got ${String(err)}`);
   assert.equal(broker.sends.get('x')?.length, 3, 'sent once and again twice');
   const none = client.publisher({ nackRetries: 0 });
@@ -130,18 +140,9 @@ fakeTest(
     });
     clients.push(client);
     const pub = client.publisher({ nackRetries: 4 });
-    const x = pub.publish('', 'q', 'x', { messageId: 'x' }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const x = outcome(pub.publish('', 'q', 'x', { messageId: 'x' }));
     // Sent while x rests: confirmed without waiting for x's retries.
-    await within(
-      (async () => {
-        while ((broker.sends.get('x')?.length ?? 0) < 2) await new Promise((r) => setTimeout(r, 2));
-      })(),
-      2000,
-      "x's second send",
-    );
+    await sentTwice(broker, 'x');
     const startedY = Date.now();
     await within(pub.publish('', 'q', 'y', { messageId: 'y' }), 2000, 'y');
     const err = await within(x, 5000, 'x');
@@ -173,17 +174,8 @@ fakeTest('closing the publisher rejects a message resting between nacked sends a
   });
   clients.push(client);
   const pub = client.publisher();
-  const x = pub.publish('', 'q', 'x', { messageId: 'x' }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  await within(
-    (async () => {
-      while ((broker.sends.get('x')?.length ?? 0) < 2) await new Promise((r) => setTimeout(r, 2));
-    })(),
-    2000,
-    "x's second send",
-  );
+  const x = outcome(pub.publish('', 'q', 'x', { messageId: 'x' }));
+  await sentTwice(broker, 'x');
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(pub.pendingCount, 1, 'the resting message is still held');
   await within(pub.close({ timeout: 50 }), 2000, 'the close');
