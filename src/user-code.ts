@@ -78,7 +78,8 @@ export function reportUserCodeError(source: string, error: unknown): void {
   }
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+/** @internal True for a promise or any other object with a `then` method (what `await` waits for). */
+export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return (
     value !== null &&
     (typeof value === 'object' || typeof value === 'function') &&

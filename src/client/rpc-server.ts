@@ -15,6 +15,7 @@
  */
 import type { Message } from '../channel/message.js';
 import type { BasicProperties } from '../protocol/generated/properties.js';
+import { isThenable } from '../user-code.js';
 import { DIRECT_REPLY_TO } from './rpc.js';
 import { Subscription } from './subscription.js';
 import { REQUEUE, type SubscribeOptions } from './subscription-options.js';
@@ -86,8 +87,4 @@ export function createRpcServer(
     },
     { ...options, requeueOnError: options.requeueOnError ?? false },
   );
-}
-
-function isThenable(value: RpcReply | PromiseLike<RpcReply>): value is PromiseLike<RpcReply> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
