@@ -12,7 +12,7 @@ import { ClosedError, type Client, createClient, PublishNacked } from '../../src
 import type { FakeConnection } from '../support/fake-server.js';
 import { playBroker } from '../support/fake-server.js';
 import { waitFor, within } from '../support/wait.js';
-import { fakeTest, serve } from './helpers.js';
+import { fakeTest, observe, rejection, serve } from './helpers.js';
 
 const clients: Client[] = [];
 after(async () => {
@@ -78,14 +78,6 @@ async function nackingBroker(
 
 const IDS = ['a', 'b', 'c', 'd', 'e'];
 
-/** The error a publish rejects with, or undefined once it resolves. */
-function outcome(publish: Promise<void>): Promise<unknown> {
-  return publish.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-}
-
 /** Waits until the broker has seen `id` twice: its first send and its at-once resend. */
 function sentTwice(broker: { sends: Map<string, number[]> }, id: string): Promise<void> {
   return waitFor(() => (broker.sends.get(id)?.length ?? 0) >= 2, {
@@ -118,7 +110,7 @@ fakeTest('a message nacked on every try rejects with PublishNacked after nackRet
   const client = createClient({ urls: [broker.server.url], heartbeat: 0, backoff: { initialDelay: 5, maxDelay: 20 } });
   clients.push(client);
   const pub = client.publisher({ nackRetries: 2 });
-  const err = await within(outcome(pub.publish('', 'q', 'x', { messageId: 'x' })), 5000, 'the publish');
+  const err = await rejection(pub.publish('', 'q', 'x', { messageId: 'x' }), 5000, 'the publish');
   assert.ok(err instanceof PublishNacked, `expected PublishNacked, got ${String(err)}`);
   assert.equal(broker.sends.get('x')?.length, 3, 'sent once and again twice');
   const none = client.publisher({ nackRetries: 0 });
@@ -140,12 +132,14 @@ fakeTest(
     });
     clients.push(client);
     const pub = client.publisher({ nackRetries: 4 });
-    const x = outcome(pub.publish('', 'q', 'x', { messageId: 'x' }));
+    const x = observe(pub.publish('', 'q', 'x', { messageId: 'x' }));
     // Sent while x rests: confirmed without waiting for x's retries.
     await sentTwice(broker, 'x');
     const startedY = Date.now();
     await within(pub.publish('', 'q', 'y', { messageId: 'y' }), 2000, 'y');
-    const err = await within(x, 5000, 'x');
+    const settled = await within(x.settled, 5000, 'x');
+    assert.ok(!settled.ok, 'x rejects');
+    const err = settled.error;
     assert.ok(err instanceof PublishNacked, `expected PublishNacked, got ${String(err)}`);
     const times = broker.sendTimes.get('x') ?? [];
     assert.equal(times.length, 5, 'sent once and again four times');
@@ -174,12 +168,14 @@ fakeTest('closing the publisher rejects a message resting between nacked sends a
   });
   clients.push(client);
   const pub = client.publisher();
-  const x = outcome(pub.publish('', 'q', 'x', { messageId: 'x' }));
+  const x = observe(pub.publish('', 'q', 'x', { messageId: 'x' }));
   await sentTwice(broker, 'x');
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(pub.pendingCount, 1, 'the resting message is still held');
   await within(pub.close({ timeout: 50 }), 2000, 'the close');
-  const err = await within(x, 500, 'x');
+  const settled = await within(x.settled, 500, 'x');
+  assert.ok(!settled.ok, 'x rejects');
+  const err = settled.error;
   assert.ok(err instanceof ClosedError, `expected ClosedError, got ${String(err)}`);
   assert.equal(broker.sends.get('x')?.length, 2, 'not sent again after the close');
   await client.close({ timeout: 1000 });
